@@ -1,0 +1,403 @@
+//! [`Bridge`] and [`Builder`]: the loop thread's life, from start-up to a bounded shutdown.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::RecvTimeoutError;
+use tokio::task::{JoinHandle, LocalSet};
+
+use crate::error::Error;
+use crate::handle::{Handle, LoopState};
+use crate::loop_thread::{self, AssertMode, LoopMark};
+use crate::registry::Registry;
+use crate::report::{ShutdownReport, StuckJob};
+use crate::stats::Counters;
+use crate::sync::deadline_after;
+
+/// How long `Drop` lets jobs finish: long enough for well-behaved jobs to complete a
+/// network round trip, short enough that a stuck process still exits promptly.
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// asyncio's `slow_callback_duration`: a poll this long is a stall users notice.
+const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// What the loop thread may take, after the shutdown timeout, to drop the jobs it cut off.
+const TEARDOWN_GRACE: Duration = Duration::from_millis(200);
+
+static NEXT_BRIDGE_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The loop thread's LocalSet, where `submit_local` futures run.
+    static LOCAL_SET: RefCell<Option<Rc<LocalSet>>> = const { RefCell::new(None) };
+}
+
+/// Spawns `fut` on the calling loop thread's LocalSet; `None` off a loop thread.
+pub(crate) fn spawn_local<F>(fut: F) -> Option<JoinHandle<F::Output>>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    LOCAL_SET.with(|local| local.borrow().as_ref().map(|local| local.spawn_local(fut)))
+}
+
+/// Owns one loop thread: a dedicated thread running a tokio current-thread runtime (with
+/// timers and I/O) where submitted futures run.
+///
+/// Dropping a `Bridge` shuts it down like [`shutdown`](Bridge::shutdown) with the
+/// builder's [`shutdown_timeout`](Builder::shutdown_timeout) (5 s by default) and logs
+/// what it had to abandon. Dropping never panics, also inside another runtime's async
+/// context.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let handle = bridge.handle();
+/// assert_eq!(handle.submit(async { 40 + 2 }).wait()?, 42);
+///
+/// let report = bridge.shutdown(Duration::from_secs(5));
+/// assert!(report.is_clean());
+/// assert!(handle.submit(async {}).wait().unwrap_err().is_closed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Bridge {
+    handle: Handle,
+    /// Receives the number of jobs the loop cut off, as the loop thread ends.
+    exited: crossbeam_channel::Receiver<usize>,
+    shutdown_timeout: Duration,
+    shut_down: bool,
+}
+
+impl Bridge {
+    /// Starts a bridge with the default configuration.
+    ///
+    /// # Errors
+    ///
+    /// If the loop thread or its runtime cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// assert!(!bridge.handle().is_loop_thread());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new() -> io::Result<Bridge> {
+        Builder::default().build()
+    }
+
+    /// A builder to configure a bridge.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::builder().thread_name("db-loop").build()?;
+    /// let name = bridge
+    ///     .handle()
+    ///     .run_callback(|| std::thread::current().name().map(str::to_owned))
+    ///     .wait()?;
+    /// assert_eq!(name.as_deref(), Some("db-loop"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A handle to submit work to this bridge's loop.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Shuts the loop down, waiting at most about `timeout`.
+    ///
+    /// Submissions fail with [`Error::Closed`] from now on. Jobs in flight (including
+    /// [`add_job`](Handle::add_job) jobs) get until `timeout` to finish; the rest are
+    /// dropped and their completions resolve with [`Error::Closed`]. A job that blocks the
+    /// loop thread itself past `timeout` is reported in [`ShutdownReport::stuck`] and the
+    /// loop thread is left behind rather than joined forever.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks for at most about `timeout` plus a small constant. Called on this bridge's
+    /// own loop thread it cannot wait for itself: it starts the shutdown and returns at
+    /// once (the loop stops after the current job yields).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// bridge.handle().add_job(async move {
+    ///     tokio::time::sleep(Duration::from_millis(5)).await;
+    ///     tx.send("flushed").unwrap();
+    /// });
+    /// let report = bridge.shutdown(Duration::from_secs(30));
+    /// assert_eq!(report.finished, 1);
+    /// assert_eq!(rx.recv().unwrap(), "flushed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
+        self.shut_down = true;
+        self.stop(timeout)
+    }
+
+    fn stop(&mut self, timeout: Duration) -> ShutdownReport {
+        let started = Instant::now();
+        let deadline = deadline_after(timeout);
+        let state = self.handle.state().clone();
+        let counters = &state.counters;
+        let ended = || {
+            counters.finished.load(Ordering::Relaxed) + counters.panicked.load(Ordering::Relaxed)
+        };
+        let finished_before = ended();
+        let cancelled_before = counters.cancelled.load(Ordering::Relaxed);
+
+        *state.stop_deadline.lock() = Some(deadline);
+        // ORDERING: SeqCst so that every submission after this point sees the bridge
+        // closed, and every job ending after it sees that it must wake the stopping loop.
+        state.closed.store(true, Ordering::SeqCst);
+        state.stop.notify_one();
+
+        let mut report = ShutdownReport::default();
+        if self.handle.is_loop_thread() {
+            tracing::warn!(
+                target: "loopbridge",
+                "bridge shut down from its own loop thread: the loop stops once the current job yields"
+            );
+        } else {
+            match self.exited.recv_deadline(deadline + TEARDOWN_GRACE) {
+                Ok(_) | Err(RecvTimeoutError::Disconnected) => {}
+                Err(RecvTimeoutError::Timeout) => abandon(&state, &mut report),
+            }
+        }
+        let finished_after = ended();
+        report.finished = usize::try_from(finished_after - finished_before).unwrap_or(usize::MAX);
+        let cancelled = counters.cancelled.load(Ordering::Relaxed) - cancelled_before;
+        report.cancelled += usize::try_from(cancelled).unwrap_or(usize::MAX);
+        report.elapsed = started.elapsed();
+        report
+    }
+}
+
+/// The loop thread did not stop in time: name the jobs holding it, resolve every job
+/// still pending, and leave the thread behind.
+fn abandon(state: &LoopState, report: &mut ShutdownReport) {
+    let now = Instant::now();
+    for job in state.registry.snapshot() {
+        let record = job.record();
+        if let Some(running_for) = record.running_poll(now) {
+            report.stuck.push(StuckJob {
+                site: record.site.clone(),
+                running_for,
+            });
+        }
+        let closed = Error::Closed {
+            site: record.site.clone(),
+        };
+        if job.abandon(closed) {
+            report.cancelled += 1;
+        }
+    }
+    tracing::error!(
+        target: "loopbridge",
+        thread = %state.thread_name,
+        stuck = ?report.stuck,
+        "loop thread did not stop within the shutdown timeout; it is left behind"
+    );
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if self.shut_down {
+            return;
+        }
+        let report = self.stop(self.shutdown_timeout);
+        if !report.is_clean() {
+            tracing::warn!(target: "loopbridge", "bridge dropped: {report}");
+        }
+    }
+}
+
+impl fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bridge")
+            .field("handle", &self.handle)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+/// Configures and starts a [`Bridge`]. Every setting has a default chosen for the
+/// common case.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use loopbridge::{AssertMode, Bridge};
+///
+/// let bridge = Bridge::builder()
+///     .thread_name("plugins")
+///     .shutdown_timeout(Duration::from_secs(2))
+///     .slow_poll_threshold(Duration::from_millis(50))
+///     .assert_mode(AssertMode::Log)
+///     .build()?;
+/// assert_eq!(bridge.handle().submit(async { 1 }).wait()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    thread_name: String,
+    shutdown_timeout: Duration,
+    slow_poll_threshold: Duration,
+    assert_mode: AssertMode,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            thread_name: "loopbridge".to_owned(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            slow_poll_threshold: DEFAULT_SLOW_POLL_THRESHOLD,
+            assert_mode: AssertMode::default(),
+        }
+    }
+}
+
+impl Builder {
+    /// The loop thread's name (default `"loopbridge"`), shown in panics, logs and
+    /// debuggers.
+    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// How long dropping the bridge lets jobs finish (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// A poll or callback that holds the loop this long is logged and counted as slow
+    /// (default 100 ms, asyncio's `slow_callback_duration`).
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll_threshold = threshold;
+        self
+    }
+
+    /// What breaking a loop-thread rule does (default [`AssertMode::Panic`]).
+    pub fn assert_mode(mut self, mode: AssertMode) -> Builder {
+        self.assert_mode = mode;
+        self
+    }
+
+    /// Starts the loop thread and returns the bridge once the loop is ready.
+    ///
+    /// # Errors
+    ///
+    /// If the thread cannot be spawned or the runtime cannot be built; the error comes
+    /// back here, never as a panic on the loop thread.
+    pub fn build(self) -> io::Result<Bridge> {
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let (exited_tx, exited_rx) = crossbeam_channel::bounded(1);
+        let shutdown_timeout = self.shutdown_timeout;
+        std::thread::Builder::new()
+            .name(self.thread_name.clone())
+            .spawn(move || run_loop_thread(self, ready_tx, exited_tx))?;
+        let state = ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("loopbridge: the loop thread exited during start-up"))??;
+        Ok(Bridge {
+            handle: Handle::new(state),
+            exited: exited_rx,
+            shutdown_timeout,
+            shut_down: false,
+        })
+    }
+}
+
+/// The loop thread's whole life.
+fn run_loop_thread(
+    config: Builder,
+    ready: crossbeam_channel::Sender<io::Result<Arc<LoopState>>>,
+    exited: crossbeam_channel::Sender<usize>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    let state = Arc::new(LoopState {
+        id: NEXT_BRIDGE_ID.fetch_add(1, Ordering::Relaxed),
+        thread_name: config.thread_name.into(),
+        runtime: runtime.handle().clone(),
+        closed: AtomicBool::new(false),
+        registry: Registry::default(),
+        counters: Counters::default(),
+        stop: Default::default(),
+        stop_deadline: Default::default(),
+        idle: Default::default(),
+        slow_poll_threshold: config.slow_poll_threshold,
+        assert_mode: config.assert_mode,
+    });
+    loop_thread::mark_current(LoopMark {
+        bridge: state.id,
+        mode: config.assert_mode,
+    });
+    let local = Rc::new(LocalSet::new());
+    LOCAL_SET.with(|slot| *slot.borrow_mut() = Some(local.clone()));
+    if ready.send(Ok(state.clone())).is_err() {
+        return;
+    }
+
+    local.block_on(&runtime, run_until_stopped(&state));
+
+    let cut_off = state.registry.len();
+    // Dropping the LocalSet and the runtime drops every job still in them; each job's
+    // `Finish` resolves its completion with `Closed`.
+    LOCAL_SET.with(|slot| slot.borrow_mut().take());
+    drop(local);
+    runtime.shutdown_timeout(TEARDOWN_GRACE);
+    let _ = exited.send(cut_off);
+}
+
+/// The loop's own future: waits to be told to stop, then for the last job to end or the
+/// deadline to pass.
+async fn run_until_stopped(state: &LoopState) {
+    state.stop.notified().await;
+    let deadline = state.stop_deadline.lock().unwrap_or_else(Instant::now);
+    let mut expired = pin!(tokio::time::sleep_until(deadline.into()));
+    loop {
+        let mut idle = pin!(state.idle.notified());
+        if state.registry.len() == 0 {
+            return;
+        }
+        let timed_out = poll_fn(|cx| {
+            if expired.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(true);
+            }
+            idle.as_mut().poll(cx).map(|()| false)
+        })
+        .await;
+        if timed_out {
+            return;
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! [`Error`], the one error type, and [`Site`], the call site every error names.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+
+/// Where a job was submitted: the caller's source location and, for named jobs, the name.
+///
+/// Every [`Error`], log line and report about a job names its site, so a failure can be
+/// traced back to the line of code that started it.
+///
+/// # Examples
+///
+/// ```
+/// let bridge = loopbridge::Bridge::new()?;
+/// let completion = bridge.handle().submit(async { 1 });
+/// assert_eq!(completion.site().location().file(), file!());
+/// assert_eq!(completion.site().name(), None);
+/// assert_eq!(completion.wait()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Site {
+    location: &'static Location<'static>,
+    name: Option<Arc<str>>,
+}
+
+impl Site {
+    pub(crate) fn new(location: &'static Location<'static>, name: Option<Arc<str>>) -> Site {
+        Site { location, name }
+    }
+
+    /// The site of the function calling this one (through `#[track_caller]` chains).
+    #[track_caller]
+    pub(crate) fn caller() -> Site {
+        Site::new(Location::caller(), None)
+    }
+
+    /// The source location of the call that submitted the job.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    /// The job's name, if it was submitted through a named job.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{name} at {}", self.location),
+            None => write!(f, "{}", self.location),
+        }
+    }
+}
+
+impl fmt::Debug for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Site({self})")
+    }
+}
+
+/// Why a [`Completion`](crate::Completion) (or a call on a bridge) did not produce a value.
+///
+/// Every variant names the [`Site`] of the job or call it is about.
+///
+/// # Examples
+///
+/// ```
+/// use loopbridge::{Bridge, Error};
+///
+/// let bridge = Bridge::new()?;
+/// let completion = bridge.handle().submit(async { panic!("boom") });
+/// let error: Error = completion.wait().unwrap_err();
+/// assert!(error.is_panic());
+/// assert!(error.to_string().contains("boom"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The job was cancelled (through [`Completion::cancel`](crate::Completion::cancel))
+    /// before it produced a value.
+    Cancelled {
+        /// Where the job was submitted.
+        site: Site,
+    },
+    /// The job panicked; the bridge or pool that ran it keeps serving.
+    Panicked {
+        /// The panic's message (`"<non-string panic payload>"` when it was not a string).
+        message: String,
+        /// Where the job was submitted.
+        site: Site,
+    },
+    /// A timed wait elapsed; the job keeps running and can be waited for again.
+    Timeout {
+        /// Where the job was submitted.
+        site: Site,
+    },
+    /// The bridge or pool is shut down or shutting down: the job was refused, or it was
+    /// ended unfinished by the shutdown.
+    Closed {
+        /// Where the job (or the refused call) was submitted.
+        site: Site,
+    },
+    /// A blocking wait was attempted on a loop thread, where it would deadlock or stall
+    /// every other job; nothing was waited for.
+    BlockingOnLoop {
+        /// Where the blocking call was made.
+        site: Site,
+    },
+}
+
+impl Error {
+    /// The site the error is about.
+    pub fn site(&self) -> &Site {
+        match self {
+            Error::Cancelled { site }
+            | Error::Panicked { site, .. }
+            | Error::Timeout { site }
+            | Error::Closed { site }
+            | Error::BlockingOnLoop { site } => site,
+        }
+    }
+
+    /// `true` for [`Error::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled { .. })
+    }
+
+    /// `true` for [`Error::Panicked`].
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::Panicked { .. })
+    }
+
+    /// `true` for [`Error::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// `true` for [`Error::Closed`].
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Closed { .. })
+    }
+
+    /// `true` for [`Error::BlockingOnLoop`].
+    pub fn is_blocking_on_loop(&self) -> bool {
+        matches!(self, Error::BlockingOnLoop { .. })
+    }
+
+    /// The panic message, for [`Error::Panicked`].
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            Error::Panicked { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Cancelled { site } => write!(f, "job cancelled (submitted at {site})"),
+            Error::Panicked { message, site } => {
+                write!(f, "job panicked: {message} (submitted at {site})")
+            }
+            Error::Timeout { site } => {
+                write!(f, "timed out waiting for job (submitted at {site}); it is still running")
+            }
+            Error::Closed { site } => write!(f, "bridge or pool is shut down (call at {site})"),
+            Error::BlockingOnLoop { site } => write!(
+                f,
+                "blocking wait on a loop thread at {site} refused: it would stall the loop; \
+                 use `.await` instead"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Turns a caught panic payload into its message.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}

@@ -1,0 +1,500 @@
+//! [`Handle`]: the way into a bridge's loop from any thread.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::completion::{Completion, JobCell};
+use crate::error::{panic_message, Error, Site};
+use crate::loop_thread::{self, AssertMode};
+use crate::registry::{JobInfo, Registry};
+use crate::run::{run, Finish};
+use crate::stats::{Counters, Stats};
+
+/// What a bridge's handles and its loop thread share.
+pub(crate) struct LoopState {
+    /// Distinguishes this bridge's loop thread from other bridges'.
+    pub(crate) id: u64,
+    pub(crate) thread_name: Arc<str>,
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// Set once shutdown starts; submissions are refused from then on.
+    pub(crate) closed: AtomicBool,
+    pub(crate) registry: Registry,
+    pub(crate) counters: Counters,
+    /// Tells the loop to stop; `stop_deadline` says by when.
+    pub(crate) stop: Notify,
+    pub(crate) stop_deadline: parking_lot::Mutex<Option<Instant>>,
+    /// Tells a stopping loop that its last job ended.
+    pub(crate) idle: Notify,
+    pub(crate) slow_poll_threshold: Duration,
+    pub(crate) assert_mode: AssertMode,
+}
+
+impl LoopState {
+    fn is_closed(&self) -> bool {
+        // ORDERING: pairs with the SeqCst store in shutdown; a submission that misses the
+        // flag is still registered before the loop stops, and is resolved by it.
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// The way into a bridge's loop: submit futures and callbacks from any thread.
+///
+/// Cheap to clone, `Send + Sync`. A handle does not keep the loop alive: once its
+/// [`Bridge`](crate::Bridge) shuts down, every call fails with [`Error::Closed`].
+///
+/// # Examples
+///
+/// ```
+/// let bridge = loopbridge::Bridge::new()?;
+/// let handle = bridge.handle();
+/// let worker = std::thread::spawn(move || handle.block_on(async { 2 + 2 }));
+/// assert_eq!(worker.join().unwrap()?, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    state: Arc<LoopState>,
+}
+
+impl Handle {
+    pub(crate) fn new(state: Arc<LoopState>) -> Handle {
+        Handle { state }
+    }
+
+    pub(crate) fn state(&self) -> &Arc<LoopState> {
+        &self.state
+    }
+
+    /// Runs `fut` on the loop and returns its [`Completion`].
+    ///
+    /// The future runs inside a tokio runtime with timers and I/O, so async libraries
+    /// work in it. A panic in it resolves the completion with [`Error::Panicked`]; the
+    /// loop keeps serving. On a closed bridge the completion is already resolved with
+    /// [`Error::Closed`].
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks; fine to call on the loop thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let completion = bridge.handle().submit(async {
+    ///     tokio::time::sleep(Duration::from_millis(1)).await;
+    ///     "slept"
+    /// });
+    /// assert_eq!(completion.wait()?, "slept");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn submit<F>(&self, fut: F) -> Completion<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.submit_at(Site::caller(), fut)
+    }
+
+    /// Runs a future that is not `Send` on the loop: `make` is sent to the loop thread
+    /// and builds the future there, so it may hold `Rc`, `RefCell` and other
+    /// thread-bound state.
+    ///
+    /// A panic in `make` or in the future resolves the completion with
+    /// [`Error::Panicked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let completion = bridge.handle().submit_local(|| async {
+    ///     let shared = Rc::new(40);
+    ///     tokio::task::yield_now().await;
+    ///     *shared + 2
+    /// });
+    /// assert_eq!(completion.wait()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn submit_local<M, F>(&self, make: M) -> Completion<F::Output>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        self.submit_local_at(Site::caller(), make)
+    }
+
+    /// Runs `fut` on the loop and blocks until it is done: `submit(fut).wait()`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Completion::wait`]; [`Error::BlockingOnLoop`] at once on a loop thread
+    /// (nothing is submitted then).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread; on a loop thread it refuses instead of deadlocking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// assert_eq!(handle.block_on(async { 1 + 1 })?, 2);
+    ///
+    /// // On the loop thread, blocking would deadlock: it is refused.
+    /// let inner = handle.clone();
+    /// let refused = handle.run_callback(move || inner.block_on(async {})).wait()?;
+    /// assert!(refused.unwrap_err().is_blocking_on_loop());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn block_on<F>(&self, fut: F) -> Result<F::Output, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let site = Site::caller();
+        if loop_thread::on_loop_thread() {
+            return Err(Error::BlockingOnLoop { site });
+        }
+        self.submit_at(site, fut).wait()
+    }
+
+    /// Runs `f` on the loop thread soon, without waiting for it (asyncio's
+    /// `call_soon_threadsafe`). Callbacks from one thread run in the order they were
+    /// submitted, and in order with [`run_callback`](Handle::run_callback) and
+    /// [`submit`](Handle::submit) from that thread. A panic in `f` is logged with its site.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the bridge is shut down or shutting down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// for n in 0..3 {
+    ///     let tx = tx.clone();
+    ///     bridge.handle().call_soon(move || tx.send(n).unwrap())?;
+    /// }
+    /// let order: Vec<i32> = rx.iter().take(3).collect();
+    /// assert_eq!(order, [0, 1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn call_soon<F>(&self, f: F) -> Result<(), Error>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let site = Site::caller();
+        if self.state.is_closed() {
+            return Err(Error::Closed { site });
+        }
+        drop(self.submit_at(site, async move { f() }));
+        Ok(())
+    }
+
+    /// Runs `f` on the loop thread and returns its result as a [`Completion`]
+    /// (asyncio's `run_callback_threadsafe`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let probe = handle.clone();
+    /// let on_loop = handle.run_callback(move || probe.is_loop_thread()).wait()?;
+    /// assert!(on_loop);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn run_callback<F, T>(&self, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_at(Site::caller(), async move { f() })
+    }
+
+    /// Runs `fut` on the loop as a tracked fire-and-forget job (Home Assistant's
+    /// `add_job`): it counts as in flight, shutdown waits for it up to its timeout, and a
+    /// panic in it is logged with its site. On a closed bridge the job is dropped and a
+    /// warning is logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// bridge.handle().add_job(async move { tx.send("ran").unwrap() });
+    /// assert_eq!(rx.recv().unwrap(), "ran");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn add_job<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.add_job_at(Site::caller(), fut);
+    }
+
+    /// `true` when the calling thread is this bridge's loop thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// assert!(!handle.is_loop_thread());
+    /// let probe = handle.clone();
+    /// assert!(handle.run_callback(move || probe.is_loop_thread()).wait()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_loop_thread(&self) -> bool {
+        loop_thread::current().is_some_and(|mark| mark.bridge == self.state.id)
+    }
+
+    /// Asserts that the caller runs on this bridge's loop thread, as Home Assistant's
+    /// `@callback` functions do. Off the loop thread the bridge's [`AssertMode`] decides:
+    /// panic (the default), log once per call site, or ignore.
+    ///
+    /// # Panics
+    ///
+    /// In [`AssertMode::Panic`], when called off the loop thread; the message names
+    /// `what`, the caller's location, the loop thread and the calling thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let probe = handle.clone();
+    /// handle.run_callback(move || probe.verify_loop_thread("update state")).wait()?;
+    ///
+    /// let off_loop = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     handle.verify_loop_thread("update state")
+    /// }));
+    /// assert!(off_loop.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn verify_loop_thread(&self, what: &str) {
+        if self.is_loop_thread() {
+            return;
+        }
+        let caller = Location::caller();
+        loop_thread::report(
+            self.state.assert_mode,
+            caller,
+            format_args!(
+                "`{what}` must run on the loop thread '{}', but was called at {caller} \
+                 from thread '{}'",
+                self.state.thread_name,
+                loop_thread::thread_name()
+            ),
+        );
+    }
+
+    /// A snapshot of this bridge's counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// bridge.handle().submit(async {}).wait()?;
+    /// assert_eq!(bridge.handle().stats().finished, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.state.counters.snapshot()
+    }
+
+    /// The live jobs (submitted and not yet ended), oldest first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let waiting = handle.job("wait forever").submit(std::future::pending::<()>());
+    /// let jobs = handle.jobs();
+    /// assert_eq!(jobs.len(), 1);
+    /// assert_eq!(jobs[0].site.name(), Some("wait forever"));
+    /// waiting.cancel();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        let now = Instant::now();
+        self.state
+            .registry
+            .snapshot()
+            .iter()
+            .map(|job| JobInfo::of(job.record(), now))
+            .collect()
+    }
+
+    /// A named job builder: the name is part of every site, error, log line and report
+    /// about the jobs submitted through it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let completion = bridge.handle().job("sync users").submit(async { panic!("db down") });
+    /// let error = completion.wait().unwrap_err();
+    /// assert_eq!(error.site().name(), Some("sync users"));
+    /// assert!(error.to_string().contains("sync users"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn job(&self, name: impl Into<Arc<str>>) -> Job<'_> {
+        Job {
+            handle: self,
+            name: name.into(),
+        }
+    }
+
+    pub(crate) fn submit_at<F>(&self, site: Site, fut: F) -> Completion<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if self.state.is_closed() {
+            return Completion::failed(Error::Closed { site });
+        }
+        let cell = Arc::new(JobCell::new(site));
+        let finish = Finish::register(cell.clone(), self.state.clone());
+        let task = self.state.runtime.spawn(run(fut, finish));
+        let _ = cell.record.task.set(task.abort_handle());
+        Completion::new(cell)
+    }
+
+    fn add_job_at<F>(&self, site: Site, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if self.state.is_closed() {
+            tracing::warn!(target: "loopbridge", site = %site, "add_job on a shut-down bridge: job dropped");
+            return;
+        }
+        drop(self.submit_at(site, fut));
+    }
+
+    pub(crate) fn submit_local_at<M, F>(&self, site: Site, make: M) -> Completion<F::Output>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        if self.state.is_closed() {
+            return Completion::failed(Error::Closed { site });
+        }
+        let cell = Arc::new(JobCell::new(site));
+        let finish = Finish::register(cell.clone(), self.state.clone());
+        let carrier_cell = cell.clone();
+        // The carrier is `Send`; on the loop thread it builds the future and hands it to
+        // the loop's LocalSet. A finish dropped on the way resolves the job.
+        self.state.runtime.spawn(async move {
+            match catch_unwind(AssertUnwindSafe(make)) {
+                Err(payload) => finish.end_panicked(panic_message(&*payload)),
+                Ok(fut) => {
+                    if let Some(task) = crate::bridge::spawn_local(run(fut, finish)) {
+                        let task = task.abort_handle();
+                        let _ = carrier_cell.record.task.set(task.clone());
+                        // A cancel that ran before the handle was set could not abort.
+                        if carrier_cell.slot.is_resolved() {
+                            task.abort();
+                        }
+                    }
+                }
+            }
+        });
+        Completion::new(cell)
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("thread", &self.state.thread_name)
+            .field("closed", &self.state.is_closed())
+            .finish()
+    }
+}
+
+/// A named way to submit jobs, from [`Handle::job`]: the same calls as [`Handle`], and
+/// every job's [`Site`] carries the name.
+///
+/// # Examples
+///
+/// ```
+/// let bridge = loopbridge::Bridge::new()?;
+/// let completion = bridge.handle().job("refresh").run_callback(|| 3);
+/// assert_eq!(completion.site().name(), Some("refresh"));
+/// assert_eq!(completion.wait()?, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Job<'a> {
+    handle: &'a Handle,
+    name: Arc<str>,
+}
+
+impl Job<'_> {
+    #[track_caller]
+    fn site(&self) -> Site {
+        Site::new(Location::caller(), Some(self.name.clone()))
+    }
+
+    /// [`Handle::submit`], named.
+    #[track_caller]
+    pub fn submit<F>(&self, fut: F) -> Completion<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.submit_at(self.site(), fut)
+    }
+
+    /// [`Handle::submit_local`], named.
+    #[track_caller]
+    pub fn submit_local<M, F>(&self, make: M) -> Completion<F::Output>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.submit_local_at(self.site(), make)
+    }
+
+    /// [`Handle::run_callback`], named.
+    #[track_caller]
+    pub fn run_callback<F, T>(&self, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.handle.submit_at(self.site(), async move { f() })
+    }
+
+    /// [`Handle::add_job`], named.
+    #[track_caller]
+    pub fn add_job<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.handle.add_job_at(self.site(), fut);
+    }
+}

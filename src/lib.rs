@@ -1,0 +1,124 @@
+//! Call async code from synchronous code and blocking code from async code, through one
+//! background event loop that never deadlocks, never loses an error and always shuts down.
+//!
+//! A [`Bridge`] runs a tokio event loop on a dedicated thread. Any thread submits work
+//! to it through a [`Handle`] and gets a [`Completion`] back: wait for it from
+//! synchronous code, `.await` it from async code, cancel it, or give it a callback.
+//!
+//! # Start a bridge, call async code from sync code
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let bridge = loopbridge::Bridge::new()?;
+//! let handle = bridge.handle();
+//!
+//! let greeting = handle.block_on(async {
+//!     tokio::time::sleep(Duration::from_millis(1)).await;
+//!     "hello from the loop"
+//! })?;
+//! assert_eq!(greeting, "hello from the loop");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The global bridge
+//!
+//! [`global()`] starts a process-wide bridge on first use; it lives until the process
+//! exits.
+//!
+//! ```
+//! let answer = loopbridge::global().submit(async { 42 }).wait()?;
+//! assert_eq!(answer, 42);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Nothing hangs, nothing is lost
+//!
+//! Every [`Completion`] resolves exactly once, with the value or an [`Error`] that names
+//! the line that submitted the job. Waits can time out without cancelling; cancels are
+//! honest; a panic becomes [`Error::Panicked`] and the loop keeps serving.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let bridge = loopbridge::Bridge::new()?;
+//! let handle = bridge.handle();
+//!
+//! let mut slow = handle.submit(std::future::pending::<()>());
+//! assert!(slow.wait_timeout(Duration::from_millis(5)).unwrap_err().is_timeout());
+//! assert!(slow.cancel());
+//! assert!(slow.wait().unwrap_err().is_cancelled());
+//!
+//! let error = handle.submit(async { panic!("bad input") }).wait().unwrap_err();
+//! assert_eq!(error.panic_message(), Some("bad input"));
+//! assert_eq!(handle.submit(async { "still serving" }).wait()?, "still serving");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The loop-thread rules
+//!
+//! Code on the loop thread must not block: one blocking call stalls every job. A
+//! blocking wait there returns [`Error::BlockingOnLoop`] at once instead of deadlocking;
+//! [`Handle::verify_loop_thread`] asserts that code runs on the loop (Home Assistant's
+//! `@callback`); [`check_blocking`] lets legacy blocking functions announce themselves;
+//! polls that hold the loop longer than the slow-poll threshold are logged and counted.
+//!
+//! ```
+//! let bridge = loopbridge::Bridge::new()?;
+//! let handle = bridge.handle();
+//! let inner = handle.clone();
+//! let refused = handle
+//!     .run_callback(move || inner.submit(async { 1 }).wait())
+//!     .wait()?;
+//! assert!(refused.unwrap_err().is_blocking_on_loop());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Shutdown
+//!
+//! [`Bridge::shutdown`] is bounded by its timeout and reports what it finished, what it
+//! cut off and which jobs held a thread it had to leave behind. Dropping a bridge shuts
+//! it down the same way.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let bridge = loopbridge::Bridge::new()?;
+//! let waiting = bridge.handle().submit(std::future::pending::<()>());
+//! let report = bridge.shutdown(Duration::from_millis(20));
+//! assert_eq!(report.cancelled, 1);
+//! assert!(waiting.wait().unwrap_err().is_closed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod bridge;
+mod completion;
+mod error;
+mod global;
+mod handle;
+mod loop_thread;
+mod registry;
+mod report;
+mod run;
+mod slot;
+mod stats;
+mod sync;
+
+pub use bridge::{Bridge, Builder};
+pub use completion::Completion;
+pub use error::{Error, Site};
+pub use global::global;
+pub use handle::{Handle, Job};
+pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
+pub use registry::JobInfo;
+pub use report::{ShutdownReport, StuckJob};
+pub use stats::Stats;
+
+/// Internals exposed to the loom models only.
+#[cfg(loopbridge_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::slot::{Outcome, Resolved, Slot};
+}

@@ -1,0 +1,76 @@
+//! [`ShutdownReport`] and [`StuckJob`]: what a shutdown finished, cut short and left behind.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::Site;
+
+/// What a shutdown did, from [`Bridge::shutdown`](crate::Bridge::shutdown).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let forever = bridge.handle().submit(std::future::pending::<()>());
+/// let report = bridge.shutdown(Duration::from_millis(50));
+/// assert_eq!(report.cancelled, 1);
+/// assert!(report.stuck.is_empty());
+/// assert!(forever.wait().unwrap_err().is_closed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Jobs that ended (with a value or a panic) while the shutdown waited for them.
+    pub finished: usize,
+    /// Jobs the shutdown ended without a value once its timeout ran out; their
+    /// completions resolve with [`Error::Closed`](crate::Error::Closed).
+    pub cancelled: usize,
+    /// Jobs that held a thread the shutdown could not take back (a poll blocking the loop
+    /// thread, a pool job that never returns); their threads were left behind.
+    pub stuck: Vec<StuckJob>,
+    /// How long the shutdown took.
+    pub elapsed: Duration,
+}
+
+impl ShutdownReport {
+    /// `true` when every job ended by itself: nothing was cancelled or left stuck.
+    pub fn is_clean(&self) -> bool {
+        self.cancelled == 0 && self.stuck.is_empty()
+    }
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "shutdown in {:?}: {} finished, {} cancelled, {} stuck",
+            self.elapsed,
+            self.finished,
+            self.cancelled,
+            self.stuck.len()
+        )?;
+        for stuck in &self.stuck {
+            write!(f, "; {stuck}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A job that held its thread past the shutdown's timeout.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StuckJob {
+    /// Where the job was submitted, and its name if it has one.
+    pub site: Site,
+    /// How long it had been running without yielding when the shutdown gave up on it.
+    pub running_for: Duration,
+}
+
+impl fmt::Display for StuckJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job {} stuck for {:?}", self.site, self.running_for)
+    }
+}

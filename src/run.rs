@@ -1,0 +1,162 @@
+//! How a job runs on the loop: every poll is timed and guarded against panics, and the
+//! job's slot is resolved exactly once, also when its task is dropped unfinished.
+
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use crate::completion::JobCell;
+use crate::error::{panic_message, Error};
+use crate::handle::LoopState;
+use crate::slot::Resolved;
+use crate::stats::Counters;
+
+/// A job's claim on its slot and its registry entry; whoever holds it ends the job.
+/// Dropped unfinished (its task cancelled or dropped at shutdown), it resolves the job
+/// with `Cancelled` or `Closed`.
+pub(crate) struct Finish<T> {
+    cell: Arc<JobCell<T>>,
+    state: Arc<LoopState>,
+    key: usize,
+    ended: bool,
+}
+
+impl<T: Send + 'static> Finish<T> {
+    /// Registers the job as live.
+    pub(crate) fn register(cell: Arc<JobCell<T>>, state: Arc<LoopState>) -> Finish<T> {
+        let key = state.registry.insert(cell.clone());
+        Counters::bump(&state.counters.submitted);
+        Finish {
+            cell,
+            state,
+            key,
+            ended: false,
+        }
+    }
+
+    /// Ends the job with what its future produced: a value, a panic message, or `None`
+    /// when it stopped because it was cancelled.
+    fn end(mut self, produced: Option<Result<T, String>>) {
+        // Counted and deregistered before the result is delivered, so a reader that
+        // wakes up sees the job in the counters and gone from the live jobs.
+        self.deregister();
+        let counters = &self.state.counters;
+        match produced {
+            None => Counters::bump(&counters.cancelled),
+            Some(Ok(value)) => {
+                Counters::bump(&counters.finished);
+                if let Resolved::AlreadyResolved = self.cell.resolve(Ok(value)) {
+                    // A cancel won the race: the value was dropped, so count it cancelled.
+                    counters.finished.fetch_sub(1, Ordering::Relaxed);
+                    Counters::bump(&counters.cancelled);
+                }
+            }
+            Some(Err(message)) => {
+                Counters::bump(&counters.panicked);
+                let site = self.cell.record.site.clone();
+                let panicked = Error::Panicked {
+                    message: message.clone(),
+                    site: site.clone(),
+                };
+                if let Resolved::AlreadyResolved = self.cell.resolve(Err(panicked)) {
+                    tracing::debug!(target: "loopbridge", site = %site, "cancelled job panicked: {message}");
+                }
+            }
+        }
+    }
+
+    /// Ends the job with a panic that happened before its future existed.
+    pub(crate) fn end_panicked(self, message: String) {
+        self.end(Some(Err(message)));
+    }
+}
+
+impl<T> Finish<T> {
+    fn deregister(&mut self) {
+        self.ended = true;
+        let remaining = self.state.registry.remove(self.key);
+        // ORDERING: jobs end on the loop thread, which also runs the stopping loop's
+        // registry check, so the last job to end sees `closed` once shutdown has begun.
+        // Acquire pairs with shutdown's SeqCst store.
+        if remaining == 0 && self.state.closed.load(Ordering::Acquire) {
+            self.state.idle.notify_one();
+        }
+    }
+}
+
+impl<T> Drop for Finish<T> {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let site = self.cell.record.site.clone();
+        let error = if self.state.closed.load(Ordering::Acquire) {
+            Error::Closed { site }
+        } else {
+            Error::Cancelled { site }
+        };
+        Counters::bump(&self.state.counters.cancelled);
+        self.deregister();
+        let _ = self.cell.resolve(Err(error));
+    }
+}
+
+/// Runs `fut` as the job `finish` claims: each poll timed, each panic caught, the result
+/// delivered once. Stops without polling again once the job is resolved (cancelled).
+pub(crate) async fn run<F>(fut: F, finish: Finish<F::Output>)
+where
+    F: Future,
+    F::Output: Send + 'static,
+{
+    let mut fut = pin!(fut);
+    let produced = poll_fn(|cx| {
+        if finish.cell.slot.is_resolved() {
+            return Poll::Ready(None);
+        }
+        let timer = PollTimer::start(&finish);
+        let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        timer.stop(&finish);
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => Poll::Ready(Some(Ok(value))),
+            Err(payload) => Poll::Ready(Some(Err(panic_message(&*payload)))),
+        }
+    })
+    .await;
+    finish.end(produced);
+}
+
+/// Times one poll, marking the job as being polled while it runs.
+struct PollTimer {
+    began: Instant,
+}
+
+impl PollTimer {
+    fn start<T>(finish: &Finish<T>) -> PollTimer {
+        let began = Instant::now();
+        finish.cell.record.poll_began(began);
+        PollTimer { began }
+    }
+
+    fn stop<T>(self, finish: &Finish<T>) {
+        let record = &finish.cell.record;
+        record.poll_ended();
+        let elapsed = self.began.elapsed();
+        let state = &finish.state;
+        state.counters.record_poll(elapsed);
+        if elapsed >= state.slow_poll_threshold {
+            Counters::bump(&state.counters.slow_polls);
+            tracing::warn!(
+                target: "loopbridge",
+                site = %record.site,
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                "slow poll: a job held the loop thread for {elapsed:?} (threshold {:?})",
+                state.slow_poll_threshold
+            );
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The state machine under [`Completion`](crate::Completion): one result, handed over
+//! exactly once from the thread that produces it to whoever reads it.
+//!
+//! It knows nothing of tokio; it is written against [`crate::sync`] so the loom models
+//! explore it.
+//!
+//! | state      | meaning                                   | leaves by                          |
+//! |------------|-------------------------------------------|------------------------------------|
+//! | `Pending`  | no result yet; may hold a waker, a `then` callback, or the mark that the reader is gone | `resolve` → `Ready` (or `Taken` when a callback or nobody receives it) |
+//! | `Ready`    | the result is in and unread               | a read → `Taken` (value) or `Failed` (error) |
+//! | `Failed`   | an error was read; later reads see it again (errors are sticky) | never |
+//! | `Taken`    | the value left the slot                   | never; a further read is misuse    |
+//!
+//! Invariants: the state leaves `Pending` exactly once, so exactly one `resolve` (value,
+//! cancel or shutdown) wins and every other offered result is dropped by the caller that
+//! offered it; wakers and callbacks are taken out of the lock before they run.
+
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::sync::{Condvar, Mutex, MutexGuard};
+
+/// A `then` callback: receives the result on the resolving thread.
+pub(crate) type Callback<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
+
+enum State<T> {
+    Pending {
+        waker: Option<Waker>,
+        callback: Option<Callback<T>>,
+        /// The reader dropped its handle: nobody will read the result.
+        detached: bool,
+    },
+    Ready(Result<T, Error>),
+    Failed(Error),
+    Taken,
+}
+
+/// What a read found.
+pub(crate) enum Outcome<T> {
+    /// No result yet (only from non-blocking or timed reads).
+    Pending,
+    /// The result; an error is returned again to later reads.
+    Ready(Result<T, Error>),
+    /// The value was already taken by an earlier read.
+    AlreadyTaken,
+}
+
+/// What `resolve` did with the offered result.
+#[derive(Debug)]
+pub(crate) enum Resolved {
+    /// The slot was resolved before; the offered result was dropped.
+    AlreadyResolved,
+    /// Stored for the reader, or handed to its `then` callback.
+    Delivered,
+    /// The reader is gone, so the result was dropped; an error is returned so the caller
+    /// can report it instead of losing it.
+    Unread(Option<Error>),
+}
+
+pub(crate) struct Slot<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+}
+
+impl<T> Slot<T> {
+    pub(crate) fn new() -> Slot<T> {
+        Slot {
+            state: Mutex::new(State::Pending {
+                waker: None,
+                callback: None,
+                detached: false,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// A slot that already holds `result`.
+    pub(crate) fn resolved(result: Result<T, Error>) -> Slot<T> {
+        Slot {
+            state: Mutex::new(State::Ready(result)),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Offers the result; the first offer wins.
+    pub(crate) fn resolve(&self, result: Result<T, Error>) -> Resolved {
+        let mut state = self.state.lock();
+        if !matches!(*state, State::Pending { .. }) {
+            drop(state);
+            drop(result);
+            return Resolved::AlreadyResolved;
+        }
+        let State::Pending {
+            waker,
+            callback,
+            detached,
+        } = std::mem::replace(&mut *state, State::Taken)
+        else {
+            unreachable!("checked above")
+        };
+        if let Some(callback) = callback {
+            drop(state);
+            callback(result);
+            return Resolved::Delivered;
+        }
+        if detached {
+            drop(state);
+            return Resolved::Unread(result.err());
+        }
+        *state = State::Ready(result);
+        drop(state);
+        self.ready.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Resolved::Delivered
+    }
+
+    pub(crate) fn is_resolved(&self) -> bool {
+        !matches!(*self.state.lock(), State::Pending { .. })
+    }
+
+    /// Reads without blocking.
+    pub(crate) fn try_take(&self) -> Outcome<T> {
+        take(&mut self.state.lock())
+    }
+
+    /// Blocks until the result is in.
+    pub(crate) fn wait(&self) -> Outcome<T> {
+        let mut state = self.state.lock();
+        loop {
+            match take(&mut state) {
+                Outcome::Pending => state = self.ready.wait(state),
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Blocks until the result is in or `deadline` passes (then `Outcome::Pending`).
+    pub(crate) fn wait_until(&self, deadline: Instant) -> Outcome<T> {
+        let mut state = self.state.lock();
+        let mut timed_out = false;
+        loop {
+            match take(&mut state) {
+                Outcome::Pending if timed_out => return Outcome::Pending,
+                Outcome::Pending => {
+                    (state, timed_out) = self.ready.wait_until(&self.state, state, deadline);
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Reads, or registers `cx`'s waker to be woken when the result comes in.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
+        let mut state = self.state.lock();
+        match take(&mut state) {
+            Outcome::Pending => {
+                if let State::Pending { waker, .. } = &mut *state {
+                    match waker {
+                        Some(old) if old.will_wake(cx.waker()) => {}
+                        _ => *waker = Some(cx.waker().clone()),
+                    }
+                }
+                Poll::Pending
+            }
+            outcome => Poll::Ready(outcome),
+        }
+    }
+
+    /// Has `callback` receive the result: later on the resolving thread, or now on this
+    /// one if it is already in. Gives the callback back if the value was already taken.
+    pub(crate) fn then(&self, callback: Callback<T>) -> Result<(), Callback<T>> {
+        let mut state = self.state.lock();
+        if let State::Pending { callback: slot, .. } = &mut *state {
+            *slot = Some(callback);
+            return Ok(());
+        }
+        match take(&mut state) {
+            Outcome::Ready(result) => {
+                drop(state);
+                callback(result);
+                Ok(())
+            }
+            Outcome::AlreadyTaken | Outcome::Pending => Err(callback),
+        }
+    }
+
+    /// The reader is gone. Returns an error that was in the slot and never read, so the
+    /// caller can report it.
+    pub(crate) fn detach(&self) -> Option<Error> {
+        let mut state = self.state.lock();
+        match &mut *state {
+            State::Pending {
+                detached, waker, ..
+            } => {
+                *detached = true;
+                let waker = waker.take();
+                drop(state);
+                drop(waker);
+                None
+            }
+            State::Ready(Err(_)) => match std::mem::replace(&mut *state, State::Taken) {
+                State::Ready(Err(error)) => Some(error),
+                _ => unreachable!("checked above"),
+            },
+            _ => None,
+        }
+    }
+}
+
+fn take<T>(state: &mut MutexGuard<'_, State<T>>) -> Outcome<T> {
+    match &**state {
+        State::Pending { .. } => Outcome::Pending,
+        State::Failed(error) => Outcome::Ready(Err(error.clone())),
+        State::Taken => Outcome::AlreadyTaken,
+        State::Ready(_) => match std::mem::replace(&mut **state, State::Taken) {
+            State::Ready(Ok(value)) => Outcome::Ready(Ok(value)),
+            State::Ready(Err(error)) => {
+                **state = State::Failed(error.clone());
+                Outcome::Ready(Err(error))
+            }
+            _ => unreachable!("checked above"),
+        },
+    }
+}
