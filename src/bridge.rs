@@ -316,9 +316,9 @@ impl Builder {
         std::thread::Builder::new()
             .name(self.thread_name.clone())
             .spawn(move || run_loop_thread(self, ready_tx, exited_tx))?;
-        let state = ready_rx
-            .recv()
-            .map_err(|_| io::Error::other("loopbridge: the loop thread exited during start-up"))??;
+        let state = ready_rx.recv().map_err(|_| {
+            io::Error::other("loopbridge: the loop thread exited during start-up")
+        })??;
         Ok(Bridge {
             handle: Handle::new(state),
             exited: exited_rx,

@@ -259,7 +259,10 @@ impl<T> Completion<T> {
         let cancelled = Error::Cancelled {
             site: self.site().clone(),
         };
-        let won = !matches!(self.cell.slot.resolve(Err(cancelled)), Resolved::AlreadyResolved);
+        let won = !matches!(
+            self.cell.slot.resolve(Err(cancelled)),
+            Resolved::AlreadyResolved
+        );
         if won {
             if let Some(task) = self.cell.record.task.get() {
                 task.abort();
@@ -306,7 +309,10 @@ impl<T> Completion<T> {
             }
         });
         if self.cell.slot.then(guarded).is_err() {
-            panic!("`then` called on a Completion whose value was already taken (job submitted at {})", self.site());
+            panic!(
+                "`then` called on a Completion whose value was already taken (job submitted at {})",
+                self.site()
+            );
         }
     }
 

@@ -161,20 +161,41 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let site = self.site();
+        let job = JobName(site);
+        let at = site.location();
         match self {
-            Error::Cancelled { site } => write!(f, "job cancelled (submitted at {site})"),
-            Error::Panicked { message, site } => {
-                write!(f, "job panicked: {message} (submitted at {site})")
+            Error::Cancelled { .. } => write!(f, "{job} cancelled (submitted at {at})"),
+            Error::Panicked { message, .. } => {
+                write!(f, "{job} panicked: {message} (submitted at {at})")
             }
-            Error::Timeout { site } => {
-                write!(f, "timed out waiting for job (submitted at {site}); it is still running")
+            Error::Timeout { .. } => {
+                write!(
+                    f,
+                    "timed out waiting for {job} (submitted at {at}); it is still running"
+                )
             }
-            Error::Closed { site } => write!(f, "bridge or pool is shut down (call at {site})"),
-            Error::BlockingOnLoop { site } => write!(
+            Error::Closed { .. } => write!(
                 f,
-                "blocking wait on a loop thread at {site} refused: it would stall the loop; \
-                 use `.await` instead"
+                "bridge or pool is shut down: {job} was refused or ended (submitted at {at})"
             ),
+            Error::BlockingOnLoop { .. } => write!(
+                f,
+                "blocking wait at {at} refused: it runs on a loop thread, where waiting would \
+                 stall or deadlock the loop; use `.await` instead"
+            ),
+        }
+    }
+}
+
+/// "job" or "job `name`", for messages.
+struct JobName<'a>(&'a Site);
+
+impl fmt::Display for JobName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.name() {
+            Some(name) => write!(f, "job `{name}`"),
+            None => f.write_str("job"),
         }
     }
 }

@@ -78,6 +78,11 @@ impl Handle {
     /// loop keeps serving. On a closed bridge the completion is already resolved with
     /// [`Error::Closed`].
     ///
+    /// Create tokio resources (timers, sockets) inside the `async` block, not before the
+    /// call: the block runs on the loop thread, where the runtime is, while the calling
+    /// thread usually has no runtime (`tokio::time::sleep(d)` evaluated there panics with
+    /// "no reactor running").
+    ///
     /// # Blocking
     ///
     /// Never blocks; fine to call on the loop thread.
