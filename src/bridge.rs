@@ -21,6 +21,7 @@ use crate::registry::Registry;
 use crate::report::{ShutdownReport, StuckJob};
 use crate::stats::Counters;
 use crate::sync::deadline_after;
+use crate::watchdog::{self, PollClock};
 
 /// How long `Drop` lets jobs finish: long enough for well-behaved jobs to complete a
 /// network round trip, short enough that a stuck process still exits promptly.
@@ -355,8 +356,10 @@ fn run_loop_thread(
         stop_deadline: Default::default(),
         idle: Default::default(),
         slow_poll_threshold: config.slow_poll_threshold,
+        poll_clock: PollClock::new(),
         assert_mode: config.assert_mode,
     });
+    watchdog::watch(&state);
     loop_thread::mark_current(LoopMark {
         bridge: state.id,
         mode: config.assert_mode,

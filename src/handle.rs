@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::completion::{Completion, JobCell};
-use crate::error::{panic_message, Error, Site};
+use crate::error::{Error, Site};
 use crate::loop_thread::{self, AssertMode};
 use crate::registry::{JobInfo, Registry};
 use crate::run::{run, Finish};
 use crate::stats::{Counters, Stats};
+use crate::watchdog::PollClock;
 
 /// What a bridge's handles and its loop thread share.
 pub(crate) struct LoopState {
@@ -32,6 +33,8 @@ pub(crate) struct LoopState {
     /// Tells a stopping loop that its last job ended.
     pub(crate) idle: Notify,
     pub(crate) slow_poll_threshold: Duration,
+    /// When the running poll began, for the stall watchdog.
+    pub(crate) poll_clock: PollClock,
     pub(crate) assert_mode: AssertMode,
 }
 
@@ -409,20 +412,18 @@ impl Handle {
         let cell = Arc::new(JobCell::new(site));
         let finish = Finish::register(cell.clone(), self.state.clone());
         let carrier_cell = cell.clone();
-        // The carrier is `Send`; on the loop thread it builds the future and hands it to
-        // the loop's LocalSet. A finish dropped on the way resolves the job.
+        // The carrier is `Send`; on the loop thread it hands the job to the loop's
+        // LocalSet. `make` runs inside the job's first poll, so like any poll it is timed,
+        // guarded against panics and named if it holds the loop, and it never runs for a
+        // job cancelled before it started. A finish dropped on the way resolves the job.
         self.state.runtime.spawn(async move {
-            match catch_unwind(AssertUnwindSafe(make)) {
-                Err(payload) => finish.end_panicked(panic_message(&*payload)),
-                Ok(fut) => {
-                    if let Some(task) = crate::bridge::spawn_local(run(fut, finish)) {
-                        let task = task.abort_handle();
-                        let _ = carrier_cell.record.task.set(task.clone());
-                        // A cancel that ran before the handle was set could not abort.
-                        if carrier_cell.slot.is_resolved() {
-                            task.abort();
-                        }
-                    }
+            let job = run(async move { make().await }, finish);
+            if let Some(task) = crate::bridge::spawn_local(job) {
+                let task = task.abort_handle();
+                let _ = carrier_cell.record.task.set(task.clone());
+                // A cancel that ran before the handle was set could not abort.
+                if carrier_cell.slot.is_resolved() {
+                    task.abort();
                 }
             }
         });

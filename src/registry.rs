@@ -20,6 +20,10 @@ pub(crate) struct JobRecord {
     poll_started: AtomicU64,
     /// The tokio task running the job, so `cancel()` can drop its future.
     pub(crate) task: OnceLock<AbortHandle>,
+    /// The `tracing` span current where the job was submitted; the job runs inside it,
+    /// so its logs keep the submitter's context (as `asyncio.to_thread` copies
+    /// contextvars).
+    pub(crate) span: tracing::Span,
 }
 
 impl JobRecord {
@@ -30,6 +34,7 @@ impl JobRecord {
             polls: AtomicU64::new(0),
             poll_started: AtomicU64::new(0),
             task: OnceLock::new(),
+            span: tracing::Span::current(),
         }
     }
 

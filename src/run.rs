@@ -68,11 +68,6 @@ impl<T: Send + 'static> Finish<T> {
             }
         }
     }
-
-    /// Ends the job with a panic that happened before its future existed.
-    pub(crate) fn end_panicked(self, message: String) {
-        self.end(Some(Err(message)));
-    }
 }
 
 impl<T> Finish<T> {
@@ -117,6 +112,7 @@ where
         if finish.cell.slot.is_resolved() {
             return Poll::Ready(None);
         }
+        let _context = finish.cell.record.span.enter();
         let timer = PollTimer::start(&finish);
         let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
         timer.stop(&finish);
@@ -139,12 +135,14 @@ impl PollTimer {
     fn start<T>(finish: &Finish<T>) -> PollTimer {
         let began = Instant::now();
         finish.cell.record.poll_began(began);
+        finish.state.poll_clock.poll_began(began);
         PollTimer { began }
     }
 
     fn stop<T>(self, finish: &Finish<T>) {
         let record = &finish.cell.record;
         record.poll_ended();
+        finish.state.poll_clock.poll_ended();
         let elapsed = self.began.elapsed();
         let state = &finish.state;
         state.counters.record_poll(elapsed);

@@ -48,6 +48,7 @@ pub(crate) enum Outcome<T> {
 
 /// What `resolve` did with the offered result.
 #[derive(Debug)]
+#[allow(clippy::enum_variant_names)] // `Resolved::AlreadyResolved` reads as intended.
 pub(crate) enum Resolved {
     /// The slot was resolved before; the offered result was dropped.
     AlreadyResolved,

@@ -1,0 +1,142 @@
+//! The stall watchdog: one background thread for the whole process notices a poll that
+//! is *still running* past its bridge's slow-poll threshold and reports it while the
+//! loop is stalled, not only after the poll returns.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::handle::LoopState;
+
+/// The shortest pause between checks, whatever the thresholds: a zero threshold must
+/// not turn the watchdog into a busy loop.
+const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The longest pause between checks when no bridge asks for less.
+const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// When the loop thread's running poll began, kept by the loop and read by the watchdog.
+pub(crate) struct PollClock {
+    epoch: Instant,
+    /// Nanoseconds after `epoch` at which the running poll began, plus one; zero while
+    /// the loop is not polling a job.
+    started: AtomicU64,
+    /// The `started` value of the last poll the watchdog reported, so each stall is
+    /// reported once.
+    reported: AtomicU64,
+}
+
+impl PollClock {
+    pub(crate) fn new() -> PollClock {
+        PollClock {
+            epoch: Instant::now(),
+            started: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
+        }
+    }
+
+    // ORDERING: the clock publishes only its own value (a timestamp read as a report);
+    // relaxed is enough, and keeps the per-poll cost to two plain stores.
+    pub(crate) fn poll_began(&self, now: Instant) {
+        let since = now.saturating_duration_since(self.epoch).as_nanos();
+        let since = u64::try_from(since).unwrap_or(u64::MAX - 1);
+        self.started.store(since + 1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn poll_ended(&self) {
+        self.started.store(0, Ordering::Relaxed);
+    }
+
+    /// The running poll's identity and how long it has run, if one runs.
+    fn running(&self, now: Instant) -> Option<(u64, Duration)> {
+        match self.started.load(Ordering::Relaxed) {
+            0 => None,
+            started => {
+                let began = self.epoch + Duration::from_nanos(started - 1);
+                Some((started, now.saturating_duration_since(began)))
+            }
+        }
+    }
+}
+
+struct Watchdog {
+    bridges: Mutex<Vec<Weak<LoopState>>>,
+    added: Condvar,
+}
+
+/// Puts a bridge under the watchdog, starting the watchdog thread on first use.
+pub(crate) fn watch(state: &Arc<LoopState>) {
+    static WATCHDOG: OnceLock<Arc<Watchdog>> = OnceLock::new();
+    let watchdog = WATCHDOG.get_or_init(|| {
+        let watchdog = Arc::new(Watchdog {
+            bridges: Mutex::new(Vec::new()),
+            added: Condvar::new(),
+        });
+        let running = watchdog.clone();
+        let spawned = std::thread::Builder::new()
+            .name("loopbridge-watchdog".to_owned())
+            .spawn(move || running.run());
+        if let Err(error) = spawned {
+            tracing::error!(target: "loopbridge", "cannot start the stall watchdog: {error}");
+        }
+        watchdog
+    });
+    watchdog.bridges.lock().push(Arc::downgrade(state));
+    watchdog.added.notify_one();
+}
+
+impl Watchdog {
+    fn run(&self) {
+        let mut bridges = self.bridges.lock();
+        loop {
+            let now = Instant::now();
+            let mut interval = MAX_CHECK_INTERVAL;
+            bridges.retain(|bridge| match bridge.upgrade() {
+                Some(state) => {
+                    check(&state, now);
+                    interval = interval.min(state.slow_poll_threshold / 2);
+                    true
+                }
+                None => false,
+            });
+            if bridges.is_empty() {
+                self.added.wait(&mut bridges);
+            } else {
+                self.added
+                    .wait_for(&mut bridges, interval.max(MIN_CHECK_INTERVAL));
+            }
+        }
+    }
+}
+
+/// Reports the bridge's running poll once, if it has run past the threshold.
+fn check(state: &LoopState, now: Instant) {
+    let Some((poll, elapsed)) = state.poll_clock.running(now) else {
+        return;
+    };
+    if elapsed < state.slow_poll_threshold
+        || state.poll_clock.reported.swap(poll, Ordering::Relaxed) == poll
+    {
+        return;
+    }
+    let job = state
+        .registry
+        .snapshot()
+        .into_iter()
+        .find(|job| job.record().running_poll(now).is_some());
+    let site = job.map_or_else(
+        || "<unknown>".to_owned(),
+        |job| job.record().site.to_string(),
+    );
+    tracing::warn!(
+        target: "loopbridge",
+        site = %site,
+        thread = %state.thread_name,
+        elapsed_ms = elapsed.as_secs_f64() * 1e3,
+        "loop stalled: job {site} has held the loop thread '{}' for {elapsed:?} and is still running (threshold {:?})",
+        state.thread_name,
+        state.slow_poll_threshold
+    );
+}
