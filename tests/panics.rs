@@ -1,0 +1,222 @@
+//! A panic in a job becomes `Error::Panicked` with its message and site, the loop keeps
+//! serving, and a panic nobody reads is logged exactly once.
+
+mod common;
+
+use std::sync::mpsc;
+
+use common::{capture_logs, eventually, logs_at, round_trip, wait, Logged};
+use loopbridge::{Bridge, Error, Handle};
+
+/// Asserts `error` is the panic `message` of the job submitted at this file's `line`.
+#[track_caller]
+fn assert_panicked(error: &Error, message: &str, line: u32) {
+    assert!(error.is_panic(), "{error}");
+    assert_eq!(error.panic_message(), Some(message));
+    assert_eq!(error.site().location().file(), file!());
+    assert_eq!(error.site().location().line(), line);
+    let shown = error.to_string();
+    assert!(shown.contains(message), "{shown}");
+    assert!(shown.contains(&common::at(file!(), line)), "{shown}");
+}
+
+#[track_caller]
+fn assert_serving(handle: &Handle) {
+    assert_eq!(wait(handle.submit(async { "serving" })).unwrap(), "serving");
+}
+
+/// The panic reports logged for jobs submitted at `line` of this file.
+fn panic_logs(line: u32) -> Vec<Logged> {
+    logs_at(file!(), line)
+        .into_iter()
+        .filter(|event| event.message.contains("panicked"))
+        .collect()
+}
+
+/// Waits for the panic report of the job at `line`, lets the loop settle, and checks it
+/// was the only one.
+#[track_caller]
+fn assert_logged_once(handle: &Handle, line: u32, message: &str) -> Logged {
+    eventually("the unread panic was logged", || {
+        !panic_logs(line).is_empty()
+    });
+    // Anything still queued that could log again has run after a round trip.
+    round_trip(handle);
+    let logged = panic_logs(line);
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert!(logged[0].message.contains(message), "{logged:#?}");
+    assert_eq!(logged[0].level, tracing::Level::ERROR);
+    logged[0].clone()
+}
+
+#[test]
+fn a_panicking_future_becomes_panicked_and_the_loop_keeps_serving() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let line = line!() + 1;
+    let completion = handle.submit(async { panic!("future broke") });
+    let error: Error = wait::<()>(completion).unwrap_err();
+    assert_panicked(&error, "future broke", line);
+    assert_serving(&handle);
+
+    // A panic after an await, with a formatted message, too.
+    let line = line!() + 1;
+    let completion = handle.submit(async {
+        tokio::task::yield_now().await;
+        let n = 7;
+        if n == 7 {
+            panic!("late panic {n}");
+        }
+    });
+    assert_panicked(&wait(completion).unwrap_err(), "late panic 7", line);
+    assert_serving(&handle);
+}
+
+#[test]
+fn a_panicking_callback_becomes_panicked() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let line = line!() + 1;
+    let completion = handle.run_callback(|| -> u8 { panic!("callback broke") });
+    assert_panicked(&wait(completion).unwrap_err(), "callback broke", line);
+    assert_serving(&handle);
+}
+
+#[test]
+fn panics_in_submit_local_make_and_future_become_panicked() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let line = line!() + 1;
+    let completion = handle.submit_local(|| -> std::future::Ready<u8> { panic!("make broke") });
+    assert_panicked(&wait(completion).unwrap_err(), "make broke", line);
+    assert_serving(&handle);
+
+    let line = line!() + 1;
+    let completion = handle.submit_local(|| async { panic!("local future broke") });
+    assert_panicked(
+        &wait::<()>(completion).unwrap_err(),
+        "local future broke",
+        line,
+    );
+    assert_serving(&handle);
+}
+
+#[test]
+fn a_non_string_panic_payload_still_becomes_panicked() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let completion = handle.run_callback(|| std::panic::panic_any(17u32));
+    let error = wait::<()>(completion).unwrap_err();
+    assert!(error.is_panic());
+    assert_eq!(error.panic_message(), Some("<non-string panic payload>"));
+    assert_serving(&handle);
+}
+
+#[test]
+fn a_named_job_panic_names_the_job() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let job = handle.job("importer");
+    let error = wait::<()>(job.submit(async { panic!("bad row") })).unwrap_err();
+    assert_eq!(error.site().name(), Some("importer"));
+    assert!(error.to_string().contains("importer"), "{error}");
+}
+
+#[test]
+fn many_panics_do_not_wear_the_loop_down() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let completions: Vec<_> = (0..50)
+        .map(|n| {
+            handle.submit(async move {
+                if n % 2 == 0 {
+                    panic!("even {n}")
+                } else {
+                    n
+                }
+            })
+        })
+        .collect();
+    for (n, completion) in completions.into_iter().enumerate() {
+        match wait(completion) {
+            Ok(value) => assert_eq!(value, n),
+            Err(error) => assert_eq!(error.panic_message(), Some(format!("even {n}").as_str())),
+        }
+    }
+    assert_eq!(handle.stats().panicked, 25);
+    assert_serving(&handle);
+}
+
+#[test]
+fn a_panic_whose_completion_was_dropped_while_pending_is_logged_once() {
+    capture_logs();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let line = line!() + 1;
+    let completion = handle.submit(async move {
+        let _ = rx.await;
+        panic!("nobody reads me");
+    });
+    drop(completion);
+    tx.send(()).unwrap();
+    let logged = assert_logged_once(&handle, line, "nobody reads me");
+    assert!(logged.site().contains(file!()), "{logged:?}");
+    assert_serving(&handle);
+}
+
+#[test]
+fn a_panic_whose_completion_was_dropped_after_it_resolved_is_logged_once() {
+    capture_logs();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let line = line!() + 1;
+    let completion = handle.submit(async { panic!("resolved, then dropped") });
+    eventually("the job resolves", || completion.is_done());
+    assert!(
+        panic_logs(line).is_empty(),
+        "not logged while it can still be read"
+    );
+    drop(completion);
+    assert_logged_once(&handle, line, "resolved, then dropped");
+}
+
+#[test]
+fn a_panic_that_was_read_is_not_logged() {
+    capture_logs();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let line = line!() + 1;
+    let completion = handle.submit(async { panic!("seen by the caller") });
+    assert!(wait::<()>(completion).unwrap_err().is_panic());
+    round_trip(&handle);
+    assert!(panic_logs(line).is_empty(), "{:#?}", panic_logs(line));
+}
+
+#[test]
+fn an_add_job_panic_is_logged_once_with_its_site() {
+    capture_logs();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let job = handle.job("nightly report");
+    let line = line!() + 1;
+    job.add_job(async { panic!("report failed") });
+    let logged = assert_logged_once(&handle, line, "report failed");
+    assert!(logged.site().contains("nightly report"), "{logged:?}");
+    assert_serving(&handle);
+    assert_eq!(handle.stats().panicked, 1);
+}
+
+#[test]
+fn a_call_soon_panic_is_logged_once_with_its_site() {
+    capture_logs();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let line = line!() + 1;
+    handle.call_soon(|| panic!("soon failed")).unwrap();
+    assert_logged_once(&handle, line, "soon failed");
+    // Callbacks after it still run.
+    let (tx, rx) = mpsc::channel();
+    handle.call_soon(move || tx.send(()).unwrap()).unwrap();
+    common::recv(&rx, "a later callback ran");
+}

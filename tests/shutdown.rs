@@ -1,0 +1,361 @@
+//! Shutdown: refused submissions, every pending completion resolved, in-flight jobs
+//! waited for up to the timeout, a loop thread stuck in a job left behind and reported,
+//! and no panic or deadlock wherever the bridge is dropped.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use common::{capture_logs, eventually, recv, wait, DropCount, DropSignal, Hold, WAIT};
+use loopbridge::{Bridge, Error, Handle};
+
+/// Short enough to keep the suite fast, for shutdowns that must cut jobs off.
+const CUT_OFF: Duration = Duration::from_millis(20);
+
+#[track_caller]
+fn assert_closed_at(error: &Error, line: u32) {
+    assert!(error.is_closed(), "{error}");
+    assert_eq!(error.site().location().file(), file!());
+    assert_eq!(error.site().location().line(), line);
+}
+
+fn shutdown_has_started(handle: &Handle) -> bool {
+    handle.call_soon(|| {}).is_err()
+}
+
+#[test]
+fn a_clean_shutdown_reports_nothing_abandoned() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    wait(handle.submit(async { 1 })).unwrap();
+    let report = bridge.shutdown(WAIT);
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(
+        report.finished, 0,
+        "jobs done before the shutdown are not its work"
+    );
+    assert!(report.stuck.is_empty());
+}
+
+#[test]
+fn an_unbounded_shutdown_of_an_idle_bridge_returns() {
+    // A timeout too large to add to the clock must not overflow.
+    let bridge = Bridge::new().unwrap();
+    let report = bridge.shutdown(Duration::MAX);
+    assert!(report.is_clean(), "{report}");
+}
+
+#[test]
+fn every_submission_after_shutdown_fails_closed_at_once() {
+    capture_logs();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let _ = bridge.shutdown(WAIT);
+    let before = handle.stats();
+
+    let line = line!() + 1;
+    let submitted = handle.submit(async { 1 });
+    assert!(submitted.is_done(), "resolved before submit returned");
+    assert_closed_at(&submitted.wait().unwrap_err(), line);
+
+    let made = Arc::new(AtomicBool::new(false));
+    let flag = made.clone();
+    let line = line!() + 1;
+    let local = handle.submit_local(move || async move { flag.store(true, Ordering::SeqCst) });
+    assert_closed_at(&local.wait().unwrap_err(), line);
+    assert!(!made.load(Ordering::SeqCst));
+
+    let line = line!() + 1;
+    let called = handle.run_callback(|| 3);
+    assert_closed_at(&called.wait().unwrap_err(), line);
+
+    let line = line!() + 1;
+    let blocked = handle.block_on(async { 4 });
+    assert_closed_at(&blocked.unwrap_err(), line);
+
+    // The refused callback is dropped, never run.
+    let (dropped_tx, dropped_rx) = mpsc::channel();
+    let guard = DropSignal(dropped_tx);
+    let line = line!() + 1;
+    let soon = handle.call_soon(move || drop(guard));
+    assert_closed_at(&soon.unwrap_err(), line);
+    assert!(
+        dropped_rx.try_recv().is_ok(),
+        "dropped before call_soon returned"
+    );
+
+    // add_job has no completion: the job is dropped at once and a warning names it.
+    let (dropped_tx, dropped_rx) = mpsc::channel();
+    let guard = DropSignal(dropped_tx);
+    let line = line!() + 1;
+    handle.add_job(async move { drop(guard) });
+    assert!(
+        dropped_rx.try_recv().is_ok(),
+        "dropped before add_job returned"
+    );
+    let logged = common::logs_at(file!(), line);
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert_eq!(logged[0].level, tracing::Level::WARN);
+
+    // A callback on a refused completion runs at once, with the refusal.
+    let (then_tx, then_rx) = mpsc::channel();
+    handle
+        .submit(async { 5 })
+        .then(move |result| then_tx.send(result).unwrap());
+    assert!(then_rx.try_recv().unwrap().unwrap_err().is_closed());
+
+    let named = handle.job("late").submit(async {});
+    assert_eq!(named.wait().unwrap_err().site().name(), Some("late"));
+
+    // Refused calls never reached the loop.
+    assert_eq!(handle.stats().submitted, before.submitted);
+}
+
+#[test]
+fn a_dropped_bridge_refuses_submissions_too() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    drop(bridge);
+    assert!(handle.submit(async {}).wait().unwrap_err().is_closed());
+    assert!(handle.call_soon(|| {}).unwrap_err().is_closed());
+}
+
+#[test]
+fn pending_completions_resolve_closed_and_none_stays_pending() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let drops = Arc::new(AtomicUsize::new(0));
+
+    let guard = DropCount(drops.clone());
+    let pending = handle.submit(async move {
+        let _guard = guard;
+        std::future::pending::<u8>().await
+    });
+    let guard = DropCount(drops.clone());
+    let local = handle.submit_local(move || async move {
+        let _guard = guard;
+        std::future::pending::<u8>().await
+    });
+    let (then_tx, then_rx) = mpsc::channel();
+    handle
+        .submit(std::future::pending::<u8>())
+        .then(move |result| then_tx.send(result).unwrap());
+    let waiting_on = handle.submit(std::future::pending::<u8>());
+    // A completion is itself a future: this job awaits another.
+    let awaiting = handle.submit(waiting_on);
+    let started = handle.jobs().len();
+    assert_eq!(started, 5);
+
+    let report = bridge.shutdown(CUT_OFF);
+    assert_eq!(report.cancelled, 5, "{report}");
+    assert_eq!(report.finished, 0, "{report}");
+    assert!(report.stuck.is_empty(), "{report}");
+    assert!(!report.is_clean());
+
+    // All resolved by the time shutdown returned.
+    assert!(pending.is_done() && local.is_done() && awaiting.is_done());
+    assert!(pending.wait().unwrap_err().is_closed());
+    assert!(local.wait().unwrap_err().is_closed());
+    assert!(awaiting.wait().unwrap_err().is_closed());
+    let then_result = then_rx
+        .try_recv()
+        .expect("then ran before shutdown returned");
+    assert!(then_result.unwrap_err().is_closed());
+    assert_eq!(drops.load(Ordering::SeqCst), 2, "both futures were dropped");
+    assert!(handle.jobs().is_empty());
+    assert_eq!(handle.stats().in_flight, 0);
+}
+
+#[test]
+fn jobs_in_flight_are_waited_for_up_to_the_timeout() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, done_rx) = mpsc::channel();
+
+    let (mut go, done, inner) = (go_rx.clone(), done_tx.clone(), handle.clone());
+    handle.add_job(async move {
+        go.wait_for(|go| *go).await.unwrap();
+        // A job still running during shutdown cannot start new ones.
+        let refused = inner.submit(async {}).await;
+        done.send(("add_job", refused.unwrap_err().is_closed()))
+            .unwrap();
+    });
+    let mut go = go_rx;
+    let submitted = handle.submit(async move {
+        go.wait_for(|go| *go).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        done_tx.send(("submit", true)).unwrap();
+        "kept"
+    });
+
+    let shutdown = std::thread::spawn(move || bridge.shutdown(WAIT));
+    // Each probe accepted before the shutdown began is a job that may end during it.
+    let mut probes = 0;
+    eventually("the shutdown started", || {
+        let started = shutdown_has_started(&handle);
+        probes += usize::from(!started);
+        started
+    });
+    go_tx.send(true).unwrap();
+
+    let report = shutdown.join().unwrap();
+    assert!((2..=2 + probes).contains(&report.finished), "{report}");
+    assert!(report.is_clean(), "{report}");
+    let mut done: Vec<_> = done_rx.try_iter().collect();
+    done.sort();
+    assert_eq!(done, [("add_job", true), ("submit", true)]);
+    assert_eq!(submitted.wait().unwrap(), "kept");
+}
+
+#[test]
+fn an_add_job_still_running_at_the_timeout_is_cancelled() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (dropped_tx, dropped_rx) = mpsc::channel();
+    let guard = DropSignal(dropped_tx);
+    handle.add_job(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await
+    });
+    let report = bridge.shutdown(CUT_OFF);
+    assert_eq!(report.cancelled, 1, "{report}");
+    assert!(report.stuck.is_empty(), "{report}");
+    recv(&dropped_rx, "the cut-off add_job future was dropped");
+}
+
+#[test]
+fn a_job_blocking_the_loop_thread_is_reported_stuck_and_left_behind() {
+    capture_logs();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let job = handle.job("blocker");
+    let line = line!() + 1;
+    let hold = Hold::with(|gate| job.run_callback(gate));
+    let pending = handle.submit(std::future::pending::<()>());
+    // Queued behind the blocker, never started.
+    let queued = handle.run_callback(|| 5);
+
+    let report = bridge.shutdown(CUT_OFF);
+    assert_eq!(report.stuck.len(), 1, "{report}");
+    let stuck = &report.stuck[0];
+    assert_eq!(stuck.site.name(), Some("blocker"));
+    assert_eq!(stuck.site.location().file(), file!());
+    assert_eq!(stuck.site.location().line(), line);
+    assert!(report.to_string().contains("blocker"), "{report}");
+    assert_eq!(report.cancelled, 3, "{report}");
+
+    // Every completion resolved, the blocker's own included, though its thread is stuck.
+    assert!(hold.completion.is_done());
+    assert!(pending.wait().unwrap_err().is_closed());
+    assert!(queued.wait().unwrap_err().is_closed());
+    let tag = common::at(file!(), line);
+    let logged = common::logs_mentioning(&tag);
+    assert!(
+        logged
+            .iter()
+            .any(|event| event.message.contains("left behind")),
+        "{logged:#?}"
+    );
+
+    // Released late, the blocker's result is dropped: its completion stays Closed.
+    assert!(wait(hold.release()).unwrap_err().is_closed());
+}
+
+#[test]
+fn a_local_job_blocking_the_loop_is_reported_stuck_whether_in_make_or_in_its_future() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let line = line!() + 1;
+    let hold = Hold::with(|gate| handle.submit_local(move || async move { gate() }));
+    let report = bridge.shutdown(CUT_OFF);
+    assert_eq!(report.stuck.len(), 1, "{report}");
+    assert_eq!(report.stuck[0].site.location().line(), line);
+    assert!(wait(hold.release()).unwrap_err().is_closed());
+
+    // `make` runs on the loop too: blocking there is the same stall.
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let blocking_make = |gate: Box<dyn FnOnce() + Send>| {
+        move || {
+            gate();
+            std::future::ready(())
+        }
+    };
+    let line = line!() + 1;
+    let hold = Hold::with(|gate| handle.submit_local(blocking_make(gate)));
+    let report = bridge.shutdown(CUT_OFF);
+    assert_eq!(report.stuck.len(), 1, "{report}");
+    assert_eq!(report.stuck[0].site.location().line(), line);
+    assert!(wait(hold.release()).unwrap_err().is_closed());
+}
+
+#[test]
+fn dropping_a_bridge_inside_a_runtime_does_not_panic() {
+    let bridge = Bridge::builder().shutdown_timeout(CUT_OFF).build().unwrap();
+    let handle = bridge.handle();
+    let pending = handle.submit(std::future::pending::<()>());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        assert_eq!(handle.submit(async { 1 }).await.unwrap(), 1);
+        drop(bridge);
+        assert!(pending.await.unwrap_err().is_closed());
+    });
+}
+
+#[tokio::test]
+async fn dropping_a_bridge_in_a_current_thread_test_does_not_panic() {
+    let bridge = Bridge::builder().shutdown_timeout(CUT_OFF).build().unwrap();
+    let pending = bridge.handle().submit(std::future::pending::<()>());
+    assert_eq!(bridge.handle().submit(async { 2 }).await.unwrap(), 2);
+    drop(bridge);
+    assert!(pending.await.unwrap_err().is_closed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_a_bridge_in_a_multi_thread_runtime_does_not_panic() {
+    let bridge = Bridge::new().unwrap();
+    let pending = bridge.handle().submit(std::future::pending::<()>());
+    let report = bridge.shutdown(CUT_OFF);
+    assert_eq!(report.cancelled, 1, "{report}");
+    assert!(pending.await.unwrap_err().is_closed());
+}
+
+#[test]
+fn dropping_a_bridge_on_another_bridges_loop_does_not_panic() {
+    let host = Bridge::new().unwrap();
+    let guest = Bridge::builder().shutdown_timeout(CUT_OFF).build().unwrap();
+    let guest_handle = guest.handle();
+    let pending = guest_handle.submit(std::future::pending::<()>());
+    wait(host.handle().run_callback(move || drop(guest))).unwrap();
+    assert!(wait(pending).unwrap_err().is_closed());
+    assert!(guest_handle.call_soon(|| {}).is_err());
+}
+
+#[test]
+fn shutdown_from_the_bridges_own_loop_thread_does_not_deadlock() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let pending = handle.submit(std::future::pending::<()>());
+    // The bounded wait turns a deadlock into a failure.
+    let report = wait(handle.run_callback(move || bridge.shutdown(CUT_OFF))).unwrap();
+    assert!(report.stuck.is_empty(), "{report}");
+    assert!(shutdown_has_started(&handle));
+    assert!(wait(pending).unwrap_err().is_closed());
+    assert!(handle.submit(async {}).wait().unwrap_err().is_closed());
+}
+
+#[test]
+fn dropping_a_bridge_on_its_own_loop_thread_does_not_deadlock() {
+    let bridge = Bridge::builder().shutdown_timeout(CUT_OFF).build().unwrap();
+    let handle = bridge.handle();
+    let pending = handle.submit(std::future::pending::<()>());
+    wait(handle.submit(async move { drop(bridge) })).unwrap();
+    assert!(wait(pending).unwrap_err().is_closed());
+    assert!(handle.run_callback(|| ()).wait().unwrap_err().is_closed());
+}
