@@ -6,6 +6,8 @@
 //! assertions after the joins state the property that must hold in every interleaving.
 #![cfg(loopbridge_loom)]
 
+mod pool;
+
 use std::future::poll_fn;
 use std::time::{Duration, Instant};
 

@@ -170,6 +170,9 @@ impl Bridge {
         // closed, and every job ending after it sees that it must wake the stopping loop.
         state.closed.store(true, Ordering::SeqCst);
         state.stop.notify_one();
+        // The default pool shuts down within the same deadline while the loop winds down
+        // (on the loop thread itself it does not wait).
+        let executor = state.executor.shutdown(deadline);
 
         let mut report = ShutdownReport::default();
         if self.handle.is_loop_thread() {
@@ -187,6 +190,9 @@ impl Bridge {
         report.finished = usize::try_from(finished_after - finished_before).unwrap_or(usize::MAX);
         let cancelled = counters.cancelled.load(Ordering::Relaxed) - cancelled_before;
         report.cancelled += usize::try_from(cancelled).unwrap_or(usize::MAX);
+        if let Some(executor) = executor {
+            report.absorb(executor);
+        }
         report.elapsed = started.elapsed();
         report
     }
@@ -358,6 +364,7 @@ fn run_loop_thread(
         slow_poll_threshold: config.slow_poll_threshold,
         poll_clock: PollClock::new(),
         assert_mode: config.assert_mode,
+        executor: Default::default(),
     });
     watchdog::watch(&state);
     loop_thread::mark_current(LoopMark {

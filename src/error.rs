@@ -111,6 +111,14 @@ pub enum Error {
         /// Where the blocking call was made.
         site: Site,
     },
+    /// A pool with a bounded queue had no room for the job, so it was refused and never
+    /// runs: at once from [`ThreadPool::submit`](crate::ThreadPool::submit), or once the
+    /// wait of [`ThreadPool::submit_timeout`](crate::ThreadPool::submit_timeout) ran out.
+    /// Async code waits for room with [`ThreadPool::reserve`](crate::ThreadPool::reserve).
+    QueueFull {
+        /// Where the job was submitted.
+        site: Site,
+    },
 }
 
 impl Error {
@@ -121,7 +129,8 @@ impl Error {
             | Error::Panicked { site, .. }
             | Error::Timeout { site }
             | Error::Closed { site }
-            | Error::BlockingOnLoop { site } => site,
+            | Error::BlockingOnLoop { site }
+            | Error::QueueFull { site } => site,
         }
     }
 
@@ -148,6 +157,33 @@ impl Error {
     /// `true` for [`Error::BlockingOnLoop`].
     pub fn is_blocking_on_loop(&self) -> bool {
         matches!(self, Error::BlockingOnLoop { .. })
+    }
+
+    /// `true` for [`Error::QueueFull`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = loopbridge::ThreadPool::builder().max_workers(1).queue_capacity(1).build()?;
+    /// let (started_tx, started) = mpsc::channel();
+    /// let (release, release_rx) = mpsc::channel::<()>();
+    /// let busy = pool.submit(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     release_rx.recv().unwrap();
+    /// });
+    /// started.recv()?;
+    /// let queued = pool.submit(|| ());
+    /// let refused = pool.submit(|| ());
+    /// assert!(refused.wait().unwrap_err().is_queue_full());
+    /// release.send(())?;
+    /// busy.wait()?;
+    /// queued.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_queue_full(&self) -> bool {
+        matches!(self, Error::QueueFull { .. })
     }
 
     /// The panic message, for [`Error::Panicked`].
@@ -183,6 +219,11 @@ impl fmt::Display for Error {
                 f,
                 "blocking wait at {at} refused: it runs on a loop thread, where waiting would \
                  stall or deadlock the loop; use `.await` instead"
+            ),
+            Error::QueueFull { .. } => write!(
+                f,
+                "pool queue is full: {job} was refused (submitted at {at}); wait for room \
+                 with `reserve().await` or `submit_timeout`"
             ),
         }
     }

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::completion::{Completion, JobCell};
 use crate::error::{Error, Site};
+use crate::executor::DefaultPool;
 use crate::loop_thread::{self, AssertMode};
 use crate::registry::{JobInfo, Registry};
 use crate::run::{run, Finish};
@@ -36,6 +37,8 @@ pub(crate) struct LoopState {
     /// When the running poll began, for the stall watchdog.
     pub(crate) poll_clock: PollClock,
     pub(crate) assert_mode: AssertMode,
+    /// The pool behind `run_in_executor`, started on first use.
+    pub(crate) executor: DefaultPool,
 }
 
 impl LoopState {
@@ -259,6 +262,55 @@ impl Handle {
         self.add_job_at(Site::caller(), fut);
     }
 
+    /// Runs the blocking closure `f` on the bridge's default [`ThreadPool`] and returns
+    /// its [`Completion`] (asyncio's `loop.run_in_executor(None, f)`): `.await` it on the
+    /// loop, or `.wait()` for it elsewhere.
+    ///
+    /// The pool starts on first use, with asyncio's default of `min(32, cpus + 4)`
+    /// workers named `{thread_name}-executor-{n}` after the loop thread, an unbounded
+    /// queue and a 10 s keep-alive. It shuts down with the bridge, within the same
+    /// timeout: its queued jobs resolve with [`Error::Closed`] and its stuck jobs appear
+    /// in the bridge's [`ShutdownReport`](crate::ShutdownReport). Use your own
+    /// [`ThreadPool`] to bound the queue or size the pool for one kind of work.
+    ///
+    /// A panic in `f` resolves the completion with [`Error::Panicked`].
+    ///
+    /// # Errors
+    ///
+    /// In the completion, at once: [`Error::Closed`] if the bridge is shut down or
+    /// shutting down.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: fine on the loop thread. (The first call starts the pool, and a call
+    /// that finds every worker busy starts a thread.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::builder().thread_name("app").build()?;
+    /// let handle = bridge.handle();
+    /// let inner = handle.clone();
+    /// let worker = handle.block_on(async move {
+    ///     // Blocking work leaves the loop thread; the loop keeps serving meanwhile.
+    ///     inner
+    ///         .run_in_executor(|| std::thread::current().name().map(str::to_owned))
+    ///         .await
+    /// })??;
+    /// assert!(worker.unwrap().starts_with("app-executor-"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`ThreadPool`]: crate::ThreadPool
+    #[track_caller]
+    pub fn run_in_executor<F, T>(&self, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_in_executor_at(Site::caller(), f)
+    }
+
     /// `true` when the calling thread is this bridge's loop thread.
     ///
     /// # Examples
@@ -389,6 +441,20 @@ impl Handle {
         Completion::new(cell)
     }
 
+    fn run_in_executor_at<F, T>(&self, site: Site, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.state.is_closed() {
+            return Completion::failed(Error::Closed { site });
+        }
+        match self.state.executor.get(&self.state.thread_name) {
+            Some(pool) => pool.submit_at(site, f),
+            None => Completion::failed(Error::Closed { site }),
+        }
+    }
+
     fn add_job_at<F>(&self, site: Site, fut: F)
     where
         F: Future<Output = ()> + Send + 'static,
@@ -502,5 +568,15 @@ impl Job<'_> {
         F: Future<Output = ()> + Send + 'static,
     {
         self.handle.add_job_at(self.site(), fut);
+    }
+
+    /// [`Handle::run_in_executor`], named.
+    #[track_caller]
+    pub fn run_in_executor<F, T>(&self, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.handle.run_in_executor_at(self.site(), f)
     }
 }

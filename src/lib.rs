@@ -55,6 +55,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Offload blocking and CPU-bound work from async code
+//!
+//! Async code on the loop must not block, so blocking calls go to a [`ThreadPool`] and
+//! computation to a [`RayonPool`]; both hand back a [`Completion`] to `.await`.
+//! [`Handle::run_in_executor`] uses the bridge's own pool, started on first use and shut
+//! down with the bridge. See `docs/which-pool.md` for which pool suits which work.
+//!
+//! ```
+//! let bridge = loopbridge::Bridge::new()?;
+//! let handle = bridge.handle();
+//! let inner = handle.clone();
+//! let (listing, checksum) = handle.block_on(async move {
+//!     let listing = inner.run_in_executor(|| std::fs::read_dir(".").map(Iterator::count));
+//!     let checksum = loopbridge::RayonPool::global()
+//!         .submit(|| (0..1_000_000u64).fold(0, |acc, n| acc ^ n.wrapping_mul(31)));
+//!     (listing.await, checksum.await)
+//! })?;
+//! assert!(listing?? > 0);
+//! assert_eq!(checksum?, (0..1_000_000u64).fold(0, |acc, n| acc ^ n.wrapping_mul(31)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The loop-thread rules
 //!
 //! Code on the loop thread must not block: one blocking call stalls every job. A
@@ -96,6 +118,7 @@
 mod bridge;
 mod completion;
 mod error;
+mod executor;
 mod global;
 mod handle;
 mod loop_thread;
@@ -110,6 +133,7 @@ mod watchdog;
 pub use bridge::{Bridge, Builder};
 pub use completion::Completion;
 pub use error::{Error, Site};
+pub use executor::{Permit, PoolStats, RayonPool, Reserve, ThreadPool, ThreadPoolBuilder};
 pub use global::global;
 pub use handle::{Handle, Job};
 pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
@@ -122,6 +146,7 @@ pub use stats::Stats;
 #[cfg(loopbridge_loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::executor::loom_model as pool;
     use std::task::{Context, Poll};
     use std::time::Instant;
 

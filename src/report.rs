@@ -40,6 +40,13 @@ impl ShutdownReport {
     pub fn is_clean(&self) -> bool {
         self.cancelled == 0 && self.stuck.is_empty()
     }
+
+    /// Adds what a shutdown running alongside (a bridge's default pool's) did.
+    pub(crate) fn absorb(&mut self, other: ShutdownReport) {
+        self.finished += other.finished;
+        self.cancelled += other.cancelled;
+        self.stuck.extend(other.stuck);
+    }
 }
 
 impl fmt::Display for ShutdownReport {

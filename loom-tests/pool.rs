@@ -1,0 +1,184 @@
+//! loom models of the thread pool's own handoff: the real queue, worker loop, claim and
+//! close (through `__loom::pool::PoolModel`), with loom threads as the pool's workers.
+//! Each model targets one race and asserts what must hold in every interleaving.
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+
+use loopbridge::__loom::pool::PoolModel;
+
+/// A job's value, counting its drops: whoever ends up owning it drops it exactly once.
+struct Value {
+    drops: Arc<AtomicUsize>,
+}
+
+impl Drop for Value {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, SeqCst);
+    }
+}
+
+/// A worker thread, as a real pool starts one when `submit` asks for it.
+fn start_worker(pool: &Arc<PoolModel>) -> thread::JoinHandle<()> {
+    let pool = pool.clone();
+    thread::spawn(move || pool.serve())
+}
+
+/// A worker claiming a job races `cancel()`. Exactly one wins: either the worker claimed
+/// first (the closure runs; `cancel` then returns `true` and the value is dropped, or
+/// `false` and the value is delivered), or the cancel resolved the job first and the
+/// closure never runs. Every outcome is counted once in the stats.
+#[test]
+fn worker_claim_racing_cancel_exactly_one_wins() {
+    loom::model(|| {
+        let pool = Arc::new(PoolModel::new(1));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let cancel_won_flag = Arc::new(AtomicBool::new(false));
+
+        let (mut completion, start) = {
+            let ran = ran.clone();
+            let drops = drops.clone();
+            pool.submit(move || {
+                ran.fetch_add(1, SeqCst);
+                Value { drops }
+            })
+        };
+        assert!(start, "the first job starts the first worker");
+        let worker = {
+            let pool = pool.clone();
+            let cancel_won_flag = cancel_won_flag.clone();
+            thread::spawn(move || {
+                // Read before the worker looks at the job: a cancel that had already won
+                // happened before the claim.
+                let cancelled_before_claim = cancel_won_flag.load(SeqCst);
+                pool.serve();
+                cancelled_before_claim
+            })
+        };
+
+        let cancel_won = completion.cancel();
+        cancel_won_flag.store(cancel_won, SeqCst);
+        let cancelled_before_claim = worker.join().unwrap();
+
+        let ran = ran.load(SeqCst);
+        assert!(ran <= 1, "the closure ran {ran} times");
+        if cancelled_before_claim {
+            assert_eq!(
+                ran, 0,
+                "a job whose cancel won before the claim must never run"
+            );
+        }
+        let stats = pool.stats();
+        match completion
+            .try_take()
+            .expect("resolved once the worker is done")
+        {
+            Ok(value) => {
+                assert!(!cancel_won, "a cancel that returned true lost to the value");
+                assert_eq!(ran, 1);
+                drop(value);
+                assert_eq!(drops.load(SeqCst), 1);
+                assert_eq!((stats.finished, stats.cancelled), (1, 0));
+            }
+            Err(error) => {
+                assert!(cancel_won && error.is_cancelled(), "{error}");
+                // A value made after the claim was dropped by the worker, exactly once.
+                assert_eq!(drops.load(SeqCst), ran);
+                assert_eq!((stats.finished, stats.cancelled), (0, 1));
+            }
+        }
+        assert_eq!((stats.running, stats.workers), (0, 0));
+    });
+}
+
+/// A shutdown (`close`) races a submission and the worker it starts. Every job resolves
+/// exactly once (its `then` callback runs once): with its value if the closure ran,
+/// else with `Closed`; nothing stays queued and every worker exits.
+#[test]
+fn shutdown_racing_submission_resolves_every_job_exactly_once() {
+    loom::model(|| {
+        let pool = Arc::new(PoolModel::new(1));
+        let ran = Arc::new(AtomicBool::new(false));
+        let resolutions = Arc::new(AtomicUsize::new(0));
+        let got_value = Arc::new(AtomicBool::new(false));
+
+        let submitter = {
+            let pool = pool.clone();
+            let ran = ran.clone();
+            let resolutions = resolutions.clone();
+            let got_value = got_value.clone();
+            thread::spawn(move || {
+                let (completion, start) = pool.submit(move || ran.store(true, SeqCst));
+                completion.then(move |result| {
+                    if let Err(error) = &result {
+                        assert!(error.is_closed(), "{error}");
+                    }
+                    got_value.store(result.is_ok(), SeqCst);
+                    resolutions.fetch_add(1, SeqCst);
+                });
+                if start {
+                    start_worker(&pool).join().unwrap();
+                }
+            })
+        };
+
+        let cut_off = pool.close();
+        submitter.join().unwrap();
+
+        assert_eq!(resolutions.load(SeqCst), 1, "the job resolved exactly once");
+        let ran = ran.load(SeqCst);
+        assert_eq!(got_value.load(SeqCst), ran, "a value iff the closure ran");
+        if cut_off == 1 {
+            assert!(!ran, "a job the shutdown resolved must not run");
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.queued, stats.workers, stats.idle_workers), (0, 0, 0));
+        assert_eq!(stats.finished + stats.cancelled, stats.submitted);
+    });
+}
+
+/// An idle worker retiring (its keep-alive ran out) races a submission. The job is
+/// never stranded: the worker stays for it or a new one starts. Jobs never run more at
+/// once than `max_workers`.
+#[test]
+fn retiring_worker_racing_submission_strands_no_job() {
+    loom::model(|| {
+        let pool = Arc::new(PoolModel::new(1));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let running = Arc::new(AtomicUsize::new(0));
+        let job = || {
+            let ran = ran.clone();
+            let running = running.clone();
+            move || {
+                assert_eq!(running.fetch_add(1, SeqCst), 0, "max_workers exceeded");
+                ran.fetch_add(1, SeqCst);
+                running.fetch_sub(1, SeqCst);
+            }
+        };
+
+        let (mut first, start) = pool.submit(job());
+        assert!(start);
+        let worker = start_worker(&pool);
+        let submitter = {
+            let pool = pool.clone();
+            let job = job();
+            thread::spawn(move || {
+                let (second, start) = pool.submit(job);
+                if start {
+                    start_worker(&pool).join().unwrap();
+                }
+                second
+            })
+        };
+        let mut second = submitter.join().unwrap();
+        worker.join().unwrap();
+
+        assert_eq!(ran.load(SeqCst), 2, "a job was stranded");
+        assert!(first.try_take().expect("first resolved").is_ok());
+        assert!(second.try_take().expect("second resolved").is_ok());
+        let stats = pool.stats();
+        assert_eq!((stats.finished, stats.workers, stats.queued), (2, 0, 0));
+    });
+}

@@ -1,0 +1,33 @@
+//! The bridge's default thread pool, behind
+//! [`Handle::run_in_executor`](crate::Handle::run_in_executor): started on first use,
+//! shut down with the bridge.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use crate::report::ShutdownReport;
+
+use super::thread_pool::ThreadPool;
+
+/// `None` inside once the bridge has shut it down (or began to) before it ever started:
+/// the bridge's shutdown takes the slot, so a pool can never start after it looked.
+#[derive(Default)]
+pub(crate) struct DefaultPool {
+    pool: OnceLock<Option<ThreadPool>>,
+}
+
+impl DefaultPool {
+    /// The pool, started on first use with workers named `{thread_name}-executor-{n}`;
+    /// `None` once the bridge has shut down.
+    pub(crate) fn get(&self, thread_name: &str) -> Option<&ThreadPool> {
+        self.pool
+            .get_or_init(|| Some(ThreadPool::for_bridge(thread_name)))
+            .as_ref()
+    }
+
+    /// Shuts the pool down by `deadline`, if it ever started.
+    pub(crate) fn shutdown(&self, deadline: Instant) -> Option<ShutdownReport> {
+        let pool = self.pool.get_or_init(|| None).as_ref()?;
+        Some(pool.shutdown(deadline.saturating_duration_since(Instant::now())))
+    }
+}

@@ -1,0 +1,188 @@
+//! A job on a pool: its closure beside its [`JobCell`], and how a worker runs it.
+//!
+//! The race between a worker and [`Completion::cancel`] is decided by the *claim*: just
+//! before the closure runs, the worker reads the job's slot under the slot's lock.
+//!
+//! | the slot at the claim | what happens                                              |
+//! |-----------------------|-----------------------------------------------------------|
+//! | resolved (a cancel won) | the closure never runs; it is dropped on the worker    |
+//! | pending               | the job is claimed: the closure runs to the end; a cancel after this point still resolves the completion with `Cancelled`, and the value the closure returns is dropped |
+//!
+//! Either way `cancel()` is honest: `true` means every wait sees `Cancelled`.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::completion::{Completion, JobCell};
+use crate::error::{panic_message, Error, Site};
+use crate::registry::{JobRecord, Registry};
+use crate::slot::Resolved;
+
+use super::stats::PoolCounters;
+
+/// What a pool keeps about the jobs it runs: the running ones (for shutdown's list of
+/// stuck jobs) and the counters.
+#[derive(Default)]
+pub(crate) struct JobContext {
+    pub(crate) running: Registry,
+    pub(crate) counters: PoolCounters,
+}
+
+/// A queued job, whatever its closure and output: the one boxed allocation a submission
+/// makes besides its [`JobCell`].
+pub(crate) trait Queued: Send {
+    /// Claims and runs the job on the calling worker, and delivers its result.
+    fn run(self: Box<Self>, jobs: &JobContext);
+    /// Resolves the job with `error` without running it; `false` if it had resolved
+    /// already (a cancel came first).
+    fn fail(self: Box<Self>, error: Error) -> bool;
+    /// Where the job was submitted.
+    fn site(&self) -> &Site;
+}
+
+struct PoolJob<F, T> {
+    cell: Arc<JobCell<T>>,
+    f: F,
+}
+
+/// A job for `f` and the completion that reads its result.
+pub(crate) fn pool_job<F, T>(site: Site, f: F) -> (Completion<T>, Box<dyn Queued>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let cell = Arc::new(JobCell::new(site));
+    let completion = Completion::new(cell.clone());
+    (completion, Box::new(PoolJob { cell, f }))
+}
+
+impl<F, T> Queued for PoolJob<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, jobs: &JobContext) {
+        let PoolJob { cell, f } = *self;
+        if !claim(&cell) {
+            PoolCounters::bump(&jobs.counters.cancelled);
+            return;
+        }
+        let produced = {
+            let _context = cell.record.span.enter();
+            let _running = Running::start(jobs, &cell);
+            catch_unwind(AssertUnwindSafe(f))
+        };
+        deliver(&cell, produced, Some(&jobs.counters));
+    }
+
+    fn fail(self: Box<Self>, error: Error) -> bool {
+        !matches!(self.cell.resolve(Err(error)), Resolved::AlreadyResolved)
+    }
+
+    fn site(&self) -> &Site {
+        &self.cell.record.site
+    }
+}
+
+/// The claim: `true` if no cancel has resolved the job, so its closure may run. The
+/// slot's lock orders it against `cancel()`: a cancel either resolved the slot before
+/// (the closure never runs) or comes after (the closure runs; its value is dropped).
+pub(crate) fn claim<T>(cell: &JobCell<T>) -> bool {
+    !cell.slot.is_resolved()
+}
+
+/// Delivers what a claimed closure produced. Counters, when given, are updated before
+/// the result is delivered, so a reader woken by it sees the job counted.
+pub(crate) fn deliver<T>(
+    cell: &JobCell<T>,
+    produced: std::thread::Result<T>,
+    counters: Option<&PoolCounters>,
+) {
+    match produced {
+        Ok(value) => {
+            if let Some(counters) = counters {
+                PoolCounters::bump(&counters.finished);
+            }
+            if let Resolved::AlreadyResolved = cell.resolve(Ok(value)) {
+                // A cancel came after the claim: the value was dropped.
+                if let Some(counters) = counters {
+                    PoolCounters::unbump(&counters.finished);
+                    PoolCounters::bump(&counters.cancelled);
+                }
+            }
+        }
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            drop(payload);
+            if let Some(counters) = counters {
+                PoolCounters::bump(&counters.panicked);
+            }
+            let site = cell.record.site.clone();
+            let panicked = Error::Panicked {
+                message: message.clone(),
+                site: site.clone(),
+            };
+            if let Resolved::AlreadyResolved = cell.resolve(Err(panicked)) {
+                tracing::debug!(target: "loopbridge", site = %site, "cancelled pool job panicked: {message}");
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The record of the pool job running on this thread (its address), if any.
+    static CURRENT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// `true` when `record` belongs to the pool job running on the calling thread.
+pub(crate) fn is_current(record: &JobRecord) -> bool {
+    CURRENT.with(Cell::get) == std::ptr::from_ref(record) as usize
+}
+
+/// A claimed job while its closure runs: listed as running, timed, and known to its
+/// thread. Dropped before the result is delivered.
+struct Running<'a> {
+    jobs: &'a JobContext,
+    record: &'a JobRecord,
+    key: usize,
+    outer: usize,
+}
+
+impl<'a> Running<'a> {
+    fn start<T: Send + 'static>(jobs: &'a JobContext, cell: &'a Arc<JobCell<T>>) -> Running<'a> {
+        let record = &cell.record;
+        record.poll_began(Instant::now());
+        jobs.counters.running_started();
+        let key = jobs.running.insert(cell.clone());
+        let outer = CURRENT.with(|current| current.replace(std::ptr::from_ref(record) as usize));
+        Running {
+            jobs,
+            record,
+            key,
+            outer,
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.set(self.outer));
+        self.jobs.running.remove(self.key);
+        self.jobs.counters.running_ended();
+        self.record.poll_ended();
+    }
+}
+
+/// Runs `f`, logging a panic instead of letting it end the thread: user code runs in
+/// destructors and `then` callbacks too, not only in a job's closure.
+pub(crate) fn guarded(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        tracing::error!(
+            target: "loopbridge",
+            "panic on a pool thread outside a job's closure (a destructor or callback): {}",
+            panic_message(&*payload)
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! [`RayonPool`]: CPU-bound work on rayon, with results as [`Completion`]s.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::completion::{Completion, JobCell};
+use crate::error::Site;
+
+use super::job::{claim, deliver, guarded};
+
+/// CPU-bound work on a rayon pool (the global one, or your own), with the result as a
+/// [`Completion`] that sync code waits for and async code awaits.
+///
+/// rayon aborts the process when a job passed to `rayon::spawn` panics; `RayonPool`
+/// catches the panic and resolves the completion with
+/// [`Error::Panicked`](crate::Error::Panicked) instead. [`Completion::cancel`] before the
+/// job starts means it never runs; after, it runs to the end and its result is dropped.
+///
+/// rayon pools are not shut down by this crate: there is nothing blocking to wait for,
+/// and a rayon pool ends when its last handle and job are gone.
+///
+/// # Examples
+///
+/// ```
+/// let rayon = loopbridge::RayonPool::global();
+///
+/// // From synchronous code:
+/// assert_eq!(rayon.submit(|| (1..=100u64).sum::<u64>()).wait()?, 5050);
+///
+/// // From async code on a bridge's loop, without blocking it:
+/// let bridge = loopbridge::Bridge::new()?;
+/// let primes = bridge.handle().block_on(async move {
+///     rayon
+///         .submit(|| (2..2_000u32).filter(|n| (2..*n).all(|d| n % d != 0)).count())
+///         .await
+/// })??;
+/// assert_eq!(primes, 303);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct RayonPool {
+    /// `None`: rayon's global pool.
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl RayonPool {
+    /// rayon's global pool (started by rayon on first use, one thread per CPU).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::RayonPool::global();
+    /// let on_rayon = pool.submit(|| rayon::current_thread_index().is_some()).wait()?;
+    /// assert!(on_rayon);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn global() -> RayonPool {
+        RayonPool { pool: None }
+    }
+
+    /// A pool you built with [`rayon::ThreadPoolBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let rayon = rayon::ThreadPoolBuilder::new()
+    ///     .num_threads(2)
+    ///     .thread_name(|n| format!("crunch-{n}"))
+    ///     .build()?;
+    /// let pool = loopbridge::RayonPool::new(Arc::new(rayon));
+    /// let name = pool.submit(|| std::thread::current().name().map(str::to_owned)).wait()?;
+    /// assert!(name.unwrap().starts_with("crunch-"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(pool: Arc<rayon::ThreadPool>) -> RayonPool {
+        RayonPool { pool: Some(pool) }
+    }
+
+    /// Runs `f` on the pool and returns its [`Completion`].
+    ///
+    /// A panic in `f` resolves the completion with
+    /// [`Error::Panicked`](crate::Error::Panicked) (message and this call's site); the
+    /// pool keeps serving and the process does not abort.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: fine on a loop thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::RayonPool::global();
+    /// let error = pool.submit(|| -> u8 { panic!("overflow") }).wait().unwrap_err();
+    /// assert_eq!(error.panic_message(), Some("overflow"));
+    /// assert_eq!(pool.submit(|| 7).wait()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn submit<F, T>(&self, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let cell = Arc::new(JobCell::new(Site::caller()));
+        let completion = Completion::new(cell.clone());
+        let task = move || {
+            // A panic escaping a rayon job aborts the process: nothing may escape, not
+            // even from a destructor or a `then` callback.
+            guarded(move || {
+                if !claim(&cell) {
+                    return;
+                }
+                let produced = {
+                    let _context = cell.record.span.enter();
+                    catch_unwind(AssertUnwindSafe(f))
+                };
+                deliver(&cell, produced, None);
+            });
+        };
+        match &self.pool {
+            None => rayon::spawn(task),
+            Some(pool) => pool.spawn(task),
+        }
+        completion
+    }
+}
+
+impl fmt::Debug for RayonPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let threads = match &self.pool {
+            None => rayon::current_num_threads(),
+            Some(pool) => pool.current_num_threads(),
+        };
+        f.debug_struct("RayonPool")
+            .field("global", &self.pool.is_none())
+            .field("threads", &threads)
+            .finish()
+    }
+}

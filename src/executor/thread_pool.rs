@@ -1,0 +1,626 @@
+//! [`ThreadPool`] and [`ThreadPoolBuilder`]: a pool of threads for blocking work, whose
+//! results come back as [`Completion`]s that sync code waits for and async code awaits.
+
+use std::fmt;
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::completion::Completion;
+use crate::error::{Error, Site};
+use crate::loop_thread;
+use crate::report::{ShutdownReport, StuckJob};
+use crate::sync::deadline_after;
+
+use super::job;
+use super::permit::Reserve;
+use super::queue::{Push, MAX_WORKERS};
+use super::room::NoRoom;
+use super::stats::{PoolCounters, PoolStats};
+use super::worker::Core;
+
+/// How long an idle worker waits for a job before it exits: long enough that a burst of
+/// blocking calls reuses threads instead of paying for a thread start each time, short
+/// enough that an idle program does not keep dozens of threads (tokio's blocking pool
+/// uses the same).
+const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// asyncio's default for `ThreadPoolExecutor`: `min(32, cpus + 4)`. Blocking work waits
+/// more than it computes, so a few more threads than CPUs keep them busy; the cap stops
+/// a big machine from starting hundreds of threads for I/O-bound work.
+pub(crate) fn default_max_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    (cpus + 4).min(32)
+}
+
+/// A pool of threads for blocking work: file and network I/O through blocking APIs,
+/// blocking C libraries, synchronous database drivers. asyncio's `ThreadPoolExecutor`,
+/// with the crate's [`Completion`] as its future.
+///
+/// Workers are started on demand, up to `max_workers`, and exit after an idle
+/// [`keep_alive`](ThreadPoolBuilder::keep_alive). Clones share one pool. Dropping the
+/// last clone shuts the pool down in the background: queued jobs resolve with
+/// [`Error::Closed`], running jobs finish, and the dropping thread never waits. (A
+/// pending [`Reserve`] or an unused [`Permit`](crate::Permit) counts as a clone.)
+///
+/// The queue is unbounded unless [`queue_capacity`](ThreadPoolBuilder::queue_capacity)
+/// bounds it; then [`submit`](ThreadPool::submit) refuses at once when it is full,
+/// [`submit_timeout`](ThreadPool::submit_timeout) blocks a (non-loop) thread for room,
+/// and [`reserve`](ThreadPool::reserve) lets async code wait for room without blocking.
+///
+/// # Examples
+///
+/// ```
+/// let pool = loopbridge::ThreadPool::new(4)?;
+///
+/// // From synchronous code:
+/// let len = pool.submit(|| std::fs::read_dir(".").map(|dir| dir.count())).wait()??;
+/// assert!(len > 0);
+///
+/// // From async code on a bridge's loop: `.await` never blocks the loop thread.
+/// let bridge = loopbridge::Bridge::new()?;
+/// let offload = pool.clone();
+/// let sum = bridge
+///     .handle()
+///     .block_on(async move { offload.submit(|| (1..=10).sum::<u32>()).await })??;
+/// assert_eq!(sum, 55);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ThreadPool {
+    owner: Arc<Owner>,
+}
+
+/// What the clones share; dropping it (with the last clone) closes the pool.
+struct Owner {
+    shared: Arc<Shared>,
+}
+
+/// What the workers share with the clones.
+struct Shared {
+    core: Core,
+    name: Arc<str>,
+    keep_alive: Duration,
+    max_workers: usize,
+    capacity: Option<usize>,
+    next_worker: AtomicUsize,
+}
+
+impl ThreadPool {
+    /// A pool of at most `max_workers` threads, with the other defaults of
+    /// [`ThreadPool::builder`].
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] if `max_workers` is zero or above 65 535. No thread
+    /// starts until the first job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::ThreadPool::new(2)?;
+    /// assert_eq!(pool.submit(|| 40 + 2).wait()?, 42);
+    /// assert!(loopbridge::ThreadPool::new(0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(max_workers: usize) -> io::Result<ThreadPool> {
+        ThreadPool::builder().max_workers(max_workers).build()
+    }
+
+    /// A builder to configure a pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::ThreadPool::builder().name("blocking-io").build()?;
+    /// let name = pool.submit(|| std::thread::current().name().map(str::to_owned)).wait()?;
+    /// assert!(name.unwrap().starts_with("blocking-io-"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::default()
+    }
+
+    /// The bridge's default pool: workers named after its loop thread, default limits.
+    pub(crate) fn for_bridge(thread_name: &str) -> ThreadPool {
+        ThreadPool::builder()
+            .name(format!("{thread_name}-executor"))
+            .start()
+    }
+
+    /// Runs `f` on a worker and returns its [`Completion`]: `.wait()` it from sync code,
+    /// `.await` it from async code.
+    ///
+    /// A panic in `f` resolves the completion with [`Error::Panicked`]; the worker keeps
+    /// serving. [`Completion::cancel`] before a worker claims the job means `f` never
+    /// runs; after, `f` runs to the end and its result is dropped.
+    ///
+    /// # Errors
+    ///
+    /// In the completion, at once: [`Error::Closed`] if the pool is shut down;
+    /// [`Error::QueueFull`] if the queue is bounded and full (`f` is dropped unrun).
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: fine on a loop thread. It may start a worker thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::ThreadPool::new(2)?;
+    /// let error = pool.submit(|| -> u32 { panic!("disk on fire") }).wait().unwrap_err();
+    /// assert_eq!(error.panic_message(), Some("disk on fire"));
+    /// assert_eq!(error.site().location().line(), line!() - 2);
+    /// assert_eq!(pool.submit(|| "still serving").wait()?, "still serving");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn submit<F, T>(&self, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_at(Site::caller(), f)
+    }
+
+    /// Like [`submit`](ThreadPool::submit), but when the bounded queue is full, blocks
+    /// the calling thread until there is room, for at most `timeout` (backpressure for a
+    /// synchronous producer). On an unbounded pool it never waits.
+    ///
+    /// # Errors
+    ///
+    /// In the completion, at once: [`Error::BlockingOnLoop`] when called on a loop
+    /// thread (nothing is submitted, whether or not there is room); [`Error::QueueFull`]
+    /// if no room came within `timeout`; [`Error::Closed`] if the pool is or gets shut
+    /// down while waiting.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks for at most `timeout`, and only while the queue is full. On a loop thread
+    /// it refuses instead: use [`reserve`](ThreadPool::reserve)`().await` there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = loopbridge::ThreadPool::builder().max_workers(1).queue_capacity(1).build()?;
+    /// let (release, release_rx) = mpsc::channel::<()>();
+    /// let (started_tx, started) = mpsc::channel();
+    /// let busy = pool.submit(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     release_rx.recv().unwrap();
+    /// });
+    /// started.recv()?;
+    /// let queued = pool.submit(|| 1);
+    ///
+    /// // Full, and nothing frees room within the timeout:
+    /// let refused = pool.submit_timeout(|| 2, Duration::from_millis(10));
+    /// assert!(refused.wait().unwrap_err().is_queue_full());
+    ///
+    /// // Room comes once the busy job ends and the worker takes the queued one:
+    /// release.send(())?;
+    /// let accepted = pool.submit_timeout(|| 3, Duration::from_secs(30));
+    /// assert_eq!(accepted.wait()?, 3);
+    /// busy.wait()?;
+    /// assert_eq!(queued.wait()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn submit_timeout<F, T>(&self, f: F, timeout: Duration) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let site = Site::caller();
+        if loop_thread::on_loop_thread() {
+            return Completion::failed(Error::BlockingOnLoop { site });
+        }
+        let core = self.core();
+        if core.queue.is_closed() {
+            return Completion::failed(Error::Closed { site });
+        }
+        if let Some(room) = &core.room {
+            if let Err(no_room) = room.acquire_until(deadline_after(timeout)) {
+                return self.refused(site, no_room);
+            }
+        }
+        self.enqueue(site, f)
+    }
+
+    /// Waits for room in the queue without blocking the thread, and returns a
+    /// [`Permit`](crate::Permit) that submits one job into it (backpressure for an async
+    /// producer). On an unbounded pool the permit is ready at once. Waiters are served
+    /// first come, first served; dropping the future gives up its place in line.
+    ///
+    /// # Errors
+    ///
+    /// From the future: [`Error::Closed`] if the pool is or gets shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::ThreadPool::builder().max_workers(2).queue_capacity(4).build()?;
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let total = bridge.handle().block_on(async move {
+    ///     let mut jobs = Vec::new();
+    ///     for n in 0..20u64 {
+    ///         // Waits (without blocking the loop) while four jobs are already queued.
+    ///         let permit = pool.reserve().await?;
+    ///         jobs.push(permit.submit(move || n * n));
+    ///     }
+    ///     let mut total = 0;
+    ///     for job in jobs {
+    ///         total += job.await?;
+    ///     }
+    ///     Ok::<u64, loopbridge::Error>(total)
+    /// })??;
+    /// assert_eq!(total, (0..20).map(|n| n * n).sum());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn reserve(&self) -> Reserve {
+        Reserve::new(self.clone(), Site::caller())
+    }
+
+    /// Shuts the pool down, waiting at most about `timeout` for running jobs.
+    ///
+    /// Submissions fail with [`Error::Closed`] from now on, and waiters for room are
+    /// refused with it. Queued jobs never start: they resolve with [`Error::Closed`] at
+    /// once (as a bridge's cut-off jobs do) and count as
+    /// [`cancelled`](ShutdownReport::cancelled). Running jobs get until `timeout` to
+    /// finish; those still running then are listed in [`ShutdownReport::stuck`] (site,
+    /// how long they have run), their completions resolve with [`Error::Closed`], and
+    /// their threads are left behind, never joined. Idle workers exit.
+    ///
+    /// Called from one of this pool's own jobs, it does not wait for (or report) that
+    /// job. Calling it again, from any clone, waits again and reports what is left.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks for at most about `timeout`. On a loop thread it does not wait at all: it
+    /// closes the pool, resolves the queued jobs and returns; running jobs finish in the
+    /// background and resolve as usual.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = loopbridge::ThreadPool::new(1)?;
+    /// let (started_tx, started) = mpsc::channel();
+    /// let (release, release_rx) = mpsc::channel::<()>();
+    /// let stuck = pool.submit(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     let _ = release_rx.recv();
+    /// });
+    /// started.recv()?;
+    /// let queued = pool.submit(|| "never runs");
+    ///
+    /// let report = pool.shutdown(Duration::from_millis(50));
+    /// assert_eq!(report.stuck.len(), 1);
+    /// assert_eq!(report.cancelled, 2); // the queued job, and the stuck one's completion
+    /// assert!(queued.wait().unwrap_err().is_closed());
+    /// assert!(stuck.wait().unwrap_err().is_closed());
+    /// assert!(pool.submit(|| ()).wait().unwrap_err().is_closed());
+    /// release.send(())?; // the left-behind thread ends on its own
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        let started = Instant::now();
+        let deadline = deadline_after(timeout);
+        let core = self.core();
+        let counters = &core.jobs.counters;
+        let ended_before = counters.ended();
+        let cancelled_before = PoolCounters::read(&counters.cancelled);
+
+        core.close();
+        let mut report = ShutdownReport::default();
+        let mut abandoned = 0;
+        if loop_thread::on_loop_thread() {
+            tracing::debug!(
+                target: "loopbridge",
+                pool = %self.owner.shared.name,
+                "pool shut down from a loop thread: not waiting; running jobs finish in the background"
+            );
+        } else {
+            let own = core
+                .jobs
+                .running
+                .snapshot()
+                .iter()
+                .filter(|job| job::is_current(job.record()))
+                .count();
+            if !core.wait_for_busy(own, deadline) {
+                abandoned = self.abandon_stuck(&mut report);
+            }
+        }
+        let ended = counters.ended().saturating_sub(ended_before);
+        let cancelled = PoolCounters::read(&counters.cancelled).saturating_sub(cancelled_before);
+        report.finished = usize::try_from(ended).unwrap_or(usize::MAX);
+        report.cancelled = usize::try_from(cancelled)
+            .unwrap_or(usize::MAX)
+            .saturating_add(abandoned);
+        report.elapsed = started.elapsed();
+        report
+    }
+
+    /// What the pool is doing now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = loopbridge::ThreadPool::new(1)?;
+    /// let (started_tx, started) = mpsc::channel();
+    /// let (release, release_rx) = mpsc::channel::<()>();
+    /// let running = pool.submit(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     release_rx.recv().unwrap();
+    /// });
+    /// started.recv()?;
+    /// let queued = pool.submit(|| ());
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.running, stats.queued, stats.workers), (1, 1, 1));
+    /// release.send(())?;
+    /// running.wait()?;
+    /// queued.wait()?;
+    /// assert_eq!(pool.stats().finished, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        self.core().stats()
+    }
+
+    pub(crate) fn submit_at<F, T>(&self, site: Site, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let core = self.core();
+        if core.queue.is_closed() {
+            return Completion::failed(Error::Closed { site });
+        }
+        if let Some(room) = &core.room {
+            if let Err(no_room) = room.try_acquire() {
+                return self.refused(site, no_room);
+            }
+        }
+        self.enqueue(site, f)
+    }
+
+    /// Queues `f`, which already holds its room in a bounded queue.
+    pub(crate) fn enqueue<F, T>(&self, site: Site, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = &self.owner.shared;
+        let (completion, push) = shared.core.submit(site, f);
+        if push == Push::StartWorker {
+            start_worker(shared);
+        }
+        completion
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.owner.shared.core
+    }
+
+    fn refused<T>(&self, site: Site, no_room: NoRoom) -> Completion<T> {
+        match no_room {
+            NoRoom::Closed => Completion::failed(Error::Closed { site }),
+            NoRoom::Full => {
+                PoolCounters::bump(&self.core().jobs.counters.refused);
+                Completion::failed(Error::QueueFull { site })
+            }
+        }
+    }
+
+    /// The shutdown's timeout ran out with jobs still running: list them, resolve their
+    /// completions with `Closed`, and leave their threads behind.
+    fn abandon_stuck(&self, report: &mut ShutdownReport) -> usize {
+        let now = Instant::now();
+        let mut abandoned = 0;
+        for job in self.core().jobs.running.snapshot() {
+            let record = job.record();
+            if job::is_current(record) {
+                continue;
+            }
+            let running_for = record
+                .running_poll(now)
+                .unwrap_or_else(|| now.saturating_duration_since(record.submitted));
+            report.stuck.push(StuckJob {
+                site: record.site.clone(),
+                running_for,
+            });
+            let closed = Error::Closed {
+                site: record.site.clone(),
+            };
+            if job.abandon(closed) {
+                abandoned += 1;
+            }
+        }
+        if !report.stuck.is_empty() {
+            tracing::error!(
+                target: "loopbridge",
+                pool = %self.owner.shared.name,
+                stuck = ?report.stuck,
+                "pool jobs still running at the shutdown timeout; their threads are left behind"
+            );
+        }
+        abandoned
+    }
+}
+
+/// Starts a worker for the seat a push reserved.
+fn start_worker(shared: &Arc<Shared>) {
+    // ORDERING: only makes thread names unique; nothing is published through it.
+    let n = shared.next_worker.fetch_add(1, Ordering::Relaxed);
+    let worker = shared.clone();
+    let started = std::thread::Builder::new()
+        .name(format!("{}-{n}", shared.name))
+        .spawn(move || worker.core.serve(worker.keep_alive));
+    if let Err(error) = started {
+        shared.core.worker_not_started(&error);
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // Never waits: running jobs finish on their workers, which then exit.
+        let cut_off = self.shared.core.close();
+        if cut_off > 0 {
+            tracing::debug!(
+                target: "loopbridge",
+                pool = %self.shared.name,
+                "pool dropped: {cut_off} queued jobs resolved with `Closed`"
+            );
+        }
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.owner.shared;
+        f.debug_struct("ThreadPool")
+            .field("name", &shared.name)
+            .field("max_workers", &shared.max_workers)
+            .field("queue_capacity", &shared.capacity)
+            .field("keep_alive", &shared.keep_alive)
+            .field("closed", &shared.core.queue.is_closed())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Configures a [`ThreadPool`]. Every setting has a default chosen for the common case.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = loopbridge::ThreadPool::builder()
+///     .name("db")
+///     .max_workers(8)
+///     .keep_alive(Duration::from_secs(30))
+///     .queue_capacity(64)
+///     .build()?;
+/// assert_eq!(pool.submit(|| 1).wait()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ThreadPoolBuilder {
+    name: String,
+    max_workers: usize,
+    keep_alive: Duration,
+    queue_capacity: Option<usize>,
+}
+
+impl Default for ThreadPoolBuilder {
+    fn default() -> ThreadPoolBuilder {
+        ThreadPoolBuilder {
+            name: "loopbridge-pool".to_owned(),
+            max_workers: default_max_workers(),
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            queue_capacity: None,
+        }
+    }
+}
+
+impl ThreadPoolBuilder {
+    /// The workers' name prefix (default `"loopbridge-pool"`): workers are named
+    /// `{prefix}-{n}`, with `n` counting up from 0 over the pool's life.
+    pub fn name(mut self, prefix: impl Into<String>) -> ThreadPoolBuilder {
+        self.name = prefix.into();
+        self
+    }
+
+    /// The most workers running at once (default `min(32, cpus + 4)`, asyncio's: blocking
+    /// work mostly waits, so a few more threads than CPUs keep them busy, and the cap
+    /// keeps a big machine from starting hundreds of threads). Workers start only when a
+    /// job finds no idle one. Must be between 1 and 65 535.
+    pub fn max_workers(mut self, max_workers: usize) -> ThreadPoolBuilder {
+        self.max_workers = max_workers;
+        self
+    }
+
+    /// How long an idle worker waits for a job before it exits (default 10 s: a burst of
+    /// blocking calls reuses threads instead of starting one per call, and an idle
+    /// program does not keep dozens of threads).
+    pub fn keep_alive(mut self, keep_alive: Duration) -> ThreadPoolBuilder {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Bounds the queue: at most `capacity` jobs wait for a worker (default: unbounded,
+    /// as asyncio's executor and tokio's `spawn_blocking`). Jobs running on workers do not
+    /// count, so at most `capacity + max_workers` jobs are accepted and unfinished. A job
+    /// handed to an idle worker passes through the queue too, so `capacity` must be at
+    /// least 1. A cancelled job keeps its place until a worker takes it out (workers
+    /// drop cancelled jobs without running them).
+    ///
+    /// When the queue is full, [`submit`](ThreadPool::submit) refuses with
+    /// [`Error::QueueFull`](crate::Error::QueueFull),
+    /// [`submit_timeout`](ThreadPool::submit_timeout) blocks for room, and
+    /// [`reserve`](ThreadPool::reserve) waits for room asynchronously.
+    pub fn queue_capacity(mut self, capacity: usize) -> ThreadPoolBuilder {
+        self.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// Creates the pool. No thread starts until the first job.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] if `max_workers` is not between 1 and 65 535 or
+    /// `queue_capacity` is zero. A worker thread that cannot be started later is logged,
+    /// and if no worker is left for it, a queued job resolves with an error saying so.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let refused = loopbridge::ThreadPool::builder().queue_capacity(0).build();
+    /// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn build(self) -> io::Result<ThreadPool> {
+        if self.max_workers == 0 || self.max_workers > MAX_WORKERS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "loopbridge: max_workers must be between 1 and {MAX_WORKERS}, not {}",
+                    self.max_workers
+                ),
+            ));
+        }
+        if self.queue_capacity == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "loopbridge: queue_capacity must be at least 1",
+            ));
+        }
+        Ok(self.start())
+    }
+
+    fn start(self) -> ThreadPool {
+        let shared = Shared {
+            core: Core::new(self.max_workers, self.queue_capacity),
+            name: self.name.into(),
+            keep_alive: self.keep_alive,
+            max_workers: self.max_workers,
+            capacity: self.queue_capacity,
+            next_worker: AtomicUsize::new(0),
+        };
+        ThreadPool {
+            owner: Arc::new(Owner {
+                shared: Arc::new(shared),
+            }),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! A thread pool's core: how a job goes in, what a worker does all its life, how the
+//! pool closes, and how a shutdown waits for busy workers. [`ThreadPool`] adds threads,
+//! names and timeouts around it; the loom models drive it directly, with loom threads
+//! as workers.
+//!
+//! [`ThreadPool`]: crate::ThreadPool
+
+use std::time::{Duration, Instant};
+
+use crate::completion::Completion;
+use crate::error::{Error, Site};
+use crate::sync::{Condvar, Mutex};
+
+use super::job::{guarded, pool_job, JobContext, Queued};
+use super::queue::{Next, Push, Queue, Refused};
+use super::room::Room;
+use super::stats::{PoolCounters, PoolStats};
+
+pub(crate) struct Core {
+    pub(crate) queue: Queue<Box<dyn Queued>>,
+    pub(crate) jobs: JobContext,
+    /// Places in a bounded queue; `None` when unbounded.
+    pub(crate) room: Option<Room>,
+    /// Wakes a shutdown waiting for busy workers when one exits.
+    exits: Mutex<()>,
+    exited: Condvar,
+}
+
+impl Core {
+    pub(crate) fn new(max_workers: usize, capacity: Option<usize>) -> Core {
+        Core {
+            queue: Queue::new(max_workers),
+            jobs: JobContext::default(),
+            room: capacity.map(Room::new),
+            exits: Mutex::new(()),
+            exited: Condvar::new(),
+        }
+    }
+
+    /// Queues `f`. With a bounded queue the caller already holds a unit of room for it,
+    /// which the job keeps until a worker takes it out. Returns the completion (resolved
+    /// with the error if the job was refused) and whether a worker must be started.
+    pub(crate) fn submit<F, T>(&self, site: Site, f: F) -> (Completion<T>, Push)
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (completion, job) = pool_job(site, f);
+        let counters = &self.jobs.counters;
+        // Counted before it is queued, so a reader woken by its result sees it counted.
+        PoolCounters::bump(&counters.submitted);
+        match self.queue.push(job) {
+            Ok(push) => (completion, push),
+            Err((job, refused)) => {
+                PoolCounters::unbump(&counters.submitted);
+                self.release_room();
+                let site = job.site().clone();
+                let error = match refused {
+                    Refused::Closed => Error::Closed { site },
+                    Refused::Full => {
+                        PoolCounters::bump(&counters.refused);
+                        Error::QueueFull { site }
+                    }
+                };
+                guarded(|| {
+                    job.fail(error);
+                });
+                (completion, Push::Queued)
+            }
+        }
+    }
+
+    /// A worker's whole life, in a thread started for a [`Push::StartWorker`]: runs jobs
+    /// until it retires, is stopped, or finds the pool closed.
+    pub(crate) fn serve(&self, keep_alive: Duration) {
+        let mut seat = self.queue.seat();
+        loop {
+            match seat.next(keep_alive) {
+                Next::Run(job) => {
+                    self.release_room();
+                    guarded(|| job.run(&self.jobs));
+                }
+                Next::Close(job) => {
+                    self.release_room();
+                    guarded(|| {
+                        self.fail_closed(job);
+                    });
+                }
+                Next::Exit => break,
+            }
+        }
+        drop(seat);
+        // A shutdown may be waiting for this worker. Taking the lock orders the exit
+        // (already in the scheduling word) before the waiter's next check, or the
+        // notification after its wait began: no lost wake-up.
+        drop(self.exits.lock());
+        self.exited.notify_all();
+    }
+
+    /// The worker a push asked for could not be started.
+    pub(crate) fn worker_not_started(&self, error: &std::io::Error) {
+        tracing::error!(target: "loopbridge", "cannot start a pool worker thread: {error}");
+        if let Some(job) = self.queue.worker_not_started() {
+            self.release_room();
+            let site = job.site().clone();
+            let error = Error::Panicked {
+                message: format!("no pool worker thread could be started for the job: {error}"),
+                site,
+            };
+            guarded(|| {
+                job.fail(error);
+            });
+        }
+    }
+
+    /// Closes the pool: later submissions are refused, queued jobs resolve with
+    /// [`Error::Closed`] (on this thread), idle workers exit, waiters for room are
+    /// refused. Returns how many queued jobs it resolved.
+    pub(crate) fn close(&self) -> usize {
+        // Room first: a worker taking a job out while the queue closes gives its place
+        // back, and that place must not go to a waiter as a permit for a closed pool.
+        if let Some(room) = &self.room {
+            room.close();
+        }
+        let mut cut_off = 0;
+        self.queue.close(|job| {
+            guarded(|| {
+                if self.fail_closed(job) {
+                    cut_off += 1;
+                }
+            });
+        });
+        cut_off
+    }
+
+    /// Waits until at most `own` workers are busy (the caller's own, when a job shuts its
+    /// pool down), or `deadline` passes; `true` if they got there.
+    pub(crate) fn wait_for_busy(&self, own: usize, deadline: Instant) -> bool {
+        let mut exits = self.exits.lock();
+        loop {
+            if self.queue.snapshot().busy() <= own {
+                return true;
+            }
+            let timed_out;
+            (exits, timed_out) = self.exited.wait_until(&self.exits, exits, deadline);
+            if timed_out {
+                return self.queue.snapshot().busy() <= own;
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let counters = &self.jobs.counters;
+        let scheduling = self.queue.snapshot();
+        PoolStats {
+            submitted: PoolCounters::read(&counters.submitted),
+            queued: scheduling.queued(),
+            running: counters.running(),
+            workers: scheduling.workers(),
+            idle_workers: scheduling.idle(),
+            finished: PoolCounters::read(&counters.finished),
+            cancelled: PoolCounters::read(&counters.cancelled),
+            panicked: PoolCounters::read(&counters.panicked),
+            refused: PoolCounters::read(&counters.refused),
+        }
+    }
+
+    fn fail_closed(&self, job: Box<dyn Queued>) -> bool {
+        PoolCounters::bump(&self.jobs.counters.cancelled);
+        let site = job.site().clone();
+        job.fail(Error::Closed { site })
+    }
+
+    fn release_room(&self) {
+        if let Some(room) = &self.room {
+            room.release();
+        }
+    }
+}
