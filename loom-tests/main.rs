@@ -276,3 +276,27 @@ fn shutdown_racing_completion_resolves_once_drops_the_value_once_and_readers_agr
         );
     });
 }
+
+#[test]
+fn the_resolved_flag_is_never_seen_before_the_result_is_readable() {
+    // `is_resolved` reads an atomic flag without the lock (the spin-before-park wait and
+    // each poll's cancel check rely on it): once it says true, the result must be there.
+    loom::model(|| {
+        let slot = Arc::new(Slot::<u32>::new());
+
+        let producer = thread::spawn({
+            let slot = slot.clone();
+            move || slot.resolve(Ok(7))
+        });
+        let seen_done = slot.is_resolved();
+        let read = slot.try_take();
+        producer.join().unwrap();
+
+        match read {
+            Outcome::Ready(Ok(7)) => {}
+            Outcome::Pending => assert!(!seen_done, "resolved flag set before the result"),
+            other => panic!("unexpected read: {other:?}"),
+        }
+        assert!(slot.is_resolved());
+    });
+}

@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
+
 use crate::error::{panic_message, Error, Site};
 use crate::loop_thread;
 use crate::registry::{JobRecord, LiveJob};
 use crate::slot::{Outcome, Resolved, Slot};
+use crate::spin;
 use crate::sync::deadline_after;
 
 /// A job's record and its result slot, shared by the job and its [`Completion`]: the one
@@ -25,6 +28,16 @@ impl<T> JobCell<T> {
     pub(crate) fn new(site: Site) -> JobCell<T> {
         JobCell {
             record: JobRecord::new(site),
+            slot: Slot::new(),
+        }
+    }
+
+    /// A job whose waiters spin for up to `spin` before they park.
+    pub(crate) fn spinning(site: Site, spin: Duration) -> JobCell<T> {
+        let mut record = JobRecord::new(site);
+        record.spin_before_park = spin;
+        JobCell {
+            record,
             slot: Slot::new(),
         }
     }
@@ -96,11 +109,31 @@ pub(crate) fn report_unread(error: &Error) {
               dropped (a panic is logged); call `cancel()` to stop it"]
 pub struct Completion<T> {
     cell: Arc<JobCell<T>>,
+    /// The tokio task running a loop job, held so `cancel()` can abort it and so the
+    /// task is freed by the reader's thread (a free on the allocating thread is cheaper).
+    /// `None` for pool jobs and local jobs (whose task is known only on the loop thread,
+    /// in `record.task`).
+    task: Option<JoinHandle<()>>,
+    /// A wait or poll returned the result: nothing is left for `Drop` to report.
+    read: bool,
 }
 
 impl<T> Completion<T> {
     pub(crate) fn new(cell: Arc<JobCell<T>>) -> Completion<T> {
-        Completion { cell }
+        Completion {
+            cell,
+            task: None,
+            read: false,
+        }
+    }
+
+    /// The completion of a loop job running as `task`.
+    pub(crate) fn of_task(cell: Arc<JobCell<T>>, task: JoinHandle<()>) -> Completion<T> {
+        Completion {
+            cell,
+            task: Some(task),
+            read: false,
+        }
     }
 
     /// A completion that is already resolved with `error`.
@@ -146,8 +179,11 @@ impl<T> Completion<T> {
                 site: Site::caller(),
             });
         }
+        self.spin_before_park(self.cell.record.spin_before_park);
         let outcome = self.cell.slot.wait();
-        self.unwrap_outcome(outcome)
+        let mut this = self;
+        this.read = true;
+        this.unwrap_outcome(outcome)
             .expect("a blocking wait returns only with a result")
     }
 
@@ -190,6 +226,7 @@ impl<T> Completion<T> {
                 site: Site::caller(),
             });
         }
+        self.spin_before_park(self.cell.record.spin_before_park.min(timeout));
         let outcome = self.cell.slot.wait_until(deadline_after(timeout));
         self.unwrap_outcome(outcome).unwrap_or_else(|| {
             Err(Error::Timeout {
@@ -264,8 +301,13 @@ impl<T> Completion<T> {
             Resolved::AlreadyResolved
         );
         if won {
-            if let Some(task) = self.cell.record.task.get() {
-                task.abort();
+            match &self.task {
+                Some(task) => task.abort(),
+                None => {
+                    if let Some(task) = self.cell.record.task.get() {
+                        task.abort();
+                    }
+                }
             }
         }
         won
@@ -321,6 +363,13 @@ impl<T> Completion<T> {
         &self.cell.record.site
     }
 
+    /// The low-latency wait: spins on the result for up to `limit` before the caller parks.
+    fn spin_before_park(&self, limit: Duration) {
+        if !limit.is_zero() {
+            spin::spin_until(limit, || self.cell.slot.is_resolved());
+        }
+    }
+
     /// `None` for a pending outcome; panics, naming the site, when the value was taken.
     #[track_caller]
     fn unwrap_outcome(&self, outcome: Outcome<T>) -> Option<Result<T, Error>> {
@@ -342,18 +391,23 @@ impl<T> Future for Completion<T> {
     ///
     /// If polled again after it returned the value.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.cell.slot.poll(cx) {
+        let this = self.get_mut();
+        match this.cell.slot.poll(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(outcome) => Poll::Ready(
-                self.unwrap_outcome(outcome)
-                    .expect("a ready poll carries a result"),
-            ),
+            Poll::Ready(outcome) => {
+                let result = this.unwrap_outcome(outcome);
+                this.read = true;
+                Poll::Ready(result.expect("a ready poll carries a result"))
+            }
         }
     }
 }
 
 impl<T> Drop for Completion<T> {
     fn drop(&mut self) {
+        if self.read {
+            return;
+        }
         if let Some(error) = self.cell.slot.detach() {
             report_unread(&error);
         }

@@ -15,6 +15,7 @@ use crate::executor::DefaultPool;
 use crate::loop_thread::{self, AssertMode};
 use crate::registry::{JobInfo, Registry};
 use crate::run::{run, Finish};
+use crate::spin::Spin;
 use crate::stats::{Counters, Stats};
 use crate::watchdog::PollClock;
 
@@ -36,6 +37,8 @@ pub(crate) struct LoopState {
     pub(crate) slow_poll_threshold: Duration,
     /// When the running poll began, for the stall watchdog.
     pub(crate) poll_clock: PollClock,
+    /// The opt-in low-latency wait.
+    pub(crate) spin: Spin,
     pub(crate) assert_mode: AssertMode,
     /// The pool behind `run_in_executor`, started on first use.
     pub(crate) executor: DefaultPool,
@@ -434,11 +437,10 @@ impl Handle {
         if self.state.is_closed() {
             return Completion::failed(Error::Closed { site });
         }
-        let cell = Arc::new(JobCell::new(site));
+        let cell = Arc::new(JobCell::spinning(site, self.state.spin.limit));
         let finish = Finish::register(cell.clone(), self.state.clone());
         let task = self.state.runtime.spawn(run(fut, finish));
-        let _ = cell.record.task.set(task.abort_handle());
-        Completion::new(cell)
+        Completion::of_task(cell, task)
     }
 
     fn run_in_executor_at<F, T>(&self, site: Site, f: F) -> Completion<T>

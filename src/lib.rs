@@ -126,6 +126,7 @@ mod registry;
 mod report;
 mod run;
 mod slot;
+mod spin;
 mod stats;
 mod sync;
 mod watchdog;

@@ -1,7 +1,7 @@
 //! The live jobs of a bridge: what each is, how long it has lived, whether it is being
 //! polled right now. Shutdown uses it to find and resolve what it must abandon.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,9 @@ pub(crate) struct JobRecord {
     poll_started: AtomicU64,
     /// The tokio task running the job, so `cancel()` can drop its future.
     pub(crate) task: OnceLock<AbortHandle>,
+    /// How long a waiter spins on the result before it parks (the bridge's
+    /// `spin_before_park`; zero for pool jobs).
+    pub(crate) spin_before_park: Duration,
     /// The `tracing` span current where the job was submitted; the job runs inside it,
     /// so its logs keep the submitter's context (as `asyncio.to_thread` copies
     /// contextvars).
@@ -34,6 +37,7 @@ impl JobRecord {
             polls: AtomicU64::new(0),
             poll_started: AtomicU64::new(0),
             task: OnceLock::new(),
+            spin_before_park: Duration::ZERO,
             span: tracing::Span::current(),
         }
     }
@@ -42,7 +46,9 @@ impl JobRecord {
     // by others as a report; no other memory is published through them, so relaxed
     // suffices.
     pub(crate) fn poll_began(&self, now: Instant) {
-        self.polls.fetch_add(1, Ordering::Relaxed);
+        // One writer: a load and a store, not a read-modify-write.
+        self.polls
+            .store(self.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let since = now.saturating_duration_since(self.submitted).as_nanos();
         let since = u64::try_from(since).unwrap_or(u64::MAX - 1);
         self.poll_started.store(since + 1, Ordering::Relaxed);
@@ -75,11 +81,21 @@ pub(crate) trait LiveJob: Send + Sync {
     fn abandon(&self, error: Error) -> bool;
 }
 
-/// The live jobs, in a slab: a job's key is stable while it lives.
-#[derive(Default)]
+/// How many independently locked parts the registry has. Each thread registers its jobs
+/// in one part (chosen once per thread), so submitting threads do not contend with each
+/// other, and the loop thread ending a job contends only with that job's submitter.
+const SHARDS: usize = 16;
+
+/// The live jobs, in sharded slabs: a job's key is stable while it lives.
 pub(crate) struct Registry {
-    slab: Mutex<Slab>,
+    shards: [Shard; SHARDS],
 }
+
+/// One part of the registry, alone on its cache lines so that parts used by different
+/// threads do not bounce a shared line between cores.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(Mutex<Slab>);
 
 #[derive(Default)]
 struct Slab {
@@ -88,44 +104,76 @@ struct Slab {
     len: usize,
 }
 
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            shards: std::array::from_fn(|_| Shard::default()),
+        }
+    }
+}
+
+/// The shard the calling thread registers its jobs in.
+fn home_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        // ORDERING: only spreads threads over shards; any value is correct.
+        static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    HOME.with(|home| *home)
+}
+
 impl Registry {
     pub(crate) fn insert(&self, job: Arc<dyn LiveJob>) -> usize {
-        let mut slab = self.slab.lock();
+        let shard = home_shard();
+        let mut slab = self.shards[shard].0.lock();
         slab.len += 1;
-        match slab.vacant.pop() {
-            Some(key) => {
-                slab.entries[key] = Some(job);
-                key
+        let index = match slab.vacant.pop() {
+            Some(index) => {
+                slab.entries[index] = Some(job);
+                index
             }
             None => {
                 slab.entries.push(Some(job));
                 slab.entries.len() - 1
             }
-        }
+        };
+        index * SHARDS + shard
     }
 
-    /// Removes the job at `key`; returns how many jobs remain.
-    pub(crate) fn remove(&self, key: usize) -> usize {
-        let mut slab = self.slab.lock();
-        let removed = slab.entries.get_mut(key).and_then(Option::take);
+    pub(crate) fn remove(&self, key: usize) {
+        let (index, shard) = (key / SHARDS, key % SHARDS);
+        let mut slab = self.shards[shard].0.lock();
+        let removed = slab.entries.get_mut(index).and_then(Option::take);
         if removed.is_some() {
-            slab.vacant.push(key);
+            slab.vacant.push(index);
             slab.len -= 1;
         }
-        let remaining = slab.len;
         drop(slab);
         // The job itself is dropped outside the lock: dropping it may drop a result.
         drop(removed);
-        remaining
     }
 
+    /// How many jobs are live (locks every shard: not for hot paths).
     pub(crate) fn len(&self) -> usize {
-        self.slab.lock().len
+        self.shards.iter().map(|shard| shard.0.lock().len).sum()
     }
 
     /// The live jobs, oldest first.
     pub(crate) fn snapshot(&self) -> Vec<Arc<dyn LiveJob>> {
-        let mut jobs: Vec<_> = self.slab.lock().entries.iter().flatten().cloned().collect();
+        let mut jobs: Vec<_> = self
+            .shards
+            .iter()
+            .flat_map(|shard| {
+                shard
+                    .0
+                    .lock()
+                    .entries
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         jobs.sort_by_key(|job| job.record().submitted);
         jobs
     }

@@ -41,6 +41,7 @@ impl<T: Send + 'static> Finish<T> {
     /// Ends the job with what its future produced: a value, a panic message, or `None`
     /// when it stopped because it was cancelled.
     fn end(mut self, produced: Option<Result<T, String>>) {
+        crate::spin::keep_loop_awake(&self.state);
         // Counted and deregistered before the result is delivered, so a reader that
         // wakes up sees the job in the counters and gone from the live jobs.
         self.deregister();
@@ -73,11 +74,11 @@ impl<T: Send + 'static> Finish<T> {
 impl<T> Finish<T> {
     fn deregister(&mut self) {
         self.ended = true;
-        let remaining = self.state.registry.remove(self.key);
+        self.state.registry.remove(self.key);
         // ORDERING: jobs end on the loop thread, which also runs the stopping loop's
         // registry check, so the last job to end sees `closed` once shutdown has begun.
         // Acquire pairs with shutdown's SeqCst store.
-        if remaining == 0 && self.state.closed.load(Ordering::Acquire) {
+        if self.state.closed.load(Ordering::Acquire) && self.state.registry.len() == 0 {
             self.state.idle.notify_one();
         }
     }

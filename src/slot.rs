@@ -15,11 +15,12 @@
 //! cancel or shutdown) wins and every other offered result is dropped by the caller that
 //! offered it; wakers and callbacks are taken out of the lock before they run.
 
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::error::Error;
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard};
 
 /// A `then` callback: receives the result on the resolving thread.
 pub(crate) type Callback<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
@@ -62,6 +63,10 @@ pub(crate) enum Resolved {
 pub(crate) struct Slot<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
+    /// Set, under the lock, when `state` leaves `Pending`; never cleared. Lets
+    /// `is_resolved` (polled before every poll of a job, and spun on by waiters) answer
+    /// without the lock.
+    done: AtomicBool,
 }
 
 impl<T> Slot<T> {
@@ -73,6 +78,7 @@ impl<T> Slot<T> {
                 detached: false,
             }),
             ready: Condvar::new(),
+            done: AtomicBool::new(false),
         }
     }
 
@@ -81,6 +87,7 @@ impl<T> Slot<T> {
         Slot {
             state: Mutex::new(State::Ready(result)),
             ready: Condvar::new(),
+            done: AtomicBool::new(true),
         }
     }
 
@@ -100,6 +107,10 @@ impl<T> Slot<T> {
         else {
             unreachable!("checked above")
         };
+        // ORDERING: Release, under the lock, pairs with the Acquire in `is_resolved`: a
+        // thread that sees `done` also sees the state leave `Pending` (and any read of
+        // the result takes the lock anyway).
+        self.done.store(true, Ordering::Release);
         if let Some(callback) = callback {
             drop(state);
             callback(result);
@@ -119,7 +130,8 @@ impl<T> Slot<T> {
     }
 
     pub(crate) fn is_resolved(&self) -> bool {
-        !matches!(*self.state.lock(), State::Pending { .. })
+        // ORDERING: see `resolve`.
+        self.done.load(Ordering::Acquire)
     }
 
     /// Reads without blocking.

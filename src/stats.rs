@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::sync::CachePadded;
+
 /// A snapshot of a bridge's counters, from [`Handle::stats`](crate::Handle::stats).
 ///
 /// Counters are updated with relaxed atomics: each is exact, but a snapshot taken while
@@ -44,8 +46,9 @@ pub struct Stats {
 /// The live counters behind [`Stats`].
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) submitted: AtomicU64,
-    pub(crate) finished: AtomicU64,
+    /// Written by submitting threads; padded away from the counters the loop writes.
+    pub(crate) submitted: CachePadded<AtomicU64>,
+    pub(crate) finished: CachePadded<AtomicU64>,
     pub(crate) cancelled: AtomicU64,
     pub(crate) panicked: AtomicU64,
     pub(crate) slow_polls: AtomicU64,

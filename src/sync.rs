@@ -121,10 +121,10 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Instant {
 
 /// The atomics of the crate's own state machines (std's normally, loom's under loom).
 #[cfg(not(loopbridge_loom))]
-pub(crate) use std::sync::atomic::AtomicU64;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
 
 #[cfg(loopbridge_loom)]
-pub(crate) use loom::sync::atomic::AtomicU64;
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
 
 /// One step of waiting for another thread that is between two steps that never block
 /// (a submitter between counting its job and sending it): give it the processor.
@@ -195,5 +195,20 @@ impl<T> Channel<T> {
         }
         loom::thread::yield_now();
         self.try_recv()
+    }
+}
+
+/// A value alone on its own cache lines (two 64-byte lines, as adjacent-line prefetching
+/// pairs them), so that a counter one thread writes does not slow down another thread
+/// writing its neighbour.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::handle::LoopState;
+use crate::sync::CachePadded;
 
 /// The shortest pause between checks, whatever the thresholds: a zero threshold must
 /// not turn the watchdog into a busy loop.
@@ -22,7 +23,7 @@ pub(crate) struct PollClock {
     epoch: Instant,
     /// Nanoseconds after `epoch` at which the running poll began, plus one; zero while
     /// the loop is not polling a job.
-    started: AtomicU64,
+    started: CachePadded<AtomicU64>,
     /// The `started` value of the last poll the watchdog reported, so each stall is
     /// reported once.
     reported: AtomicU64,
@@ -32,7 +33,7 @@ impl PollClock {
     pub(crate) fn new() -> PollClock {
         PollClock {
             epoch: Instant::now(),
-            started: AtomicU64::new(0),
+            started: CachePadded(AtomicU64::new(0)),
             reported: AtomicU64::new(0),
         }
     }
@@ -47,6 +48,11 @@ impl PollClock {
 
     pub(crate) fn poll_ended(&self) {
         self.started.store(0, Ordering::Relaxed);
+    }
+
+    /// Nanoseconds since the clock's epoch.
+    pub(crate) fn now_nanos(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// The running poll's identity and how long it has run, if one runs.

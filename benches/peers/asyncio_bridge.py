@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""The asyncio peer of loopbridge's benchmarks: the same cases, done the Python way.
+
+An event loop runs in a background thread (asyncio's default loop, and uvloop's when
+uvloop is installed) and the main thread talks to it:
+
+- round_trip:   asyncio.run_coroutine_threadsafe(coro(), loop).result()
+- run_callback: Home Assistant's run_callback_threadsafe (call_soon_threadsafe plus a
+                concurrent.futures.Future the callback resolves)
+- call_soon:    loop.call_soon_threadsafe(queue.put, 1), then queue.get()
+- throughput_T: T threads each submit N run_coroutine_threadsafe jobs, then wait for all
+- offload_thread_pool: `await loop.run_in_executor(None, f)` back to back inside one
+                coroutine on the loop (the default ThreadPoolExecutor)
+- pending_bytes: Python heap (tracemalloc) held per pending run_coroutine_threadsafe job
+
+Output: one line per case and loop, space-separated key=value fields, for example
+
+    case=round_trip loop=asyncio ns_per_op=41234.5 batches=11 ops_per_batch=500
+
+ns_per_op is the median over batches; the loops' batches alternate, so noise hits each
+alike. Lines starting with `#` are for humans. A loop that cannot run says so with
+`loop=uvloop skipped=not-installed`.
+
+Usage: python3 benches/peers/asyncio_bridge.py [--quick] [CASE...]
+"""
+
+import asyncio
+import concurrent.futures
+import platform
+import queue
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+
+QUICK = "--quick" in sys.argv[1:]
+# Case names (or parts of them) to run; all cases when none is given.
+FILTERS = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+BATCHES = 5 if QUICK else 11
+BATCH_TARGET_NS = 10_000_000 if QUICK else 20_000_000
+THROUGHPUT_JOBS = 1_000  # per submitting thread
+PENDING_JOBS = 2_000 if QUICK else 10_000
+
+
+class LoopThread:
+    """An event loop running forever in a daemon thread."""
+
+    def __init__(self, new_loop):
+        self.loop = new_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self.thread.start()
+        ready.wait()
+
+    def _run(self, ready):
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        self.loop.run_forever()
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        self.loop.close()
+
+
+async def trivial():
+    return 1
+
+
+def one():
+    return 1
+
+
+def run_callback_threadsafe(loop, callback):
+    """Home Assistant's helper: run a plain callback on the loop, get a Future back."""
+    future = concurrent.futures.Future()
+
+    def run():
+        try:
+            future.set_result(callback())
+        except BaseException as error:  # delivered to the waiter, as HA does
+            future.set_exception(error)
+
+    loop.call_soon_threadsafe(run)
+    return future
+
+
+# Each case builder takes a loop and returns (ops_per_unit, run) where run(units) runs
+# that many units and returns the nanoseconds they took.
+
+
+def round_trip(loop):
+    def run(units):
+        started = time.perf_counter_ns()
+        for _ in range(units):
+            asyncio.run_coroutine_threadsafe(trivial(), loop).result()
+        return time.perf_counter_ns() - started
+
+    return 1, run
+
+
+def run_callback(loop):
+    def run(units):
+        started = time.perf_counter_ns()
+        for _ in range(units):
+            run_callback_threadsafe(loop, one).result()
+        return time.perf_counter_ns() - started
+
+    return 1, run
+
+
+def call_soon(loop):
+    replies = queue.SimpleQueue()
+
+    def run(units):
+        started = time.perf_counter_ns()
+        for _ in range(units):
+            loop.call_soon_threadsafe(replies.put, 1)
+            replies.get()
+        return time.perf_counter_ns() - started
+
+    return 1, run
+
+
+def throughput(threads):
+    def build(loop):
+        def submit_and_wait_all():
+            pending = [
+                asyncio.run_coroutine_threadsafe(trivial(), loop)
+                for _ in range(THROUGHPUT_JOBS)
+            ]
+            for future in pending:
+                future.result()
+
+        def run(units):
+            started = time.perf_counter_ns()
+            for _ in range(units):
+                workers = [
+                    threading.Thread(target=submit_and_wait_all) for _ in range(threads)
+                ]
+                for worker in workers:
+                    worker.start()
+                for worker in workers:
+                    worker.join()
+            return time.perf_counter_ns() - started
+
+        return threads * THROUGHPUT_JOBS, run
+
+    return build
+
+
+def offload_thread_pool(loop):
+    async def back_to_back(units):
+        started = time.perf_counter_ns()
+        for _ in range(units):
+            await loop.run_in_executor(None, one)
+        return time.perf_counter_ns() - started
+
+    def run(units):
+        return asyncio.run_coroutine_threadsafe(back_to_back(units), loop).result()
+
+    return 1, run
+
+
+CASES = [
+    ("round_trip", round_trip),
+    ("run_callback", run_callback),
+    ("call_soon", call_soon),
+    ("throughput_1", throughput(1)),
+    ("throughput_2", throughput(2)),
+    ("throughput_4", throughput(4)),
+    ("offload_thread_pool", offload_thread_pool),
+]
+
+
+def wanted(name):
+    return not FILTERS or any(part in name for part in FILTERS)
+
+
+def units_per_batch(ops_per_unit, run):
+    """Enough units for a batch of about BATCH_TARGET_NS (after a warm-up)."""
+    run(1)
+    units = 1
+    while True:
+        elapsed = run(units)
+        if elapsed * 4 >= BATCH_TARGET_NS or units >= 1 << 20:
+            return max(1, int(units * BATCH_TARGET_NS / max(elapsed, 1)))
+        units *= 4
+
+
+def measure(name, build, loops):
+    """Median ns/op per loop, from batches that alternate between the loops."""
+    runners = []
+    for loop_name, loop_thread in loops:
+        ops_per_unit, run = build(loop_thread.loop)
+        runners.append((loop_name, ops_per_unit, run, units_per_batch(ops_per_unit, run)))
+    samples = {loop_name: [] for loop_name, *_ in runners}
+    for batch in range(BATCHES):
+        # Rotate the order, so no loop always runs first (on a warmer or colder machine).
+        order = runners[batch % len(runners):] + runners[:batch % len(runners)]
+        for loop_name, ops_per_unit, run, units in order:
+            samples[loop_name].append(run(units) / (units * ops_per_unit))
+    for loop_name, ops_per_unit, _, units in runners:
+        print(
+            f"case={name} loop={loop_name} ns_per_op={statistics.median(samples[loop_name]):.1f} "
+            f"batches={BATCHES} ops_per_batch={units * ops_per_unit}",
+            flush=True,
+        )
+
+
+async def never():
+    await asyncio.get_running_loop().create_future()
+
+
+def pending_bytes(loop_name, loop):
+    """Python heap held per pending run_coroutine_threadsafe job (tracemalloc)."""
+    pending = [None] * PENDING_JOBS
+    asyncio.run_coroutine_threadsafe(trivial(), loop).result()
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    for index in range(PENDING_JOBS):
+        pending[index] = asyncio.run_coroutine_threadsafe(never(), loop)
+    # FIFO: once this job is done, every earlier one has started and is parked.
+    asyncio.run_coroutine_threadsafe(trivial(), loop).result()
+    after, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    for future in pending:
+        future.cancel()
+    asyncio.run_coroutine_threadsafe(trivial(), loop).result()
+    print(
+        f"case=pending_bytes loop={loop_name} "
+        f"bytes_per_pending={(after - before) / PENDING_JOBS:.1f} jobs={PENDING_JOBS}",
+        flush=True,
+    )
+
+
+def main():
+    loops = [("asyncio", LoopThread(asyncio.new_event_loop))]
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    print(
+        f"info python={platform.python_version()} "
+        f"uvloop={uvloop.__version__ if uvloop else 'missing'}",
+        flush=True,
+    )
+    if uvloop is None:
+        print("# uvloop is not installed (pip install uvloop): its cases are skipped")
+        print("loop=uvloop skipped=not-installed", flush=True)
+    else:
+        loops.append(("uvloop", LoopThread(uvloop.new_event_loop)))
+    for name, build in CASES:
+        if wanted(name):
+            measure(name, build, loops)
+    if wanted("pending_bytes"):
+        for loop_name, loop_thread in loops:
+            pending_bytes(loop_name, loop_thread.loop)
+    for _, loop_thread in loops:
+        loop_thread.close()
+
+
+if __name__ == "__main__":
+    main()

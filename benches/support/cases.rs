@@ -1,0 +1,436 @@
+//! The benchmark cases: each is one operation done several ways, loopbridge's and its
+//! peers', measured side by side. `timings.rs` runs them under criterion; `compare.rs`
+//! runs them in interleaved batches and prints the comparison table.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use loopbridge::{Bridge, Handle, RayonPool, ThreadPool};
+use tokio::sync::oneshot;
+
+use super::peers::{self, RawLoop, ReqwestLoop};
+
+/// Per submitting thread, per throughput run: submit this many trivial futures, then wait
+/// for all of them.
+pub const THROUGHPUT_JOBS: u64 = 10_000;
+
+/// The spin of the low-latency bridge.
+pub const SPIN: Duration = Duration::from_micros(50);
+
+/// Everything the cases run on, started once.
+pub struct Peers {
+    pub bridge: Bridge,
+    /// A bridge built with `spin_before_park(SPIN)`.
+    pub spinning: Bridge,
+    pub raw: RawLoop,
+    pub reqwest: ReqwestLoop,
+    pub pool: ThreadPool,
+    pub rayon: RayonPool,
+}
+
+impl Peers {
+    pub fn start() -> Peers {
+        Peers {
+            bridge: Bridge::new().expect("bridge"),
+            spinning: Bridge::builder()
+                .thread_name("loopbridge-spin")
+                .spin_before_park(SPIN)
+                .build()
+                .expect("spinning bridge"),
+            raw: RawLoop::start(),
+            reqwest: ReqwestLoop::start(),
+            pool: ThreadPool::builder()
+                .name("bench-pool")
+                .build()
+                .expect("pool"),
+            rayon: RayonPool::global(),
+        }
+    }
+}
+
+/// Whose pattern it is: ratios are taken against the case's `Raw` pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Loopbridge,
+    Raw,
+    Other,
+}
+
+/// Runs `units` units of work and returns how long they took.
+type Run<'a> = Box<dyn FnMut(u64) -> Duration + 'a>;
+
+/// One way to do a case's operation.
+pub struct Pattern<'a> {
+    /// Short name for criterion.
+    pub id: &'static str,
+    /// What the table shows.
+    pub label: &'static str,
+    pub role: Role,
+    /// Operations per unit of work (a throughput unit is many jobs).
+    pub ops_per_unit: u64,
+    run: Run<'a>,
+}
+
+impl Pattern<'_> {
+    /// Runs `units` units of work and returns how long they took.
+    pub fn run(&mut self, units: u64) -> Duration {
+        (self.run)(units)
+    }
+}
+
+/// One operation and the patterns that do it.
+pub struct Case<'a> {
+    /// The criterion group, and the case name of the asyncio peer's output.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub patterns: Vec<Pattern<'a>>,
+}
+
+pub fn cases(peers: &Peers) -> Vec<Case<'_>> {
+    vec![
+        round_trip(peers),
+        run_callback(peers),
+        call_soon(peers),
+        throughput(peers, 1),
+        throughput(peers, 2),
+        throughput(peers, 4),
+        offload_thread_pool(peers),
+        offload_rayon(peers),
+    ]
+}
+
+fn pattern<'a>(id: &'static str, label: &'static str, role: Role, run: Run<'a>) -> Pattern<'a> {
+    Pattern {
+        id,
+        label,
+        role,
+        ops_per_unit: 1,
+        run,
+    }
+}
+
+/// A unit is one call of `op`, on the calling thread.
+fn each<'a>(mut op: impl FnMut() + 'a) -> Run<'a> {
+    Box::new(move |units| {
+        let started = Instant::now();
+        for _ in 0..units {
+            op();
+        }
+        started.elapsed()
+    })
+}
+
+fn round_trip(peers: &Peers) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let spinning = peers.spinning.handle();
+    let raw = &peers.raw;
+    let reqwest = &peers.reqwest;
+    Case {
+        id: "round_trip",
+        title: "round trip: sync thread → loop → sync thread",
+        patterns: vec![
+            pattern(
+                "loopbridge",
+                "loopbridge `submit(fut).wait()`",
+                Role::Loopbridge,
+                each(move || {
+                    black_box(
+                        handle
+                            .submit(async { black_box(1u64) })
+                            .wait()
+                            .expect("job"),
+                    );
+                }),
+            ),
+            pattern(
+                "loopbridge_spin_50us",
+                "loopbridge (spin 50 µs)",
+                Role::Loopbridge,
+                each(move || {
+                    black_box(
+                        spinning
+                            .submit(async { black_box(1u64) })
+                            .wait()
+                            .expect("job"),
+                    );
+                }),
+            ),
+            pattern(
+                "tokio_raw",
+                "raw tokio `spawn` + blocking wait",
+                Role::Raw,
+                each(move || {
+                    black_box(raw.round_trip(async { black_box(1u64) }));
+                }),
+            ),
+            pattern(
+                "reqwest_pattern",
+                "`reqwest::blocking` pattern (mpsc + oneshot)",
+                Role::Other,
+                each(move || {
+                    black_box(reqwest.round_trip(async { black_box(1u64) }));
+                }),
+            ),
+        ],
+    }
+}
+
+fn run_callback(peers: &Peers) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let spinning = peers.spinning.handle();
+    let raw = &peers.raw;
+    let callback = || black_box(1u64);
+    Case {
+        id: "run_callback",
+        title: "run_callback: a closure on the loop, result back",
+        patterns: vec![
+            pattern(
+                "loopbridge",
+                "loopbridge `run_callback(f).wait()`",
+                Role::Loopbridge,
+                each(move || {
+                    black_box(handle.run_callback(callback).wait().expect("callback"));
+                }),
+            ),
+            pattern(
+                "loopbridge_spin_50us",
+                "loopbridge (spin 50 µs)",
+                Role::Loopbridge,
+                each(move || {
+                    black_box(spinning.run_callback(callback).wait().expect("callback"));
+                }),
+            ),
+            pattern(
+                "tokio_raw",
+                "raw tokio `spawn(async { f() })` + blocking wait",
+                Role::Raw,
+                each(move || {
+                    black_box(raw.round_trip(async move { callback() }));
+                }),
+            ),
+        ],
+    }
+}
+
+fn call_soon(peers: &Peers) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let raw = &peers.raw;
+    // Each pattern's callback replies on a channel of its own, which the caller waits on.
+    let (ours_tx, ours_rx) = mpsc::sync_channel::<u64>(1);
+    let (raw_tx, raw_rx) = mpsc::sync_channel::<u64>(1);
+    Case {
+        id: "call_soon",
+        title: "call_soon: fire a closure at the loop, it replies on a channel",
+        patterns: vec![
+            pattern(
+                "loopbridge",
+                "loopbridge `call_soon(f)`",
+                Role::Loopbridge,
+                each(move || {
+                    let reply = ours_tx.clone();
+                    handle
+                        .call_soon(move || {
+                            let _ = reply.send(black_box(1));
+                        })
+                        .expect("call_soon");
+                    black_box(ours_rx.recv().expect("reply"));
+                }),
+            ),
+            pattern(
+                "tokio_raw",
+                "raw tokio `spawn(async { f() })`, detached",
+                Role::Raw,
+                each(move || {
+                    let reply = raw_tx.clone();
+                    drop(raw.spawn(async move {
+                        let _ = reply.send(black_box(1));
+                    }));
+                    black_box(raw_rx.recv().expect("reply"));
+                }),
+            ),
+        ],
+    }
+}
+
+/// A unit is one run: `threads` threads each submit `THROUGHPUT_JOBS` trivial futures,
+/// then wait for all of theirs.
+fn throughput_unit<'a>(threads: usize, per_thread: impl Fn() + Sync + 'a) -> Run<'a> {
+    Box::new(move |units| {
+        let started = Instant::now();
+        for _ in 0..units {
+            thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(&per_thread);
+                }
+            });
+        }
+        started.elapsed()
+    })
+}
+
+fn throughput<'a>(peers: &'a Peers, threads: usize) -> Case<'a> {
+    let handle = peers.bridge.handle();
+    let raw = &peers.raw;
+    let reqwest = &peers.reqwest;
+    let (id, title) = match threads {
+        1 => (
+            "throughput_1",
+            "throughput, 1 thread: submit 10 000 futures, then wait for all",
+        ),
+        2 => (
+            "throughput_2",
+            "throughput, 2 threads: each submits 10 000 futures, then waits for all",
+        ),
+        4 => (
+            "throughput_4",
+            "throughput, 4 threads: each submits 10 000 futures, then waits for all",
+        ),
+        _ => unreachable!("one of the measured thread counts"),
+    };
+    let jobs_per_unit = threads as u64 * THROUGHPUT_JOBS;
+    let per_unit = |mut pattern: Pattern<'a>| {
+        pattern.ops_per_unit = jobs_per_unit;
+        pattern
+    };
+    Case {
+        id,
+        title,
+        patterns: vec![
+            per_unit(pattern(
+                "loopbridge",
+                "loopbridge `submit(fut)`, then `wait()` each",
+                Role::Loopbridge,
+                throughput_unit(threads, move || {
+                    let pending: Vec<_> = (0..THROUGHPUT_JOBS)
+                        .map(|n| handle.submit(async move { black_box(n) }))
+                        .collect();
+                    for completion in pending {
+                        black_box(completion.wait().expect("job"));
+                    }
+                }),
+            )),
+            per_unit(pattern(
+                "tokio_raw",
+                "raw tokio `spawn(fut)`, then blocking wait each",
+                Role::Raw,
+                throughput_unit(threads, move || {
+                    let pending: Vec<_> = (0..THROUGHPUT_JOBS)
+                        .map(|n| raw.spawn(async move { black_box(n) }))
+                        .collect();
+                    for join in pending {
+                        black_box(raw.wait(join));
+                    }
+                }),
+            )),
+            per_unit(pattern(
+                "reqwest_pattern",
+                "`reqwest::blocking` pattern",
+                Role::Other,
+                throughput_unit(threads, move || {
+                    let pending: Vec<_> = (0..THROUGHPUT_JOBS)
+                        .map(|n| reqwest.submit(async move { black_box(n) }))
+                        .collect();
+                    for reply in pending {
+                        black_box(peers::wait(reply));
+                    }
+                }),
+            )),
+        ],
+    }
+}
+
+/// A unit is one offload awaited on the loop: `offload()` back to back inside one job on
+/// `handle`'s loop, timed there (the job around the batch is not part of the time).
+fn on_loop<F, Fut>(handle: Handle, offload: F) -> Run<'static>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = u64> + Send,
+{
+    Box::new(move |units| {
+        let offload = offload.clone();
+        handle
+            .block_on(async move {
+                let started = Instant::now();
+                for _ in 0..units {
+                    black_box(offload().await);
+                }
+                started.elapsed()
+            })
+            .expect("bench job")
+    })
+}
+
+fn offload_thread_pool(peers: &Peers) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let pool = peers.pool.clone();
+    let executor = handle.clone();
+    Case {
+        id: "offload_thread_pool",
+        title: "offload to a thread pool from the loop, awaited there",
+        patterns: vec![
+            pattern(
+                "loopbridge_thread_pool",
+                "loopbridge `ThreadPool::submit(f).await`",
+                Role::Loopbridge,
+                on_loop(handle.clone(), move || {
+                    let job = pool.submit(|| black_box(1u64));
+                    async { job.await.expect("pool job") }
+                }),
+            ),
+            pattern(
+                "loopbridge_run_in_executor",
+                "loopbridge `run_in_executor(f).await`",
+                Role::Loopbridge,
+                on_loop(handle.clone(), move || {
+                    let job = executor.run_in_executor(|| black_box(1u64));
+                    async { job.await.expect("executor job") }
+                }),
+            ),
+            pattern(
+                "spawn_blocking",
+                "tokio `spawn_blocking(f).await`",
+                Role::Raw,
+                on_loop(handle, || async {
+                    tokio::task::spawn_blocking(|| black_box(1u64))
+                        .await
+                        .expect("blocking task")
+                }),
+            ),
+        ],
+    }
+}
+
+fn offload_rayon(peers: &Peers) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let rayon = peers.rayon.clone();
+    Case {
+        id: "offload_rayon",
+        title: "offload to rayon from the loop, awaited there",
+        patterns: vec![
+            pattern(
+                "loopbridge_rayon_pool",
+                "loopbridge `RayonPool::submit(f).await`",
+                Role::Loopbridge,
+                on_loop(handle.clone(), move || {
+                    let job = rayon.submit(|| black_box(1u64));
+                    async { job.await.expect("rayon job") }
+                }),
+            ),
+            pattern(
+                "rayon_spawn_oneshot",
+                "`rayon::spawn` + tokio oneshot",
+                Role::Raw,
+                on_loop(handle, || {
+                    let (reply, result) = oneshot::channel();
+                    rayon::spawn(move || {
+                        let _ = reply.send(black_box(1u64));
+                    });
+                    async { result.await.expect("rayon job") }
+                }),
+            ),
+        ],
+    }
+}

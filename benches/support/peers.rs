@@ -1,0 +1,166 @@
+//! The patterns loopbridge replaces, each with its runtime on a thread of its own like a
+//! bridge's loop:
+//!
+//! - [`RawLoop`]: a tokio current-thread runtime parked on its own thread; callers use
+//!   `Handle::spawn` and a blocking wait on the `JoinHandle`.
+//! - [`ReqwestLoop`]: the `reqwest::blocking` client's design: the runtime thread receives
+//!   jobs over an unbounded mpsc channel and spawns each, and the job replies through a
+//!   oneshot channel that the caller waits on by parking its thread.
+
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// A tokio current-thread runtime parked on its own thread.
+pub struct RawLoop {
+    pub handle: tokio::runtime::Handle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl RawLoop {
+    pub fn start() -> RawLoop {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("raw-loop".into())
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })
+            .expect("raw loop thread");
+        RawLoop {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs `fut` on the loop: `Handle::spawn`.
+    pub fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(fut)
+    }
+
+    /// Blocks the calling thread until the task is done.
+    pub fn wait<T>(&self, join: JoinHandle<T>) -> T {
+        self.handle.block_on(join).expect("raw task")
+    }
+
+    /// One sync → loop round trip: spawn, then a blocking wait on the `JoinHandle`.
+    pub fn round_trip<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.wait(self.spawn(fut))
+    }
+}
+
+impl Drop for RawLoop {
+    fn drop(&mut self) {
+        let _ = self.stop.take().map(|stop| stop.send(()));
+        let _ = self.thread.take().map(thread::JoinHandle::join);
+    }
+}
+
+/// A job for the [`ReqwestLoop`]: reqwest sends a request; here, any future.
+type Job = Pin<Box<dyn Future<Output = u64> + Send>>;
+
+/// The `reqwest::blocking` design: a runtime thread serving jobs from an mpsc channel.
+pub struct ReqwestLoop {
+    jobs: Option<mpsc::UnboundedSender<(Job, oneshot::Sender<u64>)>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl ReqwestLoop {
+    pub fn start() -> ReqwestLoop {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (jobs, mut inbox) = mpsc::unbounded_channel::<(Job, oneshot::Sender<u64>)>();
+        let thread = thread::Builder::new()
+            .name("reqwest-pattern".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    // As reqwest's client thread: every request becomes a task that
+                    // forwards its result to the waiting caller.
+                    while let Some((job, reply)) = inbox.recv().await {
+                        tokio::spawn(async move {
+                            let _ = reply.send(job.await);
+                        });
+                    }
+                });
+            })
+            .expect("reqwest-pattern thread");
+        ReqwestLoop {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }
+    }
+
+    /// Sends `fut` to the loop; its result arrives on the returned receiver.
+    pub fn submit(
+        &self,
+        fut: impl Future<Output = u64> + Send + 'static,
+    ) -> oneshot::Receiver<u64> {
+        let (reply, result) = oneshot::channel();
+        self.jobs
+            .as_ref()
+            .expect("running")
+            .send((Box::pin(fut), reply))
+            .expect("the loop thread is running");
+        result
+    }
+
+    /// One sync → loop round trip.
+    pub fn round_trip(&self, fut: impl Future<Output = u64> + Send + 'static) -> u64 {
+        wait(self.submit(fut))
+    }
+}
+
+impl Drop for ReqwestLoop {
+    fn drop(&mut self) {
+        // Closing the channel ends the loop thread's receive loop, and with it the runtime.
+        drop(self.jobs.take());
+        let _ = self.thread.take().map(thread::JoinHandle::join);
+    }
+}
+
+/// reqwest's blocking wait (`blocking::wait::timeout` without a deadline): poll the
+/// receiver with a waker that unparks this thread, and park between polls.
+pub fn wait(result: oneshot::Receiver<u64>) -> u64 {
+    struct Unpark(Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut result = pin!(result);
+    loop {
+        match result.as_mut().poll(&mut cx) {
+            Poll::Ready(value) => return value.expect("the job replies"),
+            Poll::Pending => thread::park(),
+        }
+    }
+}
