@@ -1,0 +1,132 @@
+//! Internals exposed to the loom models in `loom-tests/` only (built under
+//! `cfg(loopbridge_loom)`): the slot under `Completion` with public methods, and the
+//! pool's handoff.
+
+pub use crate::executor::loom_model as pool;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use crate::error::{Error, Site};
+use crate::slot;
+
+/// A `then` callback, as [`Slot::then`] takes it.
+pub type Callback<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
+
+/// What a read found (mirrors the crate's own `Outcome`).
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// No result yet.
+    Pending,
+    /// The result; an error is returned again to later reads.
+    Ready(Result<T, Error>),
+    /// The value was already taken by an earlier read.
+    AlreadyTaken,
+}
+
+impl<T> From<slot::Outcome<T>> for Outcome<T> {
+    fn from(outcome: slot::Outcome<T>) -> Outcome<T> {
+        match outcome {
+            slot::Outcome::Pending => Outcome::Pending,
+            slot::Outcome::Ready(result) => Outcome::Ready(result),
+            slot::Outcome::AlreadyTaken => Outcome::AlreadyTaken,
+        }
+    }
+}
+
+/// What `resolve` did with the offered result (mirrors the crate's own `Resolved`).
+#[derive(Debug)]
+pub enum Resolved {
+    /// The slot was resolved before; the offered result was dropped.
+    AlreadyResolved,
+    /// Stored for the reader, or handed to its `then` callback.
+    Delivered,
+    /// The reader is gone; an offered error is handed back.
+    Unread(Option<Error>),
+}
+
+impl From<slot::Resolved> for Resolved {
+    fn from(resolved: slot::Resolved) -> Resolved {
+        match resolved {
+            slot::Resolved::AlreadyResolved => Resolved::AlreadyResolved,
+            slot::Resolved::Delivered => Resolved::Delivered,
+            slot::Resolved::Unread(error) => Resolved::Unread(error),
+        }
+    }
+}
+
+/// The crate's slot, with each operation forwarded as is.
+pub struct Slot<T>(slot::Slot<T>);
+
+impl<T> Default for Slot<T> {
+    fn default() -> Slot<T> {
+        Slot::new()
+    }
+}
+
+impl<T> Slot<T> {
+    /// A pending slot.
+    pub fn new() -> Slot<T> {
+        Slot(slot::Slot::new())
+    }
+
+    /// A slot that already holds `result`.
+    pub fn resolved(result: Result<T, Error>) -> Slot<T> {
+        Slot(slot::Slot::resolved(result))
+    }
+
+    /// Offers the result; the first offer wins.
+    pub fn resolve(&self, result: Result<T, Error>) -> Resolved {
+        self.0.resolve(result).into()
+    }
+
+    /// `true` once a result is in.
+    pub fn is_resolved(&self) -> bool {
+        self.0.is_resolved()
+    }
+
+    /// Reads without blocking.
+    pub fn try_take(&self) -> Outcome<T> {
+        self.0.try_take().into()
+    }
+
+    /// Blocks until the result is in.
+    pub fn wait(&self) -> Outcome<T> {
+        self.0.wait().into()
+    }
+
+    /// Blocks until the result is in or `deadline` passes (under loom: one yield).
+    pub fn wait_until(&self, deadline: Instant) -> Outcome<T> {
+        self.0.wait_until(deadline).into()
+    }
+
+    /// Reads, or registers `cx`'s waker.
+    pub fn poll(&self, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
+        self.0.poll(cx).map(Outcome::from)
+    }
+
+    /// Has `callback` receive the result; gives it back if the value was taken.
+    pub fn then(&self, callback: Callback<T>) -> Result<(), Callback<T>> {
+        self.0.then(callback)
+    }
+
+    /// The reader is gone; returns an unread error.
+    pub fn detach(&self) -> Option<Error> {
+        self.0.detach()
+    }
+}
+
+/// An [`Error::Cancelled`] naming the caller.
+#[track_caller]
+pub fn cancelled() -> Error {
+    Error::Cancelled {
+        site: Site::caller(),
+    }
+}
+
+/// An [`Error::Closed`] naming the caller.
+#[track_caller]
+pub fn closed() -> Error {
+    Error::Closed {
+        site: Site::caller(),
+    }
+}
