@@ -9,7 +9,7 @@
 //! allocator in a separate, untimed pass. The asyncio figures come from
 //! `benches/peers/asyncio_bridge.py`, run as a subprocess just before.
 //!
-//! Run with `cargo bench --bench compare` (about a minute), or
+//! Run with `cargo bench --bench compare` (under a minute once built), or
 //! `cargo bench --bench compare -- --quick` for a rougher table in a few seconds. Run
 //! without `--bench` (as `cargo test --benches` does) it only checks that every pattern
 //! runs.
@@ -42,6 +42,8 @@ struct Settings {
     python: Option<Vec<String>>,
     /// Run only the cases whose name contains one of these (all when empty).
     filters: Vec<String>,
+    /// Run without `--bench`: every pattern once, to check that it works.
+    test_mode: bool,
 }
 
 impl Settings {
@@ -62,6 +64,7 @@ impl Settings {
                 pending_jobs: 100,
                 python: None,
                 filters,
+                test_mode: true,
             };
         }
         let quick = has("--quick");
@@ -70,12 +73,13 @@ impl Settings {
             python.push("--quick".to_owned());
         }
         Settings {
-            rounds: if quick { 7 } else { 21 },
-            batch: Duration::from_millis(if quick { 5 } else { 15 }),
+            rounds: if quick { 7 } else { 31 },
+            batch: Duration::from_millis(if quick { 5 } else { 20 }),
             counted_ops: if quick { 500 } else { 2_000 },
             pending_jobs: if quick { 2_000 } else { 10_000 },
             python: Some(python),
             filters,
+            test_mode: false,
         }
     }
 
@@ -84,19 +88,29 @@ impl Settings {
     }
 }
 
+/// The value at quantile `q` (0 to 1) of sorted `values`, interpolating between ranks.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let rank = q * (sorted.len() - 1) as f64;
+    let (below, above) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[below] + (sorted[above] - sorted[below]) * (rank - below as f64)
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
+    quantile(values, 0.5)
+}
+
+/// The interquartile range of `values` relative to their median.
+fn spread(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    (quantile(values, 0.75) - quantile(values, 0.25)) / quantile(values, 0.5)
 }
 
 /// What one pattern measured.
 struct Measured {
     ns_per_op: f64,
+    /// Interquartile range of the per-round ns/op, relative to the median.
+    spread: f64,
     /// Median of the per-round ratios to the case's raw pattern.
     vs_raw: Option<f64>,
     allocations_per_op: f64,
@@ -134,20 +148,25 @@ fn measure(case: &mut Case<'_>, settings: &Settings) -> Vec<Measured> {
             samples[i].push(elapsed.as_nanos() as f64 / ops as f64);
         }
     }
+    // Ratios first: they pair the rounds, which sorting for the medians would undo.
+    let vs_raw: Vec<Option<f64>> = (0..count_of)
+        .map(|i| {
+            raw.map(|raw| {
+                let mut ratios: Vec<f64> = (0..settings.rounds)
+                    .map(|round| samples[i][round] / samples[raw][round])
+                    .collect();
+                median(&mut ratios)
+            })
+        })
+        .collect();
     let mut measured = Vec::with_capacity(count_of);
-    for i in 0..count_of {
-        let vs_raw = raw.map(|raw| {
-            let mut ratios: Vec<f64> = (0..settings.rounds)
-                .map(|round| samples[i][round] / samples[raw][round])
-                .collect();
-            median(&mut ratios)
-        });
-        let pattern = &mut patterns[i];
+    for (i, pattern) in patterns.iter_mut().enumerate() {
         let counted_units = settings.counted_ops.div_ceil(pattern.ops_per_unit);
         let (_, counts) = count(|| pattern.run(counted_units));
         measured.push(Measured {
-            ns_per_op: median(&mut samples[i].clone()),
-            vs_raw,
+            ns_per_op: median(&mut samples[i]),
+            spread: spread(&mut samples[i]),
+            vs_raw: vs_raw[i],
             allocations_per_op: counts.allocations_per(counted_units * pattern.ops_per_unit),
         });
     }
@@ -214,6 +233,8 @@ fn pending_reqwest(jobs: usize) -> Counts {
 struct Asyncio {
     /// (case, loop) → ns/op, or bytes per pending job for the case `pending_bytes`.
     values: HashMap<(String, String), f64>,
+    /// (case, loop) → interquartile range of the batches' ns/op, relative to the median.
+    spreads: HashMap<(String, String), f64>,
     /// The loops it measured, in order ("asyncio", "uvloop").
     loops: Vec<String>,
     /// Versions and skipped loops, to print above the table.
@@ -237,9 +258,13 @@ fn run_asyncio_peer(args: &[String]) -> Asyncio {
     let output = match Command::new("python3").arg(script).args(args).output() {
         Ok(output) => output,
         Err(error) => {
-            peer.notes.push(format!(
-                "python3 could not be run ({error}): the asyncio rows are left out"
-            ));
+            let why = if error.kind() == std::io::ErrorKind::NotFound {
+                "python3 not found".to_owned()
+            } else {
+                format!("python3 could not be run ({error})")
+            };
+            peer.notes
+                .push(format!("{why}: the asyncio rows are left out"));
             return peer;
         }
     };
@@ -279,8 +304,11 @@ fn run_asyncio_peer(args: &[String]) -> Asyncio {
                 if !peer.loops.iter().any(|known| known == event_loop) {
                     peer.loops.push((*event_loop).to_owned());
                 }
-                peer.values
-                    .insert(((*case).to_owned(), (*event_loop).to_owned()), value);
+                let key = ((*case).to_owned(), (*event_loop).to_owned());
+                if let Some(spread) = fields.get("spread").and_then(|s| s.parse::<f64>().ok()) {
+                    peer.spreads.insert(key.clone(), spread);
+                }
+                peer.values.insert(key, value);
             }
         }
     }
@@ -290,7 +318,7 @@ fn run_asyncio_peer(args: &[String]) -> Asyncio {
 /// The asyncio peer's pattern for a case.
 fn asyncio_label(case: &str, event_loop: &str) -> String {
     let what = match case {
-        "round_trip" => "`run_coroutine_threadsafe(coro, loop).result()`",
+        "round_trip" | "round_trip_one_cpu" => "`run_coroutine_threadsafe(coro, loop).result()`",
         "run_callback" => "Home Assistant's `run_callback_threadsafe(loop, f).result()`",
         "call_soon" => "`call_soon_threadsafe(f)`",
         "offload_thread_pool" => "`await loop.run_in_executor(None, f)`",
@@ -305,6 +333,7 @@ struct Row {
     case: String,
     pattern: String,
     ns_per_op: Option<f64>,
+    spread: Option<f64>,
     vs_raw: Option<f64>,
     vs_asyncio: Option<f64>,
     allocations: Option<f64>,
@@ -317,6 +346,7 @@ impl Row {
             case: case.to_owned(),
             pattern: pattern.into(),
             ns_per_op: None,
+            spread: None,
             vs_raw: None,
             vs_asyncio: None,
             allocations: None,
@@ -336,18 +366,22 @@ fn print_table(rows: &[Row]) {
         "case",
         "pattern",
         "ns/op",
+        "spread",
         "× raw tokio",
         "× asyncio",
         "allocs/op",
         "bytes/pending",
     ];
-    let cells: Vec<[String; 7]> = rows
+    let percent =
+        |value: Option<f64>| value.map_or("—".to_owned(), |v| format!("{:.0}%", v * 100.0));
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|row| {
             [
                 row.case.clone(),
                 row.pattern.clone(),
                 number(row.ns_per_op, 0),
+                percent(row.spread),
                 ratio(row.vs_raw),
                 ratio(row.vs_asyncio),
                 number(row.allocations, 2),
@@ -425,6 +459,13 @@ fn print_targets(rows: &[Row], asyncio: &Asyncio) {
                 verdict(vs_raw <= 1.10)
             );
         }
+        let one_cpu = find("round_trip_one_cpu", "loopbridge `submit").and_then(|row| row.vs_raw);
+        if let Some(vs_raw) = one_cpu {
+            println!(
+                "  (caller and loop on one CPU: {vs_raw:.2}×, {})",
+                verdict(vs_raw <= 1.10)
+            );
+        }
         if let Some(allocations) = ours.allocations {
             println!(
                 "- ≤ 2 allocations per submit + wait: {allocations:.2} ({})",
@@ -458,16 +499,37 @@ fn print_targets(rows: &[Row], asyncio: &Asyncio) {
     }
 }
 
-/// The rows of the timed cases: loopbridge's and the raw patterns, then the asyncio peer's.
-fn timed_rows(settings: &Settings, asyncio: &Asyncio) -> Vec<Row> {
+/// What the table says besides its rows: each case's meaning, and where threads ran.
+#[derive(Default)]
+struct Legend {
+    cases: Vec<String>,
+    placements: Vec<String>,
+}
+
+/// The rows of the timed cases: loopbridge's and the raw patterns, then the asyncio
+/// peer's.
+fn timed_rows(settings: &Settings, asyncio: &Asyncio, legend: &mut Legend) -> Vec<Row> {
     let peers = Peers::start();
     let mut rows = Vec::new();
+    let mut placements: Vec<(String, Vec<&str>)> = Vec::new();
     for mut case in cases(&peers) {
         if !settings.wants(case.id) {
             continue;
         }
         eprintln!("measuring {}…", case.id);
+        legend.cases.push(format!("{}: {}", case.id, case.title));
+        let pinned = peers.place(case.placement);
+        let how = match &pinned {
+            Ok(_) => case.placement.describe().to_owned(),
+            Err(why) => format!("unpinned ({why})"),
+        };
+        // Cases placed alike share one note: "a, b: how".
+        match placements.iter_mut().find(|(known, _)| *known == how) {
+            Some((_, ids)) => ids.push(case.id),
+            None => placements.push((how, vec![case.id])),
+        }
         let measured = measure(&mut case, settings);
+        drop(pinned);
         let raw_ns = case
             .patterns
             .iter()
@@ -478,6 +540,7 @@ fn timed_rows(settings: &Settings, asyncio: &Asyncio) -> Vec<Row> {
         for (k, (pattern, measured)) in case.patterns.iter().zip(&measured).enumerate() {
             let mut row = Row::new(if k == 0 { case.id } else { "" }, pattern.label);
             row.ns_per_op = Some(measured.ns_per_op);
+            row.spread = Some(measured.spread);
             row.vs_raw = measured.vs_raw;
             row.vs_asyncio = asyncio_ns.map(|theirs| measured.ns_per_op / theirs);
             row.allocations = Some(measured.allocations_per_op);
@@ -487,19 +550,31 @@ fn timed_rows(settings: &Settings, asyncio: &Asyncio) -> Vec<Row> {
             if let Some(ns) = asyncio.get(case.id, event_loop) {
                 let mut row = Row::new("", asyncio_label(case.id, event_loop));
                 row.ns_per_op = Some(ns);
+                row.spread = asyncio
+                    .spreads
+                    .get(&(case.id.to_owned(), event_loop.clone()))
+                    .copied();
                 row.vs_raw = raw_ns.map(|raw| ns / raw);
                 row.vs_asyncio = asyncio_ns.map(|theirs| ns / theirs);
                 rows.push(row);
             }
         }
     }
+    legend.placements = placements
+        .into_iter()
+        .map(|(how, ids)| format!("{}: {how}", ids.join(", ")))
+        .collect();
     rows
 }
 
 /// The rows of the pending-submission case: heap bytes and allocations per job.
-fn pending_rows(settings: &Settings, asyncio: &Asyncio) -> Vec<Row> {
+fn pending_rows(settings: &Settings, asyncio: &Asyncio, legend: &mut Legend) -> Vec<Row> {
     eprintln!("measuring pending_bytes…");
     let jobs = settings.pending_jobs;
+    legend.cases.push(format!(
+        "pending_bytes: heap held per submitted job that has not finished \
+         ({jobs} never-ready futures; ratios compare bytes)"
+    ));
     let raw = pending_raw(jobs);
     let measured = [
         ("loopbridge `submit(pending())`", pending_loopbridge(jobs)),
@@ -542,12 +617,16 @@ fn main() {
             ..Asyncio::default()
         },
     };
-    let mut rows = timed_rows(&settings, &asyncio);
+    let mut legend = Legend::default();
+    let mut rows = timed_rows(&settings, &asyncio, &mut legend);
     if settings.wants("pending_bytes") {
-        rows.extend(pending_rows(&settings, &asyncio));
+        rows.extend(pending_rows(&settings, &asyncio, &mut legend));
     }
 
     println!();
+    if settings.test_mode {
+        println!("TEST MODE (no --bench): one tiny batch per pattern; these are not measurements");
+    }
     println!("loopbridge next to its peers, one run");
     println!("machine: {}", machine());
     for note in &asyncio.notes {
@@ -556,11 +635,17 @@ fn main() {
     println!(
         "method: {} rounds of alternating ~{} ms batches per case; ns/op = median over rounds; \
          × raw tokio = median of per-round ratios (asyncio rows: ratio of medians); \
-         allocs/op from a separate counted pass; pending_bytes ratios compare bytes",
+         allocs/op from a separate counted pass",
         settings.rounds,
         settings.batch.as_millis()
     );
+    println!("threads: {}", legend.placements.join("; "));
     println!();
     print_table(&rows);
+    println!();
+    println!("Cases:");
+    for case in &legend.cases {
+        println!("- {case}");
+    }
     print_targets(&rows, &asyncio);
 }

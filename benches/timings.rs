@@ -23,10 +23,16 @@ fn main() {
             group.throughput(Throughput::Elements(ops_per_unit));
             group.sample_size(10);
         }
+        // Pinned as in the comparison table (see `support::placement`).
+        let pinned = peers.place(case.placement);
+        if let Err(why) = &pinned {
+            eprintln!("{}: {why}", case.id);
+        }
         for pattern in &mut case.patterns {
             group.bench_function(pattern.id, |b| b.iter_custom(|units| pattern.run(units)));
         }
         group.finish();
+        drop(pinned);
     }
     criterion.final_summary();
 }

@@ -130,9 +130,11 @@ impl Bridge {
     ///
     /// # Blocking
     ///
-    /// Blocks for at most about `timeout` plus a small constant. Called on this bridge's
-    /// own loop thread it cannot wait for itself: it starts the shutdown and returns at
-    /// once (the loop stops after the current job yields).
+    /// Blocks for at most about `timeout` plus a small constant. Called on a loop thread
+    /// (this bridge's own, or another's, as when a plugin host unloads a plugin from a
+    /// callback) it does not wait, since that would stall or deadlock the calling loop:
+    /// it starts the shutdown, which completes on its own within `timeout`, and returns
+    /// at once with an empty report.
     ///
     /// # Examples
     ///
@@ -176,20 +178,29 @@ impl Bridge {
         let executor = state.executor.shutdown(deadline);
 
         let mut report = ShutdownReport::default();
-        if self.handle.is_loop_thread() {
+        let cancelled_by_loop = || counters.cancelled.load(Ordering::Relaxed) - cancelled_before;
+        let mut cancelled = 0;
+        if loop_thread::on_loop_thread() {
+            // Waiting here would stall this loop (or deadlock, on the bridge's own loop)
+            // for the whole timeout: start the shutdown and let it finish on its own.
             tracing::warn!(
                 target: "loopbridge",
-                "bridge shut down from its own loop thread: the loop stops once the current job yields"
+                thread = %state.thread_name,
+                "bridge shut down from a loop thread: not waiting for it; it stops within its timeout"
             );
         } else {
             match self.exited.recv_deadline(deadline + TEARDOWN_GRACE) {
-                Ok(_) | Err(RecvTimeoutError::Disconnected) => {}
-                Err(RecvTimeoutError::Timeout) => abandon(&state, &mut report),
+                Ok(_) | Err(RecvTimeoutError::Disconnected) => cancelled = cancelled_by_loop(),
+                Err(RecvTimeoutError::Timeout) => {
+                    // Counted before abandoning: a job the stuck loop drops later is
+                    // already counted here, not twice.
+                    cancelled = cancelled_by_loop();
+                    abandon(&state, &mut report);
+                }
             }
         }
         let finished_after = ended();
         report.finished = usize::try_from(finished_after - finished_before).unwrap_or(usize::MAX);
-        let cancelled = counters.cancelled.load(Ordering::Relaxed) - cancelled_before;
         report.cancelled += usize::try_from(cancelled).unwrap_or(usize::MAX);
         if let Some(executor) = executor {
             report.absorb(executor);
@@ -202,6 +213,7 @@ impl Bridge {
 /// The loop thread did not stop in time: name the jobs holding it, resolve every job
 /// still pending, and leave the thread behind.
 fn abandon(state: &LoopState, report: &mut ShutdownReport) {
+    report.loop_left_behind = true;
     let now = Instant::now();
     for job in state.registry.snapshot() {
         let record = job.record();
@@ -350,6 +362,7 @@ impl Builder {
     /// If the thread cannot be spawned or the runtime cannot be built; the error comes
     /// back here, never as a panic on the loop thread.
     pub fn build(self) -> io::Result<Bridge> {
+        loop_thread::check_thread_name(&self.thread_name)?;
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let (exited_tx, exited_rx) = crossbeam_channel::bounded(1);
         let shutdown_timeout = self.shutdown_timeout;

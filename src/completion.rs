@@ -60,6 +60,10 @@ impl<T: Send> LiveJob for JobCell<T> {
     fn abandon(&self, error: Error) -> bool {
         !matches!(self.resolve(Err(error)), Resolved::AlreadyResolved)
     }
+
+    fn is_resolved(&self) -> bool {
+        self.slot.is_resolved()
+    }
 }
 
 /// Logs an error that no reader will see, so it is never silently lost. Only panics are
@@ -182,7 +186,6 @@ impl<T> Completion<T> {
         self.spin_before_park(self.cell.record.spin_before_park);
         let outcome = self.cell.slot.wait();
         let mut this = self;
-        this.read = true;
         this.unwrap_outcome(outcome)
             .expect("a blocking wait returns only with a result")
     }
@@ -371,11 +374,15 @@ impl<T> Completion<T> {
     }
 
     /// `None` for a pending outcome; panics, naming the site, when the value was taken.
+    /// A result returned is a result read: `Drop` has nothing left to report.
     #[track_caller]
-    fn unwrap_outcome(&self, outcome: Outcome<T>) -> Option<Result<T, Error>> {
+    fn unwrap_outcome(&mut self, outcome: Outcome<T>) -> Option<Result<T, Error>> {
         match outcome {
             Outcome::Pending => None,
-            Outcome::Ready(result) => Some(result),
+            Outcome::Ready(result) => {
+                self.read = true;
+                Some(result)
+            }
             Outcome::AlreadyTaken => panic!(
                 "Completion read after its value was taken (job submitted at {})",
                 self.site()
@@ -394,11 +401,10 @@ impl<T> Future for Completion<T> {
         let this = self.get_mut();
         match this.cell.slot.poll(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(outcome) => {
-                let result = this.unwrap_outcome(outcome);
-                this.read = true;
-                Poll::Ready(result.expect("a ready poll carries a result"))
-            }
+            Poll::Ready(outcome) => Poll::Ready(
+                this.unwrap_outcome(outcome)
+                    .expect("a ready poll carries a result"),
+            ),
         }
     }
 }

@@ -105,6 +105,14 @@ pub enum Error {
         /// Where the job (or the refused call) was submitted.
         site: Site,
     },
+    /// The job could not be run for lack of a resource: no pool worker thread could be
+    /// started for it (the operating system refused a thread).
+    Unavailable {
+        /// What was missing, as the operating system reported it.
+        message: String,
+        /// Where the job was submitted.
+        site: Site,
+    },
     /// A blocking wait was attempted on a loop thread, where it would deadlock or stall
     /// every other job; nothing was waited for.
     BlockingOnLoop {
@@ -130,7 +138,8 @@ impl Error {
             | Error::Timeout { site }
             | Error::Closed { site }
             | Error::BlockingOnLoop { site }
-            | Error::QueueFull { site } => site,
+            | Error::QueueFull { site }
+            | Error::Unavailable { site, .. } => site,
         }
     }
 
@@ -186,6 +195,11 @@ impl Error {
         matches!(self, Error::QueueFull { .. })
     }
 
+    /// `true` for [`Error::Unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
+    }
+
     /// The panic message, for [`Error::Panicked`].
     pub fn panic_message(&self) -> Option<&str> {
         match self {
@@ -220,6 +234,9 @@ impl fmt::Display for Error {
                 "blocking wait at {at} refused: it runs on a loop thread, where waiting would \
                  stall or deadlock the loop; use `.await` instead"
             ),
+            Error::Unavailable { message, .. } => {
+                write!(f, "{job} could not be run: {message} (submitted at {at})")
+            }
             Error::QueueFull { .. } => write!(
                 f,
                 "pool queue is full: {job} was refused (submitted at {at}); wait for room \

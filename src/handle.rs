@@ -46,8 +46,8 @@ pub(crate) struct LoopState {
 
 impl LoopState {
     fn is_closed(&self) -> bool {
-        // ORDERING: pairs with the SeqCst store in shutdown; a submission that misses the
-        // flag is still registered before the loop stops, and is resolved by it.
+        // ORDERING: a report or a fast refusal only; the exact check for a submission is
+        // in `Finish::register`. Acquire pairs with shutdown's SeqCst store.
         self.closed.load(Ordering::Acquire)
     }
 }
@@ -213,12 +213,8 @@ impl Handle {
     where
         F: FnOnce() + Send + 'static,
     {
-        let site = Site::caller();
-        if self.state.is_closed() {
-            return Err(Error::Closed { site });
-        }
-        drop(self.submit_at(site, async move { f() }));
-        Ok(())
+        self.try_submit_at(Site::caller(), async move { f() })
+            .map(drop)
     }
 
     /// Runs `f` on the loop thread and returns its result as a [`Completion`]
@@ -240,7 +236,7 @@ impl Handle {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.submit_at(Site::caller(), async move { f() })
+        self.run_callback_at(Site::caller(), f)
     }
 
     /// Runs `fut` on the loop as a tracked fire-and-forget job (Home Assistant's
@@ -405,6 +401,7 @@ impl Handle {
             .registry
             .snapshot()
             .iter()
+            .filter(|job| !job.is_resolved())
             .map(|job| JobInfo::of(job.record(), now))
             .collect()
     }
@@ -434,13 +431,30 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        if self.state.is_closed() {
-            return Completion::failed(Error::Closed { site });
-        }
+        self.try_submit_at(site, fut)
+            .unwrap_or_else(Completion::failed)
+    }
+
+    /// Submits `fut`, or refuses it with `Closed` once the bridge has closed.
+    fn try_submit_at<F>(&self, site: Site, fut: F) -> Result<Completion<F::Output>, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let cell = Arc::new(JobCell::spinning(site, self.state.spin.limit));
-        let finish = Finish::register(cell.clone(), self.state.clone());
+        let Some(finish) = Finish::register(cell.clone(), self.state.clone()) else {
+            return Err(closed(&cell));
+        };
         let task = self.state.runtime.spawn(run(fut, finish));
-        Completion::of_task(cell, task)
+        Ok(Completion::of_task(cell, task))
+    }
+
+    fn run_callback_at<F, T>(&self, site: Site, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_at(site, async move { f() })
     }
 
     fn run_in_executor_at<F, T>(&self, site: Site, f: F) -> Completion<T>
@@ -461,11 +475,10 @@ impl Handle {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        if self.state.is_closed() {
+        if let Err(refused) = self.try_submit_at(site, fut) {
+            let site = refused.site();
             tracing::warn!(target: "loopbridge", site = %site, "add_job on a shut-down bridge: job dropped");
-            return;
         }
-        drop(self.submit_at(site, fut));
     }
 
     pub(crate) fn submit_local_at<M, F>(&self, site: Site, make: M) -> Completion<F::Output>
@@ -474,11 +487,10 @@ impl Handle {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        if self.state.is_closed() {
-            return Completion::failed(Error::Closed { site });
-        }
-        let cell = Arc::new(JobCell::new(site));
-        let finish = Finish::register(cell.clone(), self.state.clone());
+        let cell = Arc::new(JobCell::spinning(site, self.state.spin.limit));
+        let Some(finish) = Finish::register(cell.clone(), self.state.clone()) else {
+            return Completion::failed(closed(&cell));
+        };
         let carrier_cell = cell.clone();
         // The carrier is `Send`; on the loop thread it hands the job to the loop's
         // LocalSet. `make` runs inside the job's first poll, so like any poll it is timed,
@@ -560,7 +572,7 @@ impl Job<'_> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.handle.submit_at(self.site(), async move { f() })
+        self.handle.run_callback_at(self.site(), f)
     }
 
     /// [`Handle::add_job`], named.
@@ -580,5 +592,12 @@ impl Job<'_> {
         T: Send + 'static,
     {
         self.handle.run_in_executor_at(self.site(), f)
+    }
+}
+
+/// The `Closed` error for a job refused by a closed bridge.
+fn closed<T>(cell: &JobCell<T>) -> Error {
+    Error::Closed {
+        site: cell.record.site.clone(),
     }
 }

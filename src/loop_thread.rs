@@ -135,6 +135,18 @@ pub(crate) fn report(mode: AssertMode, site: &'static Location<'static>, message
     }
 }
 
+/// Refuses a thread name the operating system cannot take (std would panic on it later,
+/// in the thread that spawns).
+pub(crate) fn check_thread_name(name: &str) -> std::io::Result<()> {
+    if name.contains('\0') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("loopbridge: a thread name cannot contain a NUL byte: {name:?}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The calling thread's name, or its id when it has none.
 pub(crate) fn thread_name() -> String {
     let thread = std::thread::current();

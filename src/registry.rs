@@ -79,6 +79,8 @@ pub(crate) trait LiveJob: Send + Sync {
     fn record(&self) -> &JobRecord;
     /// Resolves the job with `error` if it is still pending; `true` if it was.
     fn abandon(&self, error: Error) -> bool;
+    /// `true` once the job has a result (it may still be delivering it).
+    fn is_resolved(&self) -> bool;
 }
 
 /// How many independently locked parts the registry has. Each thread registers its jobs

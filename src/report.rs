@@ -31,6 +31,11 @@ pub struct ShutdownReport {
     /// Jobs that held a thread the shutdown could not take back (a poll blocking the loop
     /// thread, a pool job that never returns); their threads were left behind.
     pub stuck: Vec<StuckJob>,
+    /// The loop thread did not stop in time and was left behind. Usually a job in
+    /// `stuck` holds it; when none does, something the bridge does not track holds it (a
+    /// task spawned with `tokio::spawn` from a job, a blocking `then` callback or
+    /// destructor).
+    pub loop_left_behind: bool,
     /// How long the shutdown took.
     pub elapsed: Duration,
 }
@@ -38,7 +43,7 @@ pub struct ShutdownReport {
 impl ShutdownReport {
     /// `true` when every job ended by itself: nothing was cancelled or left stuck.
     pub fn is_clean(&self) -> bool {
-        self.cancelled == 0 && self.stuck.is_empty()
+        self.cancelled == 0 && self.stuck.is_empty() && !self.loop_left_behind
     }
 
     /// Adds what a shutdown running alongside (a bridge's default pool's) did.
@@ -46,6 +51,7 @@ impl ShutdownReport {
         self.finished += other.finished;
         self.cancelled += other.cancelled;
         self.stuck.extend(other.stuck);
+        self.loop_left_behind |= other.loop_left_behind;
     }
 }
 
@@ -61,6 +67,9 @@ impl fmt::Display for ShutdownReport {
         )?;
         for stuck in &self.stuck {
             write!(f, "; {stuck}")?;
+        }
+        if self.loop_left_behind {
+            write!(f, "; the loop thread was left behind")?;
         }
         Ok(())
     }

@@ -26,25 +26,37 @@ pub(crate) struct Finish<T> {
 }
 
 impl<T: Send + 'static> Finish<T> {
-    /// Registers the job as live.
-    pub(crate) fn register(cell: Arc<JobCell<T>>, state: Arc<LoopState>) -> Finish<T> {
+    /// Registers the job as live, or refuses it (`None`) once the bridge has closed.
+    ///
+    /// Registering before checking `closed` is what makes the check exact: the stopping
+    /// loop closes the bridge first and looks at the registry after, so a job that finds
+    /// the bridge open here is seen by the loop and run (or resolved) by it.
+    pub(crate) fn register(cell: Arc<JobCell<T>>, state: Arc<LoopState>) -> Option<Finish<T>> {
         let key = state.registry.insert(cell.clone());
+        // ORDERING: the registry's lock orders this insert against the stopping loop's
+        // look at the registry, which comes after the SeqCst store of `closed`: if that
+        // look missed the job, this load comes after the store and sees it.
+        if state.closed.load(Ordering::SeqCst) {
+            state.registry.remove(key);
+            wake_if_idle(&state);
+            return None;
+        }
         Counters::bump(&state.counters.submitted);
-        Finish {
+        Some(Finish {
             cell,
             state,
             key,
             ended: false,
-        }
+        })
     }
 
     /// Ends the job with what its future produced: a value, a panic message, or `None`
     /// when it stopped because it was cancelled.
-    fn end(mut self, produced: Option<Result<T, String>>) {
+    fn end(&mut self, produced: Option<Result<T, String>>) {
         crate::spin::keep_loop_awake(&self.state);
-        // Counted and deregistered before the result is delivered, so a reader that
-        // wakes up sees the job in the counters and gone from the live jobs.
-        self.deregister();
+        // Counted before the result is delivered, so a reader that wakes up sees the job
+        // in the counters (and, resolved, no longer among the live jobs). Deregistered
+        // after: while `then` callbacks run, the watchdog can still name the job.
         let counters = &self.state.counters;
         match produced {
             None => Counters::bump(&counters.cancelled),
@@ -68,6 +80,7 @@ impl<T: Send + 'static> Finish<T> {
                 }
             }
         }
+        self.deregister();
     }
 }
 
@@ -75,12 +88,17 @@ impl<T> Finish<T> {
     fn deregister(&mut self) {
         self.ended = true;
         self.state.registry.remove(self.key);
-        // ORDERING: jobs end on the loop thread, which also runs the stopping loop's
-        // registry check, so the last job to end sees `closed` once shutdown has begun.
-        // Acquire pairs with shutdown's SeqCst store.
-        if self.state.closed.load(Ordering::Acquire) && self.state.registry.len() == 0 {
-            self.state.idle.notify_one();
-        }
+        wake_if_idle(&self.state);
+    }
+}
+
+/// Wakes a stopping loop waiting for its last job, if the registry just became empty.
+fn wake_if_idle(state: &LoopState) {
+    // ORDERING: Acquire pairs with shutdown's SeqCst store of `closed`. A removal that
+    // misses the flag comes before the stopping loop's own look at the registry (the
+    // registry's lock orders them), so that look sees the removal.
+    if state.closed.load(Ordering::Acquire) && state.registry.len() == 0 {
+        state.idle.notify_one();
     }
 }
 
@@ -109,22 +127,35 @@ where
     F::Output: Send + 'static,
 {
     let mut fut = pin!(fut);
-    let produced = poll_fn(|cx| {
+    let mut finish = finish;
+    poll_fn(|cx| {
         if finish.cell.slot.is_resolved() {
-            return Poll::Ready(None);
+            finish.end(None);
+            return Poll::Ready(());
         }
-        let _context = finish.cell.record.span.enter();
         let timer = PollTimer::start(&finish);
-        let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        let produced = {
+            let _context = finish.cell.record.span.enter();
+            match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => None,
+                Ok(Poll::Ready(value)) => Some(Ok(value)),
+                Err(payload) => Some(Err(panic_message(&*payload))),
+            }
+        };
+        // Delivering the result runs `then` callbacks and may drop the value: part of
+        // the poll's time on the loop, so inside the timer.
+        let ended = produced.is_some();
+        if ended {
+            finish.end(produced);
+        }
         timer.stop(&finish);
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => Poll::Ready(Some(Ok(value))),
-            Err(payload) => Poll::Ready(Some(Err(panic_message(&*payload)))),
+        if ended {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     })
     .await;
-    finish.end(produced);
 }
 
 /// Times one poll, marking the job as being polled while it runs.

@@ -29,6 +29,9 @@ pub(crate) fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) -> boo
         if started.elapsed() >= limit {
             return done();
         }
+        // Let a thread that shares this CPU (possibly the one producing the result) run:
+        // spinning without yielding there only delays it.
+        std::thread::yield_now();
     }
 }
 
@@ -64,6 +67,9 @@ async fn stay_awake(state: Arc<LoopState>) {
             spin.awake.store(false, Ordering::Relaxed);
             return;
         }
+        // Lets the runtime poll its queues and the I/O driver without blocking, and a
+        // waiting thread that shares this CPU run.
+        std::thread::yield_now();
         tokio::task::yield_now().await;
     }
 }

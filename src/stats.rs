@@ -37,7 +37,9 @@ pub struct Stats {
     pub panicked: u64,
     /// Jobs accepted and not yet ended.
     pub in_flight: u64,
-    /// Polls or callbacks that ran longer than the slow-poll threshold.
+    /// Polls or callbacks that ran longer than the slow-poll threshold. A job's last
+    /// poll includes delivering its result (and running `then` callbacks), so it is
+    /// counted just after its waiter wakes.
     pub slow_polls: u64,
     /// The longest single poll or callback seen.
     pub longest_poll: Duration,

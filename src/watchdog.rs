@@ -95,19 +95,25 @@ pub(crate) fn watch(state: &Arc<LoopState>) {
 
 impl Watchdog {
     fn run(&self) {
-        let mut bridges = self.bridges.lock();
         loop {
+            // The bridges are checked, and their last references possibly dropped, with
+            // the list unlocked: dropping a bridge's state runs user code (destructors,
+            // callbacks), which may start another bridge and so need the list.
+            let live: Vec<Arc<LoopState>> = {
+                let mut bridges = self.bridges.lock();
+                bridges.retain(|bridge| bridge.strong_count() > 0);
+                bridges.iter().filter_map(Weak::upgrade).collect()
+            };
             let now = Instant::now();
             let mut interval = MAX_CHECK_INTERVAL;
-            bridges.retain(|bridge| match bridge.upgrade() {
-                Some(state) => {
-                    check(&state, now);
-                    interval = interval.min(state.slow_poll_threshold / 2);
-                    true
-                }
-                None => false,
-            });
-            if bridges.is_empty() {
+            for state in &live {
+                check(state, now);
+                interval = interval.min(state.slow_poll_threshold / 2);
+            }
+            let watching = !live.is_empty();
+            drop(live);
+            let mut bridges = self.bridges.lock();
+            if !watching && bridges.is_empty() {
                 self.added.wait(&mut bridges);
             } else {
                 self.added

@@ -359,3 +359,46 @@ fn dropping_a_bridge_on_its_own_loop_thread_does_not_deadlock() {
     assert!(wait(pending).unwrap_err().is_closed());
     assert!(handle.run_callback(|| ()).wait().unwrap_err().is_closed());
 }
+
+#[test]
+fn unloading_a_plugin_bridge_from_a_host_callback_does_not_stall_the_host_loop() {
+    // A plugin host unloads a plugin (drops its bridge) from a callback on the host's
+    // loop. Waiting there for the plugin's jobs would stall every host job for the
+    // plugin's whole shutdown timeout.
+    let host = Bridge::new().unwrap();
+    let plugin = Bridge::builder()
+        .shutdown_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let plugin_handle = plugin.handle();
+    let plugin_job = plugin_handle.submit(std::future::pending::<()>());
+    // Bounded by WAIT: a host callback that waited for the plugin's hour-long timeout
+    // fails this test instead of hanging it.
+    wait(host.handle().run_callback(move || drop(plugin))).unwrap();
+    assert!(plugin_handle.call_soon(|| {}).unwrap_err().is_closed());
+    wait(host.handle().run_callback(|| ())).unwrap();
+    drop(plugin_job);
+}
+
+#[test]
+fn a_loop_held_by_an_untracked_task_is_reported_left_behind() {
+    // A task spawned with `tokio::spawn` from a job is not a job the bridge tracks; if
+    // it blocks the loop past the timeout, no job is stuck, yet the thread is left
+    // behind: the report must not call that clean.
+    let bridge = Bridge::new().unwrap();
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    wait(bridge.handle().submit(async move {
+        tokio::spawn(async move {
+            entered_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        });
+    }))
+    .unwrap();
+    recv(&entered_rx, "the untracked task holds the loop");
+    let report = bridge.shutdown(CUT_OFF);
+    drop(release_tx);
+    assert!(report.loop_left_behind, "{report}");
+    assert!(!report.is_clean());
+    assert!(report.to_string().contains("left behind"), "{report}");
+}

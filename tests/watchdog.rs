@@ -95,3 +95,35 @@ fn polls_under_the_threshold_are_not_reported() {
     assert_eq!(stats.slow_polls, 0);
     assert!(stats.longest_poll < Duration::from_secs(3600));
 }
+
+#[test]
+fn a_then_callback_holding_the_loop_is_reported_as_its_jobs_stall() {
+    capture_logs();
+    let bridge = Bridge::builder()
+        .slow_poll_threshold(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let handle = bridge.handle();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    // The callback runs on the loop thread when the job resolves there.
+    handle
+        .job("then-stall-probe")
+        .submit(async move { rx.await.ok() })
+        .then(move |_| {
+            let _ = release_rx.recv();
+            done_tx.send(()).unwrap();
+        });
+    tx.send(()).unwrap();
+    eventually("the watchdog reports the callback holding the loop", || {
+        logs_mentioning("then-stall-probe")
+            .iter()
+            .any(|event| event.message.contains("still running"))
+    });
+    drop(release_tx);
+    common::recv(&done_rx, "the callback returned");
+    eventually("the poll that ran the callback is counted slow", || {
+        handle.stats().slow_polls == 1
+    });
+}

@@ -5,6 +5,7 @@ An event loop runs in a background thread (asyncio's default loop, and uvloop's 
 uvloop is installed) and the main thread talks to it:
 
 - round_trip:   asyncio.run_coroutine_threadsafe(coro(), loop).result()
+- round_trip_one_cpu: the same, with the caller and the loop thread on one CPU
 - run_callback: Home Assistant's run_callback_threadsafe (call_soon_threadsafe plus a
                 concurrent.futures.Future the callback resolves)
 - call_soon:    loop.call_soon_threadsafe(queue.put, 1), then queue.get()
@@ -15,10 +16,12 @@ uvloop is installed) and the main thread talks to it:
 
 Output: one line per case and loop, space-separated key=value fields, for example
 
-    case=round_trip loop=asyncio ns_per_op=41234.5 batches=11 ops_per_batch=500
+    case=round_trip loop=asyncio ns_per_op=41234.5 spread=0.041 batches=15 ops_per_batch=500
 
-ns_per_op is the median over batches; the loops' batches alternate, so noise hits each
-alike. Lines starting with `#` are for humans. A loop that cannot run says so with
+ns_per_op is the median over batches, spread the batches' interquartile range relative to
+that median; the loops' batches alternate, so noise hits each alike. The single-caller
+cases pin their threads as the Rust side does (benches/support/placement.rs): the caller
+on one CPU and the loop threads on another ("split"), or all on one CPU ("shared"). Lines starting with `#` are for humans. A loop that cannot run says so with
 `loop=uvloop skipped=not-installed`.
 
 Usage: python3 benches/peers/asyncio_bridge.py [--quick] [CASE...]
@@ -26,6 +29,8 @@ Usage: python3 benches/peers/asyncio_bridge.py [--quick] [CASE...]
 
 import asyncio
 import concurrent.futures
+import contextlib
+import os
 import platform
 import queue
 import statistics
@@ -37,7 +42,7 @@ import tracemalloc
 QUICK = "--quick" in sys.argv[1:]
 # Case names (or parts of them) to run; all cases when none is given.
 FILTERS = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
-BATCHES = 5 if QUICK else 11
+BATCHES = 5 if QUICK else 15
 BATCH_TARGET_NS = 10_000_000 if QUICK else 20_000_000
 THROUGHPUT_JOBS = 1_000  # per submitting thread
 PENDING_JOBS = 2_000 if QUICK else 10_000
@@ -54,6 +59,7 @@ class LoopThread:
         ready.wait()
 
     def _run(self, ready):
+        self.native_id = threading.get_native_id()
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(ready.set)
         self.loop.run_forever()
@@ -164,15 +170,44 @@ def offload_thread_pool(loop):
     return 1, run
 
 
+# (name, builder, placement of the caller and the loop threads)
 CASES = [
-    ("round_trip", round_trip),
-    ("run_callback", run_callback),
-    ("call_soon", call_soon),
-    ("throughput_1", throughput(1)),
-    ("throughput_2", throughput(2)),
-    ("throughput_4", throughput(4)),
-    ("offload_thread_pool", offload_thread_pool),
+    ("round_trip", round_trip, "split"),
+    ("run_callback", run_callback, "split"),
+    ("call_soon", call_soon, "split"),
+    ("round_trip_one_cpu", round_trip, "shared"),
+    ("throughput_1", throughput(1), "split"),
+    ("throughput_2", throughput(2), "free"),
+    ("throughput_4", throughput(4), "free"),
+    ("offload_thread_pool", offload_thread_pool, "free"),
 ]
+
+
+@contextlib.contextmanager
+def placed(placement, loops):
+    """Pins this thread and the loop threads ("split": on two CPUs, "shared": on one)
+    for the duration; yields how the threads were placed."""
+    if placement == "free":
+        yield "free"
+        return
+    if not hasattr(os, "sched_setaffinity"):
+        yield "free (no sched_setaffinity)"
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        yield "free (one CPU)"
+        return
+    caller_cpu = cpus[0]
+    loop_cpu = cpus[1] if placement == "split" else cpus[0]
+    threads = [threading.get_native_id()] + [loop.native_id for _, loop in loops]
+    try:
+        os.sched_setaffinity(threads[0], {caller_cpu})
+        for thread in threads[1:]:
+            os.sched_setaffinity(thread, {loop_cpu})
+        yield placement
+    finally:
+        for thread in threads:
+            os.sched_setaffinity(thread, set(cpus))
 
 
 def wanted(name):
@@ -190,8 +225,13 @@ def units_per_batch(ops_per_unit, run):
         units *= 4
 
 
-def measure(name, build, loops):
+def measure(name, build, placement, loops):
     """Median ns/op per loop, from batches that alternate between the loops."""
+    with placed(placement, loops) as how:
+        measure_placed(name, build, how, loops)
+
+
+def measure_placed(name, build, placement, loops):
     runners = []
     for loop_name, loop_thread in loops:
         ops_per_unit, run = build(loop_thread.loop)
@@ -203,9 +243,13 @@ def measure(name, build, loops):
         for loop_name, ops_per_unit, run, units in order:
             samples[loop_name].append(run(units) / (units * ops_per_unit))
     for loop_name, ops_per_unit, _, units in runners:
+        median = statistics.median(samples[loop_name])
+        q1, _, q3 = statistics.quantiles(samples[loop_name], n=4, method="inclusive")
         print(
-            f"case={name} loop={loop_name} ns_per_op={statistics.median(samples[loop_name]):.1f} "
-            f"batches={BATCHES} ops_per_batch={units * ops_per_unit}",
+            f"case={name} loop={loop_name} ns_per_op={median:.1f} "
+            f"spread={(q3 - q1) / median:.3f} "
+            f"batches={BATCHES} ops_per_batch={units * ops_per_unit} "
+            f"placement={placement.replace(' ', '_')}",
             flush=True,
         )
 
@@ -252,9 +296,9 @@ def main():
         print("loop=uvloop skipped=not-installed", flush=True)
     else:
         loops.append(("uvloop", LoopThread(uvloop.new_event_loop)))
-    for name, build in CASES:
+    for name, build, placement in CASES:
         if wanted(name):
-            measure(name, build, loops)
+            measure(name, build, placement, loops)
     if wanted("pending_bytes"):
         for loop_name, loop_thread in loops:
             pending_bytes(loop_name, loop_thread.loop)

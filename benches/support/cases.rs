@@ -12,6 +12,7 @@ use loopbridge::{Bridge, Handle, RayonPool, ThreadPool};
 use tokio::sync::oneshot;
 
 use super::peers::{self, RawLoop, ReqwestLoop};
+use super::placement::{self, current_thread_id, Pinned, Placement};
 
 /// Per submitting thread, per throughput run: submit this many trivial futures, then wait
 /// for all of them.
@@ -29,11 +30,13 @@ pub struct Peers {
     pub reqwest: ReqwestLoop,
     pub pool: ThreadPool,
     pub rayon: RayonPool,
+    /// The kernel thread ids of the four loop threads, if they could be read.
+    loop_threads: Option<Vec<u32>>,
 }
 
 impl Peers {
     pub fn start() -> Peers {
-        Peers {
+        let mut peers = Peers {
             bridge: Bridge::new().expect("bridge"),
             spinning: Bridge::builder()
                 .thread_name("loopbridge-spin")
@@ -47,7 +50,45 @@ impl Peers {
                 .build()
                 .expect("pool"),
             rayon: RayonPool::global(),
+            loop_threads: None,
+        };
+        peers.loop_threads = peers.read_loop_threads();
+        peers
+    }
+
+    fn read_loop_threads(&self) -> Option<Vec<u32>> {
+        let on_bridge = |bridge: &Bridge| {
+            bridge
+                .handle()
+                .run_callback(current_thread_id)
+                .wait()
+                .expect("callback")
+        };
+        let reqwest = self
+            .reqwest
+            .round_trip(async { current_thread_id().map_or(0, u64::from) });
+        [
+            on_bridge(&self.bridge),
+            on_bridge(&self.spinning),
+            self.raw.round_trip(async { current_thread_id() }),
+            u32::try_from(reqwest).ok().filter(|&id| id != 0),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    /// Pins the calling thread and the loop threads per `placement` until the guard is
+    /// dropped; `Err` says why they stay unpinned.
+    pub fn place(&self, placement: Placement) -> Result<Option<Pinned>, String> {
+        if placement == Placement::Free {
+            return Ok(None);
         }
+        let caller = current_thread_id().ok_or("no /proc/thread-self: threads not pinned")?;
+        let loops = self
+            .loop_threads
+            .as_deref()
+            .ok_or("loop thread ids unknown: threads not pinned")?;
+        placement::pin(placement, caller, loops)
     }
 }
 
@@ -86,14 +127,17 @@ pub struct Case<'a> {
     /// The criterion group, and the case name of the asyncio peer's output.
     pub id: &'static str,
     pub title: &'static str,
+    /// Where the caller and the loop threads run while the case is measured.
+    pub placement: Placement,
     pub patterns: Vec<Pattern<'a>>,
 }
 
 pub fn cases(peers: &Peers) -> Vec<Case<'_>> {
     vec![
-        round_trip(peers),
+        round_trip(peers, Placement::Split),
         run_callback(peers),
         call_soon(peers),
+        round_trip(peers, Placement::Shared),
         throughput(peers, 1),
         throughput(peers, 2),
         throughput(peers, 4),
@@ -123,14 +167,25 @@ fn each<'a>(mut op: impl FnMut() + 'a) -> Run<'a> {
     })
 }
 
-fn round_trip(peers: &Peers) -> Case<'_> {
+fn round_trip(peers: &Peers, placement: Placement) -> Case<'_> {
     let handle = peers.bridge.handle();
     let spinning = peers.spinning.handle();
     let raw = &peers.raw;
     let reqwest = &peers.reqwest;
+    let (id, title) = match placement {
+        Placement::Shared => (
+            "round_trip_one_cpu",
+            "round_trip with the caller and the loop threads on one CPU",
+        ),
+        _ => (
+            "round_trip",
+            "sync thread → loop → sync thread: submit a trivial future, block until done",
+        ),
+    };
     Case {
-        id: "round_trip",
-        title: "round trip: sync thread → loop → sync thread",
+        id,
+        title,
+        placement,
         patterns: vec![
             pattern(
                 "loopbridge",
@@ -185,7 +240,8 @@ fn run_callback(peers: &Peers) -> Case<'_> {
     let callback = || black_box(1u64);
     Case {
         id: "run_callback",
-        title: "run_callback: a closure on the loop, result back",
+        title: "a closure run on the loop, its result waited for",
+        placement: Placement::Split,
         patterns: vec![
             pattern(
                 "loopbridge",
@@ -223,7 +279,8 @@ fn call_soon(peers: &Peers) -> Case<'_> {
     let (raw_tx, raw_rx) = mpsc::sync_channel::<u64>(1);
     Case {
         id: "call_soon",
-        title: "call_soon: fire a closure at the loop, it replies on a channel",
+        title: "a closure fired at the loop, replying on a channel the caller waits on",
+        placement: Placement::Split,
         patterns: vec![
             pattern(
                 "loopbridge",
@@ -278,15 +335,15 @@ fn throughput<'a>(peers: &'a Peers, threads: usize) -> Case<'a> {
     let (id, title) = match threads {
         1 => (
             "throughput_1",
-            "throughput, 1 thread: submit 10 000 futures, then wait for all",
+            "1 thread submits 10 000 trivial futures, then waits for all; ns per job",
         ),
         2 => (
             "throughput_2",
-            "throughput, 2 threads: each submits 10 000 futures, then waits for all",
+            "2 threads each submit 10 000 trivial futures, then wait for all; ns per job",
         ),
         4 => (
             "throughput_4",
-            "throughput, 4 threads: each submits 10 000 futures, then waits for all",
+            "4 threads each submit 10 000 trivial futures, then wait for all; ns per job",
         ),
         _ => unreachable!("one of the measured thread counts"),
     };
@@ -295,9 +352,16 @@ fn throughput<'a>(peers: &'a Peers, threads: usize) -> Case<'a> {
         pattern.ops_per_unit = jobs_per_unit;
         pattern
     };
+    // One submitting thread is placed like the round trips; several run where they may.
+    let placement = if threads == 1 {
+        Placement::Split
+    } else {
+        Placement::Free
+    };
     Case {
         id,
         title,
+        placement,
         patterns: vec![
             per_unit(pattern(
                 "loopbridge",
@@ -369,7 +433,8 @@ fn offload_thread_pool(peers: &Peers) -> Case<'_> {
     let executor = handle.clone();
     Case {
         id: "offload_thread_pool",
-        title: "offload to a thread pool from the loop, awaited there",
+        title: "from a job on the loop: a closure run on a thread pool, awaited",
+        placement: Placement::Free,
         patterns: vec![
             pattern(
                 "loopbridge_thread_pool",
@@ -408,7 +473,8 @@ fn offload_rayon(peers: &Peers) -> Case<'_> {
     let rayon = peers.rayon.clone();
     Case {
         id: "offload_rayon",
-        title: "offload to rayon from the loop, awaited there",
+        title: "from a job on the loop: a closure run on rayon, awaited",
+        placement: Placement::Free,
         patterns: vec![
             pattern(
                 "loopbridge_rayon_pool",

@@ -8,3 +8,4 @@
 pub mod alloc;
 pub mod cases;
 pub mod peers;
+pub mod placement;

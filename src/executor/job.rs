@@ -1,7 +1,8 @@
 //! A job on a pool: its closure beside its [`JobCell`], and how a worker runs it.
 //!
 //! The race between a worker and [`Completion::cancel`] is decided by the *claim*: just
-//! before the closure runs, the worker reads the job's slot under the slot's lock.
+//! before the closure runs, the worker reads the slot's resolved flag, which `resolve`
+//! sets (Release, under the slot's lock) in the same step as the cancel wins.
 //!
 //! | the slot at the claim | what happens                                              |
 //! |-----------------------|-----------------------------------------------------------|
@@ -87,8 +88,9 @@ where
 }
 
 /// The claim: `true` if no cancel has resolved the job, so its closure may run. The
-/// slot's lock orders it against `cancel()`: a cancel either resolved the slot before
-/// (the closure never runs) or comes after (the closure runs; its value is dropped).
+/// slot's resolved flag orders it against `cancel()`: a cancel either resolved the slot
+/// before (the closure never runs) or comes after (the closure runs; its value is
+/// dropped).
 pub(crate) fn claim<T>(cell: &JobCell<T>) -> bool {
     !cell.slot.is_resolved()
 }

@@ -192,24 +192,28 @@ impl<J> Queue<J> {
         }
     }
 
-    /// The worker a push asked for could not be started: gives its seat back. If no
-    /// worker is left to take the queued jobs, takes one back out for the caller to fail
-    /// (in effect the one the worker was for), so it does not wait forever.
-    pub(crate) fn worker_not_started(&self) -> Option<J> {
+    /// The worker a push asked for could not be started: gives its seat back. While no
+    /// worker is left to take the queued jobs, takes them back out and hands them to
+    /// `unserved` to fail, so none waits forever (other pushes that queued jobs while
+    /// the seat was reserved did not start a worker of their own).
+    pub(crate) fn worker_not_started(&self, mut unserved: impl FnMut(J)) {
         let seat = IDLE_ONE + WORKER_ONE;
         // ORDERING: one step of the word; see `impl Queue`.
-        let after = Snapshot(self.state.fetch_sub(seat, Ordering::AcqRel) - seat);
-        if after.workers() > 0 || after.queued() == 0 {
-            return None;
-        }
-        match self.channel.try_recv() {
-            Some(Msg::Job(job)) => {
-                // ORDERING: counted out only after it was taken; see `impl Queue`.
-                self.state.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
-                Some(job)
+        self.state.fetch_sub(seat, Ordering::AcqRel);
+        loop {
+            let now = self.snapshot();
+            if now.workers() > 0 || now.queued() == 0 {
+                return;
             }
-            // Closed meanwhile (a stop for nobody), or another thread took the job.
-            Some(Msg::Stop) | None => None,
+            match self.channel.try_recv() {
+                Some(Msg::Job(job)) => {
+                    // ORDERING: counted out only after it was taken; see `impl Queue`.
+                    self.state.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
+                    unserved(job);
+                }
+                // Closed meanwhile (a stop for nobody), or another thread took the job.
+                Some(Msg::Stop) | None => return,
+            }
         }
     }
 

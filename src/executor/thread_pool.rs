@@ -605,6 +605,7 @@ impl ThreadPoolBuilder {
                 "loopbridge: queue_capacity must be at least 1",
             ));
         }
+        crate::loop_thread::check_thread_name(&self.name)?;
         Ok(self.start())
     }
 

@@ -100,17 +100,16 @@ impl Core {
     /// The worker a push asked for could not be started.
     pub(crate) fn worker_not_started(&self, error: &std::io::Error) {
         tracing::error!(target: "loopbridge", "cannot start a pool worker thread: {error}");
-        if let Some(job) = self.queue.worker_not_started() {
+        self.queue.worker_not_started(|job| {
             self.release_room();
-            let site = job.site().clone();
-            let error = Error::Panicked {
-                message: format!("no pool worker thread could be started for the job: {error}"),
-                site,
+            let error = Error::Unavailable {
+                message: format!("no pool worker thread could be started: {error}"),
+                site: job.site().clone(),
             };
             guarded(|| {
                 job.fail(error);
             });
-        }
+        });
     }
 
     /// Closes the pool: later submissions are refused, queued jobs resolve with
