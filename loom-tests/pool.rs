@@ -182,3 +182,40 @@ fn retiring_worker_racing_submission_strands_no_job() {
         assert_eq!((stats.finished, stats.workers, stats.queued), (2, 0, 0));
     });
 }
+
+/// The worker a submission asked for cannot be started, while another submission races
+/// it on a one-worker pool (which, seeing the seat taken, starts no worker of its own).
+/// No job may be stranded: each either runs on a worker started later or resolves with
+/// `Unavailable`.
+#[test]
+fn failed_worker_start_racing_submission_strands_no_job() {
+    loom::model(|| {
+        let pool = Arc::new(PoolModel::new(1));
+
+        let other = thread::spawn({
+            let pool = pool.clone();
+            move || {
+                let (completion, start) = pool.submit(|| 2);
+                if start {
+                    // This worker does start: a thread of its own, as a real pool would.
+                    start_worker(&pool).join().unwrap();
+                }
+                completion
+            }
+        });
+        let (first, start) = pool.submit(|| 1);
+        if start {
+            pool.worker_not_started();
+        }
+        let second = other.join().unwrap();
+
+        for (completion, value) in [(first, 1), (second, 2)] {
+            assert!(completion.is_done(), "a job was stranded with no worker");
+            match completion.wait() {
+                Ok(got) => assert_eq!(got, value),
+                Err(error) => assert!(error.is_unavailable(), "{error}"),
+            }
+        }
+        assert_eq!(pool.stats().queued, 0);
+    });
+}

@@ -46,6 +46,13 @@ impl PoolModel {
         self.core.serve(Duration::ZERO);
     }
 
+    /// What the pool does when the worker a `submit` asked for cannot be started (the
+    /// operating system refused the thread).
+    pub fn worker_not_started(&self) {
+        let refused = std::io::Error::new(std::io::ErrorKind::WouldBlock, "no thread (model)");
+        self.core.worker_not_started(&refused);
+    }
+
     /// Closes the pool as `shutdown` and the last clone's drop do; returns how many
     /// queued jobs it resolved with `Closed`.
     pub fn close(&self) -> usize {

@@ -211,8 +211,11 @@ impl<J> Queue<J> {
                     self.state.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
                     unserved(job);
                 }
-                // Closed meanwhile (a stop for nobody), or another thread took the job.
-                Some(Msg::Stop) | None => return,
+                // Closed meanwhile: a stop for nobody, and `close` drains the jobs.
+                Some(Msg::Stop) => return,
+                // A submitter counted its job in and is about to send it (it does not
+                // block): wait for it, as `close` does.
+                None => spin_wait(),
             }
         }
     }
