@@ -487,6 +487,25 @@ fn print_targets(rows: &[Row], asyncio: &Asyncio) {
             println!("- ≥ 4× faster than asyncio's run_coroutine_threadsafe: not measured");
         }
     }
+    if let Some(spin) = find("round_trip", "loopbridge (spin") {
+        if let Some(vs_raw) = spin.vs_raw {
+            println!(
+                "- low-latency round trip ≤ 0.5× raw tokio: {vs_raw:.2}× ({})",
+                verdict(vs_raw <= 0.5)
+            );
+        }
+        for event_loop in &asyncio.loops {
+            if let (Some(theirs), Some(ns)) =
+                (asyncio.get("round_trip", event_loop), spin.ns_per_op)
+            {
+                let faster = theirs / ns;
+                println!(
+                    "- low-latency ≥ 10× faster than {event_loop}'s run_coroutine_threadsafe: {faster:.1}× ({})",
+                    verdict(faster >= 10.0)
+                );
+            }
+        }
+    }
     for threads in [1, 2, 4] {
         let case = format!("throughput_{threads}");
         if let Some(vs_raw) = find(&case, "loopbridge").and_then(|row| row.vs_raw) {
