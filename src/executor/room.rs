@@ -49,6 +49,18 @@ struct Waiter {
 }
 
 impl RoomState {
+    /// Takes a free unit without waiting: `None` when the caller must wait for one.
+    fn take_free(&mut self) -> Option<Result<(), NoRoom>> {
+        if self.closed {
+            return Some(Err(NoRoom::Closed));
+        }
+        if self.free > 0 {
+            self.free -= 1;
+            return Some(Ok(()));
+        }
+        None
+    }
+
     fn position(&self, ticket: u64) -> Option<usize> {
         self.waiters
             .iter()
@@ -107,26 +119,15 @@ impl Room {
     /// Takes a unit if one is free, without waiting.
     pub(crate) fn try_acquire(&self) -> Result<(), NoRoom> {
         let mut state = self.state.lock();
-        if state.closed {
-            return Err(NoRoom::Closed);
-        }
-        if state.free > 0 {
-            state.free -= 1;
-            return Ok(());
-        }
-        Err(NoRoom::Full)
+        state.take_free().unwrap_or(Err(NoRoom::Full))
     }
 
     /// Takes a unit, blocking the calling thread until one is handed over, the pool
     /// closes, or `deadline` passes.
     pub(crate) fn acquire_until(&self, deadline: Instant) -> Result<(), NoRoom> {
         let mut state = self.state.lock();
-        if state.closed {
-            return Err(NoRoom::Closed);
-        }
-        if state.free > 0 {
-            state.free -= 1;
-            return Ok(());
+        if let Some(answer) = state.take_free() {
+            return answer;
         }
         let ticket = state.enqueue(None);
         loop {
@@ -173,12 +174,8 @@ impl Room {
             }
             return Poll::Pending;
         }
-        if state.closed {
-            return Poll::Ready(Err(NoRoom::Closed));
-        }
-        if state.free > 0 {
-            state.free -= 1;
-            return Poll::Ready(Ok(()));
+        if let Some(answer) = state.take_free() {
+            return Poll::Ready(answer);
         }
         *ticket = Some(state.enqueue(Some(cx.waker().clone())));
         Poll::Pending
