@@ -410,6 +410,7 @@ fn run_loop_thread(
         slow_poll_threshold: config.slow_poll_threshold,
         poll_clock: PollClock::new(),
         spin: Spin::new(config.spin_before_park),
+        pid: crate::process::current_pid(),
         assert_mode: config.assert_mode,
         executor: Default::default(),
     });

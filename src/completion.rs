@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{panic_message, Error, Site};
 use crate::loop_thread;
+use crate::process;
 use crate::registry::{JobRecord, LiveJob};
 use crate::slot::{Outcome, Resolved, Slot};
 use crate::spin;
@@ -32,9 +33,11 @@ impl<T> JobCell<T> {
         }
     }
 
-    /// A job whose waiters spin for up to `spin` before they park.
-    pub(crate) fn spinning(site: Site, spin: Duration) -> JobCell<T> {
+    /// A job run by the threads of process `owner_pid`, whose waiters spin for up to
+    /// `spin` before they park.
+    pub(crate) fn owned(site: Site, owner_pid: u32, spin: Duration) -> JobCell<T> {
         let mut record = JobRecord::new(site);
+        record.owner_pid = owner_pid;
         record.spin_before_park = spin;
         JobCell {
             record,
@@ -184,6 +187,9 @@ impl<T> Completion<T> {
             });
         }
         self.spin_before_park(self.cell.record.spin_before_park);
+        if let Some(error) = self.orphaned() {
+            return Err(error);
+        }
         let outcome = self.cell.slot.wait();
         let mut this = self;
         this.unwrap_outcome(outcome)
@@ -230,6 +236,9 @@ impl<T> Completion<T> {
             });
         }
         self.spin_before_park(self.cell.record.spin_before_park.min(timeout));
+        if let Some(error) = self.orphaned() {
+            return Err(error);
+        }
         let outcome = self.cell.slot.wait_until(deadline_after(timeout));
         self.unwrap_outcome(outcome).unwrap_or_else(|| {
             Err(Error::Timeout {
@@ -364,6 +373,18 @@ impl<T> Completion<T> {
     /// Where the job was submitted.
     pub fn site(&self) -> &Site {
         &self.cell.record.site
+    }
+
+    /// `Closed` when the job is still pending and the threads that would run it were
+    /// left behind in a fork: waiting would never end.
+    fn orphaned(&self) -> Option<Error> {
+        let record = &self.cell.record;
+        if self.cell.slot.is_resolved() || !process::forked_away(record.owner_pid, &record.site) {
+            return None;
+        }
+        Some(Error::Closed {
+            site: record.site.clone(),
+        })
     }
 
     /// The low-latency wait: spins on the result for up to `limit` before the caller parks.

@@ -122,6 +122,7 @@ mod executor;
 mod global;
 mod handle;
 mod loop_thread;
+mod process;
 mod registry;
 mod report;
 mod run;

@@ -14,7 +14,7 @@
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::completion::{Completion, JobCell};
 use crate::error::{panic_message, Error, Site};
@@ -49,12 +49,12 @@ struct PoolJob<F, T> {
 }
 
 /// A job for `f` and the completion that reads its result.
-pub(crate) fn pool_job<F, T>(site: Site, f: F) -> (Completion<T>, Box<dyn Queued>)
+pub(crate) fn pool_job<F, T>(site: Site, owner_pid: u32, f: F) -> (Completion<T>, Box<dyn Queued>)
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let cell = Arc::new(JobCell::new(site));
+    let cell = Arc::new(JobCell::owned(site, owner_pid, Duration::ZERO));
     let completion = Completion::new(cell.clone());
     (completion, Box::new(PoolJob { cell, f }))
 }

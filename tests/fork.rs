@@ -1,0 +1,97 @@
+//! A forked child inherits a bridge and a thread pool but none of their threads: waiting
+//! on them there fails at once with `Closed` instead of hanging forever, and a bridge
+//! started in the child works. A process of its own (`harness = false`): the fork is
+//! made from a known state, with the loop and the pool idle.
+
+use std::time::{Duration, Instant};
+
+use loopbridge::{Bridge, ThreadPool};
+
+/// Long enough never to be reached when the crate works; a wait that ends by this
+/// timeout (instead of `Closed`) is the bug this test catches.
+const WAIT: Duration = Duration::from_secs(30);
+
+fn main() {
+    let bridge = Bridge::new().expect("bridge");
+    let pool = ThreadPool::new(2).expect("pool");
+    // Both have run a job to the end, so their threads are idle when the fork happens.
+    assert_eq!(bridge.handle().submit(async { 1 }).wait().unwrap(), 1);
+    assert_eq!(pool.submit(|| 2).wait().unwrap(), 2);
+
+    // SAFETY: `fork` has no preconditions; the child runs only the code in `child`,
+    // and leaves with `_exit`, skipping destructors that belong to the parent's threads.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = child(&bridge, &pool);
+        // SAFETY: ends the child at once; nothing of it is needed after this.
+        unsafe { libc::_exit(code) };
+    }
+
+    let status = wait_for(pid);
+    // The parent's bridge and pool are untouched by the child.
+    assert_eq!(bridge.handle().submit(async { 6 }).wait().unwrap(), 6);
+    assert_eq!(pool.submit(|| 7).wait().unwrap(), 7);
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        println!("fork: 1 passed, 0 failed");
+    } else {
+        println!("fork: 0 passed, 1 failed");
+        std::process::exit(1);
+    }
+}
+
+/// Runs in the forked child; its exit code says whether every check held.
+fn child(bridge: &Bridge, pool: &ThreadPool) -> i32 {
+    let inherited = bridge.handle().submit(async { 3 }).wait_timeout(WAIT);
+    if !matches!(&inherited, Err(error) if error.is_closed()) {
+        eprintln!("child: a job on the inherited bridge gave {inherited:?}, not Closed");
+        return 1;
+    }
+    let inherited = pool.submit(|| 4).wait_timeout(WAIT);
+    if !matches!(&inherited, Err(error) if error.is_closed()) {
+        eprintln!("child: a job on the inherited pool gave {inherited:?}, not Closed");
+        return 2;
+    }
+    let fresh = match Bridge::new() {
+        Ok(fresh) => fresh,
+        Err(error) => {
+            eprintln!("child: cannot start a bridge: {error}");
+            return 3;
+        }
+    };
+    match fresh.handle().block_on(async { 5 }) {
+        Ok(5) => {}
+        other => {
+            eprintln!("child: the child's own bridge gave {other:?}");
+            return 4;
+        }
+    }
+    let fresh_pool = ThreadPool::new(1).expect("pool in the child");
+    if fresh_pool.submit(|| 8).wait().ok() != Some(8) {
+        eprintln!("child: the child's own pool did not run its job");
+        return 5;
+    }
+    0
+}
+
+/// Waits for the child to exit, killing it if it has not within twice `WAIT` (a child
+/// that hangs fails the test instead of hanging it).
+fn wait_for(pid: libc::pid_t) -> libc::c_int {
+    let deadline = Instant::now() + 2 * WAIT;
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid place for the child's status.
+        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if done == pid {
+            return status;
+        }
+        assert!(done == 0, "waitpid failed");
+        if Instant::now() >= deadline {
+            // SAFETY: `pid` is our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child hung");
+        }
+        // Polling a child process's exit status: there is no channel to wait on.
+        std::thread::park_timeout(Duration::from_millis(10));
+    }
+}
