@@ -116,6 +116,16 @@ impl Bridge {
     }
 
     /// A handle to submit work to this bridge's loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let worker = std::thread::spawn(move || handle.block_on(async { 21 * 2 }));
+    /// assert_eq!(worker.join().unwrap()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> Handle {
         self.handle.clone()
     }
@@ -301,12 +311,36 @@ impl Default for Builder {
 impl Builder {
     /// The loop thread's name (default `"loopbridge"`), shown in panics, logs and
     /// debuggers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::builder().thread_name("io-loop").build()?;
+    /// let name = bridge.handle().run_callback(loopbridge::on_loop_thread).wait()?;
+    /// assert!(name);
+    /// assert!(format!("{:?}", bridge.handle()).contains("io-loop"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
         self.thread_name = name.into();
         self
     }
 
     /// How long dropping the bridge lets jobs finish (default 5 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::builder()
+    ///     .shutdown_timeout(Duration::from_millis(10))
+    ///     .build()?;
+    /// let forever = bridge.handle().submit(std::future::pending::<()>());
+    /// drop(bridge); // waits at most about 10 ms for the job, then ends it
+    /// assert!(forever.wait().unwrap_err().is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
         self.shutdown_timeout = timeout;
         self
@@ -314,12 +348,41 @@ impl Builder {
 
     /// A poll or callback that holds the loop this long is logged and counted as slow
     /// (default 100 ms, asyncio's `slow_callback_duration`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // A zero threshold counts every poll, which makes the counter easy to see.
+    /// let bridge = loopbridge::Bridge::builder()
+    ///     .slow_poll_threshold(Duration::ZERO)
+    ///     .build()?;
+    /// let handle = bridge.handle();
+    /// handle.run_callback(|| ()).wait()?;
+    /// # while handle.stats().slow_polls == 0 { std::thread::yield_now(); }
+    /// assert_eq!(handle.stats().slow_polls, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
         self.slow_poll_threshold = threshold;
         self
     }
 
     /// What breaking a loop-thread rule does (default [`AssertMode::Panic`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopbridge::{AssertMode, Bridge};
+    ///
+    /// let bridge = Bridge::builder().assert_mode(AssertMode::Ignore).build()?;
+    /// // Off the loop thread, but ignored: no panic, no log.
+    /// bridge.handle().verify_loop_thread("refresh cache");
+    /// let blocked = bridge.handle().run_callback(|| loopbridge::check_blocking("read file"));
+    /// assert!(blocked.wait().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn assert_mode(mut self, mode: AssertMode) -> Builder {
         self.assert_mode = mode;
         self
@@ -360,7 +423,21 @@ impl Builder {
     /// # Errors
     ///
     /// If the thread cannot be spawned or the runtime cannot be built; the error comes
-    /// back here, never as a panic on the loop thread.
+    /// back here, never as a panic on the loop thread. A thread name with a NUL byte is
+    /// refused with [`std::io::ErrorKind::InvalidInput`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    ///
+    /// let bridge = loopbridge::Bridge::builder().build()?;
+    /// assert_eq!(bridge.handle().submit(async { 1 }).wait()?, 1);
+    ///
+    /// let refused = loopbridge::Bridge::builder().thread_name("bad\0name").build();
+    /// assert_eq!(refused.unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> io::Result<Bridge> {
         loop_thread::check_thread_name(&self.thread_name)?;
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);

@@ -371,6 +371,17 @@ impl<T> Completion<T> {
     }
 
     /// Where the job was submitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let completion = bridge.handle().job("report").submit(async {});
+    /// assert_eq!(completion.site().name(), Some("report"));
+    /// assert_eq!(completion.site().location().line(), line!() - 2);
+    /// completion.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn site(&self) -> &Site {
         &self.cell.record.site
     }

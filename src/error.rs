@@ -37,11 +37,32 @@ impl Site {
     }
 
     /// The source location of the call that submitted the job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let job = bridge.handle().submit(async {});
+    /// assert_eq!(job.site().location().file(), file!());
+    /// job.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn location(&self) -> &'static Location<'static> {
         self.location
     }
 
     /// The job's name, if it was submitted through a named job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let named = bridge.handle().job("nightly export").run_callback(|| ());
+    /// assert_eq!(named.site().name(), Some("nightly export"));
+    /// assert!(named.site().to_string().starts_with("nightly export at "));
+    /// named.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
@@ -131,6 +152,20 @@ pub enum Error {
 
 impl Error {
     /// The site the error is about.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let job = bridge.handle().job("sync").submit(std::future::pending::<()>());
+    /// job.cancel();
+    /// let error = job.wait().unwrap_err();
+    /// assert_eq!(error.site().name(), Some("sync"));
+    /// assert!(error.is_cancelled() && !error.is_panic() && !error.is_timeout());
+    /// assert!(!error.is_closed() && !error.is_blocking_on_loop() && !error.is_unavailable());
+    /// assert_eq!(error.panic_message(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn site(&self) -> &Site {
         match self {
             Error::Cancelled { site }

@@ -547,6 +547,16 @@ impl Job<'_> {
     }
 
     /// [`Handle::submit`], named.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let done = bridge.handle().job("fetch").submit(async { 7 });
+    /// assert_eq!(done.site().name(), Some("fetch"));
+    /// assert_eq!(done.wait()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn submit<F>(&self, fut: F) -> Completion<F::Output>
     where
@@ -557,6 +567,16 @@ impl Job<'_> {
     }
 
     /// [`Handle::submit_local`], named.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let done = bridge.handle().job("local").submit_local(|| async { std::rc::Rc::new(3) == std::rc::Rc::new(3) });
+    /// assert_eq!(done.site().name(), Some("local"));
+    /// assert!(done.wait()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn submit_local<M, F>(&self, make: M) -> Completion<F::Output>
     where
@@ -568,6 +588,16 @@ impl Job<'_> {
     }
 
     /// [`Handle::run_callback`], named.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let done = bridge.handle().job("tick").run_callback(loopbridge::on_loop_thread);
+    /// assert_eq!(done.site().name(), Some("tick"));
+    /// assert!(done.wait()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn run_callback<F, T>(&self, f: F) -> Completion<T>
     where
@@ -578,6 +608,16 @@ impl Job<'_> {
     }
 
     /// [`Handle::add_job`], named.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// bridge.handle().job("flush").add_job(async move { tx.send("flushed").unwrap() });
+    /// assert_eq!(rx.recv()?, "flushed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn add_job<F>(&self, fut: F)
     where
@@ -587,6 +627,16 @@ impl Job<'_> {
     }
 
     /// [`Handle::run_in_executor`], named.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let done = bridge.handle().job("read").run_in_executor(|| loopbridge::on_loop_thread());
+    /// assert_eq!(done.site().name(), Some("read"));
+    /// assert!(!done.wait()?, "runs on a pool thread, not the loop");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn run_in_executor<F, T>(&self, f: F) -> Completion<T>
     where

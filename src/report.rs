@@ -42,6 +42,18 @@ pub struct ShutdownReport {
 
 impl ShutdownReport {
     /// `true` when every job ended by itself: nothing was cancelled or left stuck.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// bridge.handle().submit(async {}).wait()?;
+    /// let report = bridge.shutdown(Duration::from_secs(10));
+    /// assert!(report.is_clean(), "{report}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_clean(&self) -> bool {
         self.cancelled == 0 && self.stuck.is_empty() && !self.loop_left_behind
     }
@@ -76,6 +88,28 @@ impl fmt::Display for ShutdownReport {
 }
 
 /// A job that held its thread past the shutdown's timeout.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let (release, held) = std::sync::mpsc::channel::<()>();
+/// let (entered, started) = std::sync::mpsc::channel();
+/// // A callback that blocks the loop thread itself (a bug the report names).
+/// let _stuck = bridge.handle().job("blocking call").run_callback(move || {
+///     entered.send(()).unwrap();
+///     let _ = held.recv();
+/// });
+/// started.recv()?;
+/// let report = bridge.shutdown(Duration::from_millis(20));
+/// assert_eq!(report.stuck.len(), 1);
+/// assert_eq!(report.stuck[0].site.name(), Some("blocking call"));
+/// assert!(report.loop_left_behind);
+/// drop(release); // lets the abandoned loop thread finish
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct StuckJob {

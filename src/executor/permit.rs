@@ -132,6 +132,19 @@ impl Permit {
     /// # Blocking
     ///
     /// Never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let pool = loopbridge::ThreadPool::builder().queue_capacity(4).build()?;
+    /// let answer = bridge.handle().block_on(async move {
+    ///     let permit = pool.reserve().await?;
+    ///     permit.submit(|| 6 * 7).await
+    /// })??;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn submit<F, T>(mut self, f: F) -> Completion<T>
     where

@@ -537,6 +537,15 @@ impl Default for ThreadPoolBuilder {
 impl ThreadPoolBuilder {
     /// The workers' name prefix (default `"loopbridge-pool"`): workers are named
     /// `{prefix}-{n}`, with `n` counting up from 0 over the pool's life.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::ThreadPool::builder().name("disk").build()?;
+    /// let name = pool.submit(|| std::thread::current().name().map(str::to_owned)).wait()?;
+    /// assert_eq!(name.as_deref(), Some("disk-0"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(mut self, prefix: impl Into<String>) -> ThreadPoolBuilder {
         self.name = prefix.into();
         self
@@ -546,6 +555,15 @@ impl ThreadPoolBuilder {
     /// work mostly waits, so a few more threads than CPUs keep them busy, and the cap
     /// keeps a big machine from starting hundreds of threads). Workers start only when a
     /// job finds no idle one. Must be between 1 and 65 535.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::ThreadPool::builder().max_workers(2).build()?;
+    /// assert_eq!(pool.submit(|| 1 + 1).wait()?, 2);
+    /// assert!(loopbridge::ThreadPool::builder().max_workers(0).build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_workers(mut self, max_workers: usize) -> ThreadPoolBuilder {
         self.max_workers = max_workers;
         self
@@ -554,6 +572,18 @@ impl ThreadPoolBuilder {
     /// How long an idle worker waits for a job before it exits (default 10 s: a burst of
     /// blocking calls reuses threads instead of starting one per call, and an idle
     /// program does not keep dozens of threads).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = loopbridge::ThreadPool::builder()
+    ///     .keep_alive(Duration::from_secs(60))
+    ///     .build()?;
+    /// assert_eq!(pool.submit(|| "kept").wait()?, "kept");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn keep_alive(mut self, keep_alive: Duration) -> ThreadPoolBuilder {
         self.keep_alive = keep_alive;
         self
@@ -570,6 +600,29 @@ impl ThreadPoolBuilder {
     /// [`Error::QueueFull`](crate::Error::QueueFull),
     /// [`submit_timeout`](ThreadPool::submit_timeout) blocks for room, and
     /// [`reserve`](ThreadPool::reserve) waits for room asynchronously.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::ThreadPool::builder()
+    ///     .max_workers(1)
+    ///     .queue_capacity(1)
+    ///     .build()?;
+    /// let (release, held) = std::sync::mpsc::channel::<()>();
+    /// let (started, running) = std::sync::mpsc::channel();
+    /// let busy = pool.submit(move || {
+    ///     started.send(()).unwrap();
+    ///     let _ = held.recv();
+    /// });
+    /// running.recv()?; // the only worker is busy
+    /// let queued = pool.submit(|| "queued");
+    /// let refused = pool.submit(|| "refused");
+    /// assert!(refused.wait().unwrap_err().is_queue_full());
+    /// drop(release);
+    /// busy.wait()?;
+    /// assert_eq!(queued.wait()?, "queued");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn queue_capacity(mut self, capacity: usize) -> ThreadPoolBuilder {
         self.queue_capacity = Some(capacity);
         self
