@@ -17,6 +17,7 @@ use tokio::task::{JoinHandle, LocalSet};
 use crate::error::Error;
 use crate::handle::{Handle, LoopState};
 use crate::loop_thread::{self, AssertMode, LoopMark};
+use crate::process;
 use crate::registry::Registry;
 use crate::report::{ShutdownReport, StuckJob};
 use crate::spin::Spin;
@@ -143,8 +144,11 @@ impl Bridge {
     /// Blocks for at most about `timeout` plus a small constant. Called on a loop thread
     /// (this bridge's own, or another's, as when a plugin host unloads a plugin from a
     /// callback) it does not wait, since that would stall or deadlock the calling loop:
-    /// it starts the shutdown, which completes on its own within `timeout`, and returns
-    /// at once with an empty report.
+    /// it starts the shutdown and returns at once; a thread of its own then waits up to
+    /// `timeout` and resolves (with `Closed`) whatever the loop could not end, logging
+    /// what it abandoned. The report returned then covers only the bridge's default pool.
+    /// In a forked child (where the loop thread does not exist) every pending job is
+    /// resolved with `Closed` at once.
     ///
     /// # Examples
     ///
@@ -183,21 +187,43 @@ impl Bridge {
         // closed, and every job ending after it sees that it must wake the stopping loop.
         state.closed.store(true, Ordering::SeqCst);
         state.stop.notify_one();
+        // A forked child has neither the loop thread nor the pool's workers: nothing to
+        // wait for.
+        let forked = state.pid != process::current_pid();
         // The default pool shuts down within the same deadline while the loop winds down
         // (on the loop thread itself it does not wait).
-        let executor = state.executor.shutdown(deadline);
+        let executor = state
+            .executor
+            .shutdown(if forked { Instant::now() } else { deadline });
 
         let mut report = ShutdownReport::default();
         let cancelled_by_loop = || counters.cancelled.load(Ordering::Relaxed) - cancelled_before;
         let mut cancelled = 0;
-        if loop_thread::on_loop_thread() {
+        if forked {
+            // A forked child: the loop thread is in the parent, and nothing here will
+            // ever end these jobs.
+            abandon(&state, &mut report);
+            report.stuck.clear();
+        } else if loop_thread::on_loop_thread() {
             // Waiting here would stall this loop (or deadlock, on the bridge's own loop)
-            // for the whole timeout: start the shutdown and let it finish on its own.
-            tracing::warn!(
-                target: "loopbridge",
-                thread = %state.thread_name,
-                "bridge shut down from a loop thread: not waiting for it; it stops within its timeout"
-            );
+            // for the whole timeout: a thread of its own waits instead, and abandons
+            // what the loop could not end by the deadline.
+            let exited = self.exited.clone();
+            let reaper_state = state.clone();
+            let reaper = std::thread::Builder::new()
+                .name(format!("{}-stop", state.thread_name))
+                .spawn(move || {
+                    if let Err(RecvTimeoutError::Timeout) =
+                        exited.recv_deadline(deadline + TEARDOWN_GRACE)
+                    {
+                        let mut report = ShutdownReport::default();
+                        abandon(&reaper_state, &mut report);
+                        tracing::warn!(target: "loopbridge", "bridge shut down from a loop thread: {report}");
+                    }
+                });
+            if let Err(error) = reaper {
+                tracing::error!(target: "loopbridge", "cannot start a thread to finish a shutdown: {error}");
+            }
         } else {
             match self.exited.recv_deadline(deadline + TEARDOWN_GRACE) {
                 Ok(_) | Err(RecvTimeoutError::Disconnected) => cancelled = cancelled_by_loop(),

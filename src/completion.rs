@@ -69,15 +69,22 @@ impl<T: Send> LiveJob for JobCell<T> {
     }
 }
 
-/// Logs an error that no reader will see, so it is never silently lost. Only panics are
-/// worth a log line: cancellation and shutdown are reported where they happen.
+/// Logs an error that no reader will see, so it is never silently lost. Only failures
+/// (a panic, a job that could not run) are worth a log line: cancellation and shutdown
+/// are reported where they happen.
 pub(crate) fn report_unread(error: &Error) {
-    if let Error::Panicked { message, site } = error {
-        tracing::error!(
+    match error {
+        Error::Panicked { message, site } => tracing::error!(
             target: "loopbridge",
             site = %site,
             "job panicked and nobody read its result: {message}"
-        );
+        ),
+        Error::Unavailable { message, site } => tracing::error!(
+            target: "loopbridge",
+            site = %site,
+            "job could not run and nobody read its result: {message}"
+        ),
+        _ => {}
     }
 }
 

@@ -383,7 +383,8 @@ impl Handle {
         self.state.counters.snapshot()
     }
 
-    /// The live jobs (submitted and not yet ended), oldest first.
+    /// The live jobs (submitted and not yet resolved), oldest first. A cancelled job is
+    /// not listed, even while the loop has yet to drop its future.
     ///
     /// # Examples
     ///

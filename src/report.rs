@@ -33,8 +33,8 @@ pub struct ShutdownReport {
     pub stuck: Vec<StuckJob>,
     /// The loop thread did not stop in time and was left behind. Usually a job in
     /// `stuck` holds it; when none does, something the bridge does not track holds it (a
-    /// task spawned with `tokio::spawn` from a job, a blocking `then` callback or
-    /// destructor).
+    /// task spawned with `tokio::spawn` from a job, or a destructor run while the runtime
+    /// is torn down).
     pub loop_left_behind: bool,
     /// How long the shutdown took.
     pub elapsed: Duration,

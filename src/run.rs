@@ -53,10 +53,28 @@ impl<T: Send + 'static> Finish<T> {
     /// Ends the job with what its future produced: a value, a panic message, or `None`
     /// when it stopped because it was cancelled.
     fn end(&mut self, produced: Option<Result<T, String>>) {
+        // From here on `end` alone counts the job, even if delivering its result panics.
+        self.ended = true;
         crate::spin::keep_loop_awake(&self.state);
-        // Counted before the result is delivered, so a reader that wakes up sees the job
-        // in the counters (and, resolved, no longer among the live jobs). Deregistered
-        // after: while `then` callbacks run, the watchdog can still name the job.
+        // Delivering runs user code (dropping an unread value, waking a reader); a panic
+        // there must not skip the bookkeeping below or the poll's timer.
+        let delivered = catch_unwind(AssertUnwindSafe(|| self.deliver(produced)));
+        self.deregister();
+        if let Err(payload) = delivered {
+            tracing::error!(
+                target: "loopbridge",
+                site = %self.cell.record.site,
+                "delivering a job's result panicked (a destructor or a waker): {}",
+                panic_message(&*payload)
+            );
+        }
+    }
+
+    /// Counts the job's end and delivers its result. Counted before the result is
+    /// delivered, so a reader that wakes up sees the job in the counters (and, resolved,
+    /// no longer among the live jobs). Deregistered after: while `then` callbacks run,
+    /// the watchdog can still name the job.
+    fn deliver(&self, produced: Option<Result<T, String>>) {
         let counters = &self.state.counters;
         match produced {
             None => Counters::bump(&counters.cancelled),
@@ -80,7 +98,6 @@ impl<T: Send + 'static> Finish<T> {
                 }
             }
         }
-        self.deregister();
     }
 }
 

@@ -3,7 +3,7 @@
 //! loop is stalled, not only after the poll returns.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -68,29 +68,56 @@ impl PollClock {
 }
 
 struct Watchdog {
-    bridges: Mutex<Vec<Weak<LoopState>>>,
-    added: Condvar,
+    bridges: Mutex<Watched>,
+    changed: Condvar,
 }
 
-/// Puts a bridge under the watchdog, starting the watchdog thread on first use.
+/// The bridges under watch, and how many were ever added (so a bridge added while the
+/// watchdog was checking, with the list unlocked, is not missed).
+#[derive(Default)]
+struct Watched {
+    bridges: Vec<Weak<LoopState>>,
+    added: u64,
+}
+
+/// Puts a bridge under the watchdog, starting the watchdog thread on first use in this
+/// process (a forked child inherits the parent's watchdog but not its thread, so it
+/// starts its own).
 pub(crate) fn watch(state: &Arc<LoopState>) {
-    static WATCHDOG: OnceLock<Arc<Watchdog>> = OnceLock::new();
-    let watchdog = WATCHDOG.get_or_init(|| {
-        let watchdog = Arc::new(Watchdog {
-            bridges: Mutex::new(Vec::new()),
-            added: Condvar::new(),
-        });
-        let running = watchdog.clone();
-        let spawned = std::thread::Builder::new()
-            .name("loopbridge-watchdog".to_owned())
-            .spawn(move || running.run());
-        if let Err(error) = spawned {
-            tracing::error!(target: "loopbridge", "cannot start the stall watchdog: {error}");
+    static WATCHDOG: std::sync::Mutex<Option<(u32, Arc<Watchdog>)>> = std::sync::Mutex::new(None);
+    let watchdog = {
+        let mut current = WATCHDOG
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*current {
+            Some((pid, watchdog)) if *pid == state.pid => watchdog.clone(),
+            _ => {
+                let watchdog = start();
+                *current = Some((state.pid, watchdog.clone()));
+                watchdog
+            }
         }
-        watchdog
+    };
+    let mut watched = watchdog.bridges.lock();
+    watched.bridges.push(Arc::downgrade(state));
+    watched.added += 1;
+    drop(watched);
+    watchdog.changed.notify_one();
+}
+
+fn start() -> Arc<Watchdog> {
+    let watchdog = Arc::new(Watchdog {
+        bridges: Mutex::new(Watched::default()),
+        changed: Condvar::new(),
     });
-    watchdog.bridges.lock().push(Arc::downgrade(state));
-    watchdog.added.notify_one();
+    let running = watchdog.clone();
+    let spawned = std::thread::Builder::new()
+        .name("loopbridge-watchdog".to_owned())
+        .spawn(move || running.run());
+    if let Err(error) = spawned {
+        tracing::error!(target: "loopbridge", "cannot start the stall watchdog: {error}");
+    }
+    watchdog
 }
 
 impl Watchdog {
@@ -99,10 +126,11 @@ impl Watchdog {
             // The bridges are checked, and their last references possibly dropped, with
             // the list unlocked: dropping a bridge's state runs user code (destructors,
             // callbacks), which may start another bridge and so need the list.
-            let live: Vec<Arc<LoopState>> = {
-                let mut bridges = self.bridges.lock();
-                bridges.retain(|bridge| bridge.strong_count() > 0);
-                bridges.iter().filter_map(Weak::upgrade).collect()
+            let (live, added): (Vec<Arc<LoopState>>, u64) = {
+                let mut watched = self.bridges.lock();
+                watched.bridges.retain(|bridge| bridge.strong_count() > 0);
+                let live = watched.bridges.iter().filter_map(Weak::upgrade).collect();
+                (live, watched.added)
             };
             let now = Instant::now();
             let mut interval = MAX_CHECK_INTERVAL;
@@ -112,12 +140,15 @@ impl Watchdog {
             }
             let watching = !live.is_empty();
             drop(live);
-            let mut bridges = self.bridges.lock();
-            if !watching && bridges.is_empty() {
-                self.added.wait(&mut bridges);
+            let mut watched = self.bridges.lock();
+            if watched.added != added {
+                continue; // a bridge came while checking: look at it now
+            }
+            if !watching {
+                self.changed.wait(&mut watched);
             } else {
-                self.added
-                    .wait_for(&mut bridges, interval.max(MIN_CHECK_INTERVAL));
+                self.changed
+                    .wait_for(&mut watched, interval.max(MIN_CHECK_INTERVAL));
             }
         }
     }

@@ -220,3 +220,38 @@ fn a_call_soon_panic_is_logged_once_with_its_site() {
     handle.call_soon(move || tx.send(()).unwrap()).unwrap();
     common::recv(&rx, "a later callback ran");
 }
+
+#[test]
+fn a_value_that_panics_when_dropped_unread_is_counted_once_and_the_loop_lives() {
+    // Delivering a result can run user code: here, dropping a value nobody will read.
+    // Its panic must not count the job twice, nor leave the loop looking stalled.
+    struct ExplodesOnDrop;
+    impl Drop for ExplodesOnDrop {
+        fn drop(&mut self) {
+            panic!("drop exploded");
+        }
+    }
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    drop(handle.submit(async move {
+        rx.await.ok();
+        ExplodesOnDrop
+    }));
+    tx.send(()).unwrap();
+    eventually("the job ends", || {
+        handle.jobs().is_empty() && handle.stats().finished == 1
+    });
+    round_trip(&handle);
+    let stats = handle.stats();
+    assert_eq!(
+        (
+            stats.submitted,
+            stats.finished,
+            stats.cancelled,
+            stats.in_flight
+        ),
+        (2, 2, 0, 0),
+        "{stats:?}"
+    );
+}

@@ -381,6 +381,21 @@ fn unloading_a_plugin_bridge_from_a_host_callback_does_not_stall_the_host_loop()
 }
 
 #[test]
+fn a_plugin_unloaded_from_a_host_callback_still_resolves_every_pending_job() {
+    // Even when the unloading callback does not wait, the plugin's shutdown is finished
+    // in the background: a plugin loop held by a blocking job is abandoned at its
+    // timeout, and every pending completion resolves.
+    let host = Bridge::new().unwrap();
+    let plugin = Bridge::builder().shutdown_timeout(CUT_OFF).build().unwrap();
+    let plugin_handle = plugin.handle();
+    let blocking = Hold::loop_of(&plugin_handle);
+    let queued = plugin_handle.submit(async { "never runs" });
+    wait(host.handle().run_callback(move || drop(plugin))).unwrap();
+    assert!(wait(queued).unwrap_err().is_closed());
+    drop(blocking);
+}
+
+#[test]
 fn a_loop_held_by_an_untracked_task_is_reported_left_behind() {
     // A task spawned with `tokio::spawn` from a job is not a job the bridge tracks; if
     // it blocks the loop past the timeout, no job is stuck, yet the thread is left

@@ -124,6 +124,6 @@ fn a_then_callback_holding_the_loop_is_reported_as_its_jobs_stall() {
     drop(release_tx);
     common::recv(&done_rx, "the callback returned");
     eventually("the poll that ran the callback is counted slow", || {
-        handle.stats().slow_polls == 1
+        handle.stats().slow_polls >= 1
     });
 }

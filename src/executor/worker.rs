@@ -105,6 +105,8 @@ impl Core {
         tracing::error!(target: "loopbridge", "cannot start a pool worker thread: {error}");
         self.queue.worker_not_started(|job| {
             self.release_room();
+            // Ended without running, like a job cut off by shutdown.
+            PoolCounters::bump(&self.jobs.counters.cancelled);
             let error = Error::Unavailable {
                 message: format!("no pool worker thread could be started: {error}"),
                 site: job.site().clone(),
