@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{recv, wait, Hold, WAIT};
+use common::{recv, wait, ConcurrencyProbe, Hold, WAIT};
 use loopbridge::Bridge;
 
 /// Short enough to keep the suite fast, for shutdowns that must give up on a job.
@@ -57,41 +56,19 @@ fn the_default_pool_has_asyncios_max_workers() {
     let jobs = max + 2;
     let bridge = Bridge::new().unwrap();
     let handle = bridge.handle();
-    let live = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let (started_tx, started) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let release_rx = Arc::new(Mutex::new(release_rx));
+    let probe = ConcurrencyProbe::new();
     let completions: Vec<_> = (0..jobs)
-        .map(|_| {
-            let (live, peak, started_tx, release_rx) = (
-                live.clone(),
-                peak.clone(),
-                started_tx.clone(),
-                release_rx.clone(),
-            );
-            handle.run_in_executor(move || {
-                let now = live.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
-                started_tx.send(()).unwrap();
-                release_rx.lock().unwrap().recv().unwrap();
-                live.fetch_sub(1, Ordering::SeqCst);
-            })
-        })
+        .map(|_| handle.run_in_executor(probe.job()))
         .collect();
     // `max` jobs start at once: the pool grows to its limit for them...
-    for _ in 0..max {
-        recv(&started, "a job started");
-    }
-    assert_eq!(live.load(Ordering::SeqCst), max);
-    for _ in 0..jobs {
-        release_tx.send(()).unwrap();
-    }
+    probe.wait_started(max);
+    assert_eq!(probe.live(), max);
+    probe.release(jobs);
     for completion in completions {
         wait(completion).unwrap();
     }
     // ...and never beyond it.
-    assert_eq!(peak.load(Ordering::SeqCst), max);
+    assert_eq!(probe.peak(), max);
 }
 
 #[test]

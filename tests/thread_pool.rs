@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use common::{capture_logs, eventually, logs_mentioning, recv, wait, DropCount, Hold, WAIT};
+use common::{
+    capture_logs, eventually, logs_mentioning, recv, wait, ConcurrencyProbe, DropCount, Hold, WAIT,
+};
 use loopbridge::{Bridge, Completion, ThreadPool};
 
 /// Short enough to keep the suite fast, for shutdowns that must give up on a job.
@@ -103,32 +105,9 @@ fn max_workers_is_never_exceeded() {
     const MAX: usize = 3;
     const JOBS: usize = 4 * MAX;
     let pool = ThreadPool::new(MAX).unwrap();
-    let live = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let (started_tx, started) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let release_rx = Arc::new(Mutex::new(release_rx));
-    let jobs: Vec<Completion<()>> = (0..JOBS)
-        .map(|_| {
-            let (live, peak, started_tx, release_rx) = (
-                live.clone(),
-                peak.clone(),
-                started_tx.clone(),
-                release_rx.clone(),
-            );
-            pool.submit(move || {
-                let now = live.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
-                started_tx.send(()).unwrap();
-                release_rx.lock().unwrap().recv().unwrap();
-                live.fetch_sub(1, Ordering::SeqCst);
-            })
-        })
-        .collect();
-
-    for _ in 0..MAX {
-        recv(&started, "a job started");
-    }
+    let probe = ConcurrencyProbe::new();
+    let jobs: Vec<Completion<()>> = (0..JOBS).map(|_| pool.submit(probe.job())).collect();
+    probe.wait_started(MAX);
     // Every worker is busy: the rest wait in the queue, and no fourth worker exists.
     let stats = pool.stats();
     assert_eq!(stats.workers, MAX);
@@ -136,13 +115,11 @@ fn max_workers_is_never_exceeded() {
     assert_eq!(stats.queued, JOBS - MAX);
     assert_eq!(stats.idle_workers, 0);
 
-    for _ in 0..JOBS {
-        release_tx.send(()).unwrap();
-    }
+    probe.release(JOBS);
     for job in jobs {
         wait(job).unwrap();
     }
-    assert_eq!(peak.load(Ordering::SeqCst), MAX);
+    assert_eq!(probe.peak(), MAX);
     assert!(pool.stats().workers <= MAX);
 }
 

@@ -236,3 +236,72 @@ pub fn logs_mentioning(needle: &str) -> Vec<Logged> {
         .cloned()
         .collect()
 }
+
+// ---- concurrency probe -------------------------------------------------------------------
+
+/// Jobs that count how many of them run at once, each holding its worker until released.
+pub struct ConcurrencyProbe {
+    live: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    started_tx: Sender<()>,
+    started: Receiver<()>,
+    release_tx: Sender<()>,
+    release_rx: Arc<Mutex<Receiver<()>>>,
+}
+
+impl ConcurrencyProbe {
+    pub fn new() -> ConcurrencyProbe {
+        let (started_tx, started) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel();
+        ConcurrencyProbe {
+            live: Arc::default(),
+            peak: Arc::default(),
+            started_tx,
+            started,
+            release_tx,
+            release_rx: Arc::new(Mutex::new(release_rx)),
+        }
+    }
+
+    /// A job for a pool: counts itself in, says it started, waits for a release.
+    pub fn job(&self) -> impl FnOnce() + Send + 'static {
+        let (live, peak, started, release) = (
+            self.live.clone(),
+            self.peak.clone(),
+            self.started_tx.clone(),
+            self.release_rx.clone(),
+        );
+        move || {
+            let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            started.send(()).unwrap();
+            release.lock().unwrap().recv().unwrap();
+            live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Waits until `n` jobs have started.
+    #[track_caller]
+    pub fn wait_started(&self, n: usize) {
+        for _ in 0..n {
+            recv(&self.started, "a job started");
+        }
+    }
+
+    /// Jobs running right now.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Lets `n` jobs finish.
+    pub fn release(&self, n: usize) {
+        for _ in 0..n {
+            self.release_tx.send(()).unwrap();
+        }
+    }
+
+    /// The most jobs that ran at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
