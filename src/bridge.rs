@@ -189,7 +189,7 @@ impl Bridge {
         state.stop.notify_one();
         // A forked child has neither the loop thread nor the pool's workers: nothing to
         // wait for.
-        let forked = state.pid != process::current_pid();
+        let forked = state.fork_generation != process::generation();
         // The default pool shuts down within the same deadline while the loop winds down
         // (on the loop thread itself it does not wait).
         let executor = state
@@ -513,7 +513,7 @@ fn run_loop_thread(
         slow_poll_threshold: config.slow_poll_threshold,
         poll_clock: PollClock::new(),
         spin: Spin::new(config.spin_before_park),
-        pid: crate::process::current_pid(),
+        fork_generation: crate::process::generation(),
         assert_mode: config.assert_mode,
         executor: Default::default(),
     });

@@ -33,11 +33,11 @@ impl<T> JobCell<T> {
         }
     }
 
-    /// A job run by the threads of process `owner_pid`, whose waiters spin for up to
-    /// `spin` before they park.
-    pub(crate) fn owned(site: Site, owner_pid: u32, spin: Duration) -> JobCell<T> {
+    /// A job run by an executor of fork generation `fork_generation`, whose waiters spin
+    /// for up to `spin` before they park.
+    pub(crate) fn owned(site: Site, fork_generation: u64, spin: Duration) -> JobCell<T> {
         let mut record = JobRecord::new(site);
-        record.owner_pid = owner_pid;
+        record.fork_generation = fork_generation;
         record.spin_before_park = spin;
         JobCell {
             record,
@@ -397,7 +397,9 @@ impl<T> Completion<T> {
     /// left behind in a fork: waiting would never end.
     fn orphaned(&self) -> Option<Error> {
         let record = &self.cell.record;
-        if self.cell.slot.is_resolved() || !process::forked_away(record.owner_pid, &record.site) {
+        if self.cell.slot.is_resolved()
+            || !process::forked_away(record.fork_generation, &record.site)
+        {
             return None;
         }
         Some(Error::Closed {

@@ -39,8 +39,8 @@ pub(crate) struct LoopState {
     pub(crate) poll_clock: PollClock,
     /// The opt-in low-latency wait.
     pub(crate) spin: Spin,
-    /// The process the loop thread runs in.
-    pub(crate) pid: u32,
+    /// The fork generation the loop thread runs in.
+    pub(crate) fork_generation: u64,
     pub(crate) assert_mode: AssertMode,
     /// The pool behind `run_in_executor`, started on first use.
     pub(crate) executor: DefaultPool,
@@ -444,7 +444,11 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let cell = Arc::new(JobCell::owned(site, self.state.pid, self.state.spin.limit));
+        let cell = Arc::new(JobCell::owned(
+            site,
+            self.state.fork_generation,
+            self.state.spin.limit,
+        ));
         let Some(finish) = Finish::register(cell.clone(), self.state.clone()) else {
             return Err(closed(&cell));
         };
@@ -490,7 +494,11 @@ impl Handle {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        let cell = Arc::new(JobCell::owned(site, self.state.pid, self.state.spin.limit));
+        let cell = Arc::new(JobCell::owned(
+            site,
+            self.state.fork_generation,
+            self.state.spin.limit,
+        ));
         let Some(finish) = Finish::register(cell.clone(), self.state.clone()) else {
             return Completion::failed(closed(&cell));
         };

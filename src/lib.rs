@@ -112,7 +112,8 @@
 //! assert!(waiting.wait().unwrap_err().is_closed());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![forbid(unsafe_code)]
+// One `unsafe` call in the crate: registering the fork handler (src/process.rs).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod bridge;

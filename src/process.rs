@@ -1,31 +1,66 @@
 //! Fork awareness. A forked child inherits a bridge's or a pool's memory but none of its
-//! threads: a job handed to them there never runs. Each job records the process whose
-//! threads will run it, and a wait that is about to block checks it, so the child gets
-//! `Error::Closed` at once instead of waiting forever.
+//! threads: a job handed to them there never runs. Each job records the *fork
+//! generation* of the executor that will run it; a blocking wait compares it with the
+//! calling process's, so a child gets `Error::Closed` at once instead of waiting forever.
+//!
+//! The generation is counted by a `pthread_atfork` child handler, so the check on every
+//! wait is one relaxed atomic load, not a system call.
 
-use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Site;
 
-/// The calling process's id (a system call: for set-up and slow paths only).
-pub(crate) fn current_pid() -> u32 {
-    std::process::id()
+/// How many forks separate this process from the one that first asked: zero there, one
+/// more in each forked child.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The calling process's fork generation. The first call registers the handler that
+/// counts forks; executors call it when they start, so every fork that could orphan one
+/// is counted.
+pub(crate) fn generation() -> u64 {
+    #[cfg(unix)]
+    {
+        static REGISTER: std::sync::Once = std::sync::Once::new();
+        REGISTER.call_once(register_fork_handler);
+    }
+    // ORDERING: in a child the handler ran before any of the child's code; in any one
+    // process the value only changes at a fork. Relaxed is enough.
+    GENERATION.load(Ordering::Relaxed)
 }
 
-/// `true` when `owner` (a process id recorded when the executor started; zero when not
-/// recorded) is not this process: the executor's threads were left behind in a fork.
-pub(crate) fn forked_away(owner: u32, site: &Site) -> bool {
-    if owner == 0 || owner == current_pid() {
+#[cfg(unix)]
+extern "C" fn count_fork_in_child() {
+    // Async-signal-safe, as a fork handler must be: one atomic increment.
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn register_fork_handler() {
+    // SAFETY: `pthread_atfork` only stores the given function pointers; the child handler
+    // is an `extern "C" fn` with no arguments that touches nothing but a static atomic,
+    // which is safe to run in a freshly forked child. A failure (ENOMEM) leaves fork
+    // detection off, as on platforms without fork.
+    let registered = unsafe { libc::pthread_atfork(None, None, Some(count_fork_in_child)) };
+    if registered != 0 {
+        tracing::warn!(target: "loopbridge", "cannot register a fork handler: waits in a forked child are not detected");
+    }
+}
+
+/// `true` when the executor that runs a job (of fork generation `owner`) does not exist
+/// in this process: its threads were left behind in a fork.
+pub(crate) fn forked_away(owner: u64, site: &Site) -> bool {
+    let here = GENERATION.load(Ordering::Relaxed);
+    if owner == here {
         return false;
     }
-    static REPORTED: Once = Once::new();
+    static REPORTED: std::sync::Once = std::sync::Once::new();
     REPORTED.call_once(|| {
         tracing::error!(
             target: "loopbridge",
             site = %site,
-            "waiting on a job of a bridge or pool started in process {owner}, but this is process {} \
-             (a forked child): its threads do not exist here; start a new bridge or pool in the child",
-            current_pid()
+            "waiting on a job of a bridge or pool started before this process was forked: \
+             its threads do not exist here; start a new bridge or pool in the child"
         );
     });
     true

@@ -20,9 +20,9 @@ pub(crate) struct JobRecord {
     poll_started: AtomicU64,
     /// The tokio task running the job, so `cancel()` can drop its future.
     pub(crate) task: OnceLock<AbortHandle>,
-    /// The process whose threads run the job (zero: not recorded), so a forked child
-    /// waiting on it can be told at once that it never will run there.
-    pub(crate) owner_pid: u32,
+    /// The fork generation of the executor that runs the job, so a forked child waiting
+    /// on it can be told at once that it never will run there.
+    pub(crate) fork_generation: u64,
     /// How long a waiter spins on the result before it parks (the bridge's
     /// `spin_before_park`; zero for pool jobs).
     pub(crate) spin_before_park: Duration,
@@ -40,7 +40,7 @@ impl JobRecord {
             polls: AtomicU64::new(0),
             poll_started: AtomicU64::new(0),
             task: OnceLock::new(),
-            owner_pid: 0,
+            fork_generation: crate::process::generation(),
             spin_before_park: Duration::ZERO,
             span: tracing::Span::current(),
         }

@@ -84,16 +84,18 @@ struct Watched {
 /// process (a forked child inherits the parent's watchdog but not its thread, so it
 /// starts its own).
 pub(crate) fn watch(state: &Arc<LoopState>) {
-    static WATCHDOG: std::sync::Mutex<Option<(u32, Arc<Watchdog>)>> = std::sync::Mutex::new(None);
+    static WATCHDOG: std::sync::Mutex<Option<(u64, Arc<Watchdog>)>> = std::sync::Mutex::new(None);
     let watchdog = {
         let mut current = WATCHDOG
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*current {
-            Some((pid, watchdog)) if *pid == state.pid => watchdog.clone(),
+            Some((generation, watchdog)) if *generation == state.fork_generation => {
+                watchdog.clone()
+            }
             _ => {
                 let watchdog = start();
-                *current = Some((state.pid, watchdog.clone()));
+                *current = Some((state.fork_generation, watchdog.clone()));
                 watchdog
             }
         }

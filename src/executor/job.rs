@@ -49,12 +49,16 @@ struct PoolJob<F, T> {
 }
 
 /// A job for `f` and the completion that reads its result.
-pub(crate) fn pool_job<F, T>(site: Site, owner_pid: u32, f: F) -> (Completion<T>, Box<dyn Queued>)
+pub(crate) fn pool_job<F, T>(
+    site: Site,
+    fork_generation: u64,
+    f: F,
+) -> (Completion<T>, Box<dyn Queued>)
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let cell = Arc::new(JobCell::owned(site, owner_pid, Duration::ZERO));
+    let cell = Arc::new(JobCell::owned(site, fork_generation, Duration::ZERO));
     let completion = Completion::new(cell.clone());
     (completion, Box::new(PoolJob { cell, f }))
 }

@@ -24,8 +24,8 @@ pub(crate) struct Core {
     /// Wakes a shutdown waiting for busy workers when one exits.
     exits: Mutex<()>,
     exited: Condvar,
-    /// The process the workers run in (a forked child has none of them).
-    pid: u32,
+    /// The fork generation the workers run in (a forked child has none of them).
+    fork_generation: u64,
 }
 
 impl Core {
@@ -36,7 +36,7 @@ impl Core {
             room: capacity.map(Room::new),
             exits: Mutex::new(()),
             exited: Condvar::new(),
-            pid: crate::process::current_pid(),
+            fork_generation: crate::process::generation(),
         }
     }
 
@@ -48,7 +48,7 @@ impl Core {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (completion, job) = pool_job(site, self.pid, f);
+        let (completion, job) = pool_job(site, self.fork_generation, f);
         let counters = &self.jobs.counters;
         // Counted before it is queued, so a reader woken by its result sees it counted.
         PoolCounters::bump(&counters.submitted);
