@@ -445,9 +445,15 @@ fn machine() -> String {
 
 /// The targets the table is judged against, with the ratios from this run.
 fn print_targets(rows: &[Row], asyncio: &Asyncio) {
+    // A case's name is written on its first row only: carry it down to the others.
     let find = |case: &str, pattern: &str| {
-        rows.iter()
-            .find(|row| row.case == case && row.pattern.starts_with(pattern))
+        let mut current = "";
+        rows.iter().find(|row| {
+            if !row.case.is_empty() {
+                current = &row.case;
+            }
+            current == case && row.pattern.starts_with(pattern)
+        })
     };
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
     println!();
