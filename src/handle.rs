@@ -444,16 +444,26 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let cell = Arc::new(JobCell::owned(
-            site,
-            self.state.fork_generation,
-            self.state.spin.limit,
-        ));
-        let Some(finish) = Finish::register(cell.clone(), self.state.clone()) else {
-            return Err(closed(&cell));
-        };
+        let (cell, finish) = self.register(site)?;
         let task = self.state.runtime.spawn(run(fut, finish));
         Ok(Completion::of_task(cell, task))
+    }
+
+    /// A new job's cell, registered as live; `Closed` once the bridge has closed.
+    fn register<T: Send + 'static>(
+        &self,
+        site: Site,
+    ) -> Result<(Arc<JobCell<T>>, Finish<T>), Error> {
+        let state = &self.state;
+        let cell = Arc::new(JobCell::owned(
+            site,
+            state.fork_generation,
+            state.spin.limit,
+        ));
+        match Finish::register(cell.clone(), state.clone()) {
+            Some(finish) => Ok((cell, finish)),
+            None => Err(closed(&cell)),
+        }
     }
 
     fn run_callback_at<F, T>(&self, site: Site, f: F) -> Completion<T>
@@ -494,13 +504,9 @@ impl Handle {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        let cell = Arc::new(JobCell::owned(
-            site,
-            self.state.fork_generation,
-            self.state.spin.limit,
-        ));
-        let Some(finish) = Finish::register(cell.clone(), self.state.clone()) else {
-            return Completion::failed(closed(&cell));
+        let (cell, finish) = match self.register(site) {
+            Ok(job) => job,
+            Err(refused) => return Completion::failed(refused),
         };
         let carrier_cell = cell.clone();
         // The carrier is `Send`; on the loop thread it hands the job to the loop's
