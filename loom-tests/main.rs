@@ -6,6 +6,7 @@
 //! assertions after the joins state the property that must hold in every interleaving.
 #![cfg(loopbridge_loom)]
 
+mod dispatch;
 mod pool;
 
 use std::future::poll_fn;

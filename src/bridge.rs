@@ -1,19 +1,18 @@
 //! [`Bridge`] and [`Builder`]: the loop thread's life, from start-up to a bounded shutdown.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::pin;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
-use tokio::task::{JoinHandle, LocalSet};
+use tokio::task::LocalSet;
 
+use crate::dispatch::dispatch;
 use crate::error::Error;
 use crate::handle::{Handle, LoopState};
 use crate::loop_thread::{self, AssertMode, LoopMark};
@@ -36,20 +35,6 @@ const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(100);
 const TEARDOWN_GRACE: Duration = Duration::from_millis(200);
 
 static NEXT_BRIDGE_ID: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    /// The loop thread's LocalSet, where `submit_local` futures run.
-    static LOCAL_SET: RefCell<Option<Rc<LocalSet>>> = const { RefCell::new(None) };
-}
-
-/// Spawns `fut` on the calling loop thread's LocalSet; `None` off a loop thread.
-pub(crate) fn spawn_local<F>(fut: F) -> Option<JoinHandle<F::Output>>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    LOCAL_SET.with(|local| local.borrow().as_ref().map(|local| local.spawn_local(fut)))
-}
 
 /// Owns one loop thread: a dedicated thread running a tokio current-thread runtime (with
 /// timers and I/O) where submitted futures run.
@@ -503,9 +488,9 @@ fn run_loop_thread(
     let state = Arc::new(LoopState {
         id: NEXT_BRIDGE_ID.fetch_add(1, Ordering::Relaxed),
         thread_name: config.thread_name.into(),
-        runtime: runtime.handle().clone(),
         closed: AtomicBool::new(false),
         registry: Registry::default(),
+        queue: Default::default(),
         counters: Counters::default(),
         stop: Default::default(),
         stop_deadline: Default::default(),
@@ -522,18 +507,22 @@ fn run_loop_thread(
         bridge: state.id,
         mode: config.assert_mode,
     });
-    let local = Rc::new(LocalSet::new());
-    LOCAL_SET.with(|slot| *slot.borrow_mut() = Some(local.clone()));
+    // The LocalSet lets jobs hold what is not `Send` (and spawn with `spawn_local`).
+    let local = LocalSet::new();
+    local.spawn_local(dispatch(state.queue.clone()));
     if ready.send(Ok(state.clone())).is_err() {
+        state.closed.store(true, Ordering::SeqCst);
+        drop(state.queue.close());
         return;
     }
 
     local.block_on(&runtime, run_until_stopped(&state));
 
     let cut_off = state.registry.len();
-    // Dropping the LocalSet and the runtime drops every job still in them; each job's
-    // `Finish` resolves its completion with `Closed`.
-    LOCAL_SET.with(|slot| slot.borrow_mut().take());
+    // Dropping what is still queued, then the dispatcher (in the LocalSet) and the
+    // runtime, drops every job left; each job's `Finish` resolves its completion with
+    // `Closed`. From here on submissions are refused by the closed queue.
+    drop(state.queue.close());
     drop(local);
     runtime.shutdown_timeout(TEARDOWN_GRACE);
     let _ = exited.send(cut_off);

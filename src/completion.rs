@@ -5,15 +5,15 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake};
 use std::time::Duration;
-
-use tokio::task::JoinHandle;
 
 use crate::error::{panic_message, Error, Site};
 use crate::loop_thread;
 use crate::process;
 use crate::registry::{JobRecord, LiveJob};
+use crate::run_queue::RunQueue;
+use crate::schedule::{Arrival, Schedule};
 use crate::slot::{Outcome, Resolved, Slot};
 use crate::spin;
 use crate::sync::deadline_after;
@@ -45,6 +45,18 @@ impl<T> JobCell<T> {
         }
     }
 
+    /// A job for the loop whose run queue is `queue`.
+    pub(crate) fn on_loop(
+        site: Site,
+        queue: Arc<RunQueue<Arrival>>,
+        fork_generation: u64,
+        spin: Duration,
+    ) -> JobCell<T> {
+        let mut cell = JobCell::owned(site, fork_generation, spin);
+        cell.record.schedule = Schedule::on(queue);
+        cell
+    }
+
     /// Offers the job's result; reports it if it is an error nobody will read.
     pub(crate) fn resolve(&self, result: Result<T, Error>) -> Resolved {
         let resolved = self.slot.resolve(result);
@@ -52,6 +64,17 @@ impl<T> JobCell<T> {
             report_unread(error);
         }
         resolved
+    }
+}
+
+/// A loop job's waker: it queues the job for another poll.
+impl<T: Send + 'static> Wake for JobCell<T> {
+    fn wake(self: Arc<Self>) {
+        self.record.schedule.wake();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.record.schedule.wake();
     }
 }
 
@@ -123,31 +146,13 @@ pub(crate) fn report_unread(error: &Error) {
               dropped (a panic is logged); call `cancel()` to stop it"]
 pub struct Completion<T> {
     cell: Arc<JobCell<T>>,
-    /// The tokio task running a loop job, held so `cancel()` can abort it and so the
-    /// task is freed by the reader's thread (a free on the allocating thread is cheaper).
-    /// `None` for pool jobs and local jobs (whose task is known only on the loop thread,
-    /// in `record.task`).
-    task: Option<JoinHandle<()>>,
     /// A wait or poll returned the result: nothing is left for `Drop` to report.
     read: bool,
 }
 
 impl<T> Completion<T> {
     pub(crate) fn new(cell: Arc<JobCell<T>>) -> Completion<T> {
-        Completion {
-            cell,
-            task: None,
-            read: false,
-        }
-    }
-
-    /// The completion of a loop job running as `task`.
-    pub(crate) fn of_task(cell: Arc<JobCell<T>>, task: JoinHandle<()>) -> Completion<T> {
-        Completion {
-            cell,
-            task: Some(task),
-            read: false,
-        }
+        Completion { cell, read: false }
     }
 
     /// A completion that is already resolved with `error`.
@@ -320,14 +325,8 @@ impl<T> Completion<T> {
             Resolved::AlreadyResolved
         );
         if won {
-            match &self.task {
-                Some(task) => task.abort(),
-                None => {
-                    if let Some(task) = self.cell.record.task.get() {
-                        task.abort();
-                    }
-                }
-            }
+            // A loop job is polled once more, sees it is cancelled and drops its future.
+            self.cell.record.schedule.wake();
         }
         won
     }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -15,6 +16,8 @@ use crate::executor::DefaultPool;
 use crate::loop_thread::{self, AssertMode};
 use crate::registry::{JobInfo, Registry};
 use crate::run::{run, Finish};
+use crate::run_queue::RunQueue;
+use crate::schedule::{Arrival, NewJob, Start};
 use crate::spin::Spin;
 use crate::stats::{Counters, Stats};
 use crate::watchdog::PollClock;
@@ -24,10 +27,11 @@ pub(crate) struct LoopState {
     /// Distinguishes this bridge's loop thread from other bridges'.
     pub(crate) id: u64,
     pub(crate) thread_name: Arc<str>,
-    pub(crate) runtime: tokio::runtime::Handle,
     /// Set once shutdown starts; submissions are refused from then on.
     pub(crate) closed: AtomicBool,
     pub(crate) registry: Registry,
+    /// Brings new and woken jobs to the loop's dispatcher.
+    pub(crate) queue: Arc<RunQueue<Arrival>>,
     pub(crate) counters: Counters,
     /// Tells the loop to stop; `stop_deadline` says by when.
     pub(crate) stop: Notify,
@@ -51,6 +55,18 @@ impl LoopState {
         // ORDERING: a report or a fast refusal only; the exact check for a submission is
         // in `Finish::register`. Acquire pairs with shutdown's SeqCst store.
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Sends a registered job to the loop's dispatcher.
+    fn enqueue<T: Send + 'static>(&self, cell: Arc<JobCell<T>>, start: Start) {
+        let new = NewJob {
+            start,
+            waker: Waker::from(cell.clone()),
+            job: cell,
+        };
+        // Refused only once the loop has stopped: dropping the job drops its `Finish`,
+        // which resolves the completion with `Closed`.
+        drop(self.queue.push(Arrival::New(new)));
     }
 }
 
@@ -445,8 +461,9 @@ impl Handle {
         F::Output: Send + 'static,
     {
         let (cell, finish) = self.register(site)?;
-        let task = self.state.runtime.spawn(run(fut, finish));
-        Ok(Completion::of_task(cell, task))
+        let future = Box::pin(run(fut, finish));
+        self.state.enqueue(cell.clone(), Start::Ready(future));
+        Ok(Completion::new(cell))
     }
 
     /// A new job's cell, registered as live; `Closed` once the bridge has closed.
@@ -455,8 +472,9 @@ impl Handle {
         site: Site,
     ) -> Result<(Arc<JobCell<T>>, Finish<T>), Error> {
         let state = &self.state;
-        let cell = Arc::new(JobCell::owned(
+        let cell = Arc::new(JobCell::on_loop(
             site,
+            state.queue.clone(),
             state.fork_generation,
             state.spin.limit,
         ));
@@ -508,22 +526,13 @@ impl Handle {
             Ok(job) => job,
             Err(refused) => return Completion::failed(refused),
         };
-        let carrier_cell = cell.clone();
-        // The carrier is `Send`; on the loop thread it hands the job to the loop's
-        // LocalSet. `make` runs inside the job's first poll, so like any poll it is timed,
-        // guarded against panics and named if it holds the loop, and it never runs for a
-        // job cancelled before it started. A finish dropped on the way resolves the job.
-        self.state.runtime.spawn(async move {
-            let job = run(async move { make().await }, finish);
-            if let Some(task) = crate::bridge::spawn_local(job) {
-                let task = task.abort_handle();
-                let _ = carrier_cell.record.task.set(task.clone());
-                // A cancel that ran before the handle was set could not abort.
-                if carrier_cell.slot.is_resolved() {
-                    task.abort();
-                }
-            }
-        });
+        // `make` runs inside the job's first poll, on the loop thread, so like any poll it
+        // is timed, guarded against panics and named if it holds the loop, and it never
+        // runs for a job cancelled before it started.
+        let start = Start::Make(Box::new(move || {
+            Box::pin(run(async move { make().await }, finish))
+        }));
+        self.state.enqueue(cell.clone(), start);
         Completion::new(cell)
     }
 }

@@ -118,6 +118,7 @@
 
 mod bridge;
 mod completion;
+mod dispatch;
 mod error;
 mod executor;
 mod global;
@@ -127,6 +128,8 @@ mod process;
 mod registry;
 mod report;
 mod run;
+mod run_queue;
+mod schedule;
 mod slot;
 mod spin;
 mod stats;

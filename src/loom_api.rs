@@ -1,8 +1,10 @@
 //! Internals exposed to the loom models in `loom-tests/` only (built under
-//! `cfg(loopbridge_loom)`): the slot under `Completion` with public methods, and the
-//! pool's handoff.
+//! `cfg(loopbridge_loom)`): the slot under `Completion` with public methods, the
+//! pool's handoff, and the loop's dispatcher.
 
 pub use crate::executor::loom_model as pool;
+#[path = "loom_dispatch.rs"]
+pub mod dispatch;
 use std::task::{Context, Poll};
 use std::time::Instant;
 

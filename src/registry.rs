@@ -2,13 +2,13 @@
 //! polled right now. Shutdown uses it to find and resolve what it must abandon.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::task::AbortHandle;
 
 use crate::error::{Error, Site};
+use crate::schedule::Schedule;
 
 /// What the bridge knows about one job, kept beside its result in one allocation.
 pub(crate) struct JobRecord {
@@ -18,8 +18,8 @@ pub(crate) struct JobRecord {
     /// When the running poll started, as nanoseconds after `submitted` plus one; zero
     /// while no poll runs.
     poll_started: AtomicU64,
-    /// The tokio task running the job, so `cancel()` can drop its future.
-    pub(crate) task: OnceLock<AbortHandle>,
+    /// How the job is queued for a poll on its loop (no loop polls pool jobs).
+    pub(crate) schedule: Schedule,
     /// The fork generation of the executor that runs the job, so a forked child waiting
     /// on it can be told at once that it never will run there.
     pub(crate) fork_generation: u64,
@@ -39,7 +39,7 @@ impl JobRecord {
             submitted: Instant::now(),
             polls: AtomicU64::new(0),
             poll_started: AtomicU64::new(0),
-            task: OnceLock::new(),
+            schedule: Schedule::none(),
             fork_generation: crate::process::generation(),
             spin_before_park: Duration::ZERO,
             span: tracing::Span::current(),

@@ -5,7 +5,9 @@ mod common;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::Poll;
 use std::time::Duration;
 
 use common::{recv, wait};
@@ -253,4 +255,35 @@ fn a_job_can_await_another_job() {
     }))
     .unwrap();
     assert_eq!(total, 42);
+}
+
+#[test]
+fn jobs_that_never_stop_waking_do_not_starve_timers_or_tokio_tasks() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Busy jobs: always ready to run again, so the loop's queue is never empty.
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            handle.submit(std::future::poll_fn(move |cx| {
+                if stop.load(Ordering::Relaxed) {
+                    return Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }))
+        })
+        .collect();
+    // A timer and a task spawned with tokio directly still get their turn.
+    let timer = handle.submit(async {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let task = tokio::spawn(async { 7 });
+        task.await.unwrap()
+    });
+    assert_eq!(wait(timer).unwrap(), 7);
+    stop.store(true, Ordering::Relaxed);
+    for job in busy {
+        wait(job).unwrap();
+    }
 }

@@ -1,0 +1,132 @@
+//! loom models of the loop's dispatcher: the real run queue, schedule and job table
+//! (through `__loom::dispatch::DispatchModel`), with the model's thread as the loop
+//! thread and loom threads as submitters, wakers and cancellers. A lost wake-up shows as
+//! a deadlock: the dispatcher sleeps in `block_on` with a job that never ends.
+
+use std::task::Poll;
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+
+use loopbridge::__loom::dispatch::{DispatchModel, Submitter};
+use loopbridge::Completion;
+
+/// Submits a job that ends at its first poll, counting its polls and its drops.
+fn submit_counted(
+    submitter: &Submitter,
+    polls: &Arc<AtomicUsize>,
+    drops: &Arc<AtomicUsize>,
+) -> Completion<()> {
+    let polls = polls.clone();
+    let drops = drops.clone();
+    submitter.submit(
+        move |_| {
+            polls.fetch_add(1, SeqCst);
+            Poll::Ready(())
+        },
+        move || {
+            drops.fetch_add(1, SeqCst);
+        },
+    )
+}
+
+/// Jobs submitted from two threads while the dispatcher runs and goes to sleep on an
+/// empty queue are each polled once and dropped once: a push either lands before the
+/// dispatcher looks at the queue, or wakes it.
+#[test]
+fn submissions_racing_the_dispatcher_to_sleep_are_never_lost() {
+    loom::model(|| {
+        let mut dispatcher = DispatchModel::new();
+        let polls = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let submitters: Vec<_> = (0..2)
+            .map(|_| {
+                let submitter = dispatcher.submitter();
+                let (polls, drops) = (polls.clone(), drops.clone());
+                thread::spawn(move || submit_counted(&submitter, &polls, &drops))
+            })
+            .collect();
+        dispatcher.run_until(|| drops.load(SeqCst) == 2);
+        for submitter in submitters {
+            assert!(submitter.join().unwrap().wait().is_ok());
+        }
+        assert_eq!(polls.load(SeqCst), 2, "each job is polled once");
+    });
+}
+
+/// A job's waker fired from another thread, before, during or after the dispatcher's
+/// poll of the job, always leads to a poll that sees what the waker did: the job ends.
+#[test]
+fn a_wake_racing_the_poll_is_never_lost() {
+    loom::model(|| {
+        let mut dispatcher = DispatchModel::new();
+        let signalled = Arc::new(AtomicBool::new(false));
+        let parked_waker = Arc::new(Mutex::new(None));
+        let ended = Arc::new(AtomicBool::new(false));
+        let completion = {
+            let signalled = signalled.clone();
+            let parked_waker = parked_waker.clone();
+            let ended = ended.clone();
+            dispatcher.submitter().submit(
+                move |job| {
+                    // The waker is stored before the signal is checked, as a channel does.
+                    *parked_waker.lock().unwrap() = Some(job.waker());
+                    if signalled.load(SeqCst) {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                },
+                move || ended.store(true, SeqCst),
+            )
+        };
+        let waker_thread = thread::spawn(move || {
+            signalled.store(true, SeqCst);
+            if let Some(waker) = parked_waker.lock().unwrap().take() {
+                waker.wake();
+            }
+        });
+        dispatcher.run_until(|| ended.load(SeqCst));
+        waker_thread.join().unwrap();
+        assert!(completion.wait().is_ok());
+    });
+}
+
+/// `cancel()` racing the dispatcher: whether it comes before the job's first poll, during
+/// it or after it, the job's future (which never wakes itself) is dropped exactly once,
+/// and the completion says `Cancelled`.
+#[test]
+fn a_cancel_racing_the_dispatcher_always_drops_the_future() {
+    loom::model(|| {
+        let mut dispatcher = DispatchModel::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let completion = {
+            let drops = drops.clone();
+            dispatcher.submitter().submit(
+                // As a job's wrapper does: a resolved (cancelled) job ends at its poll.
+                |job| {
+                    if job.is_resolved() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                },
+                move || {
+                    drops.fetch_add(1, SeqCst);
+                },
+            )
+        };
+        let completion = Arc::new(completion);
+        let canceller = {
+            let completion = completion.clone();
+            thread::spawn(move || assert!(completion.cancel(), "nothing else resolves it"))
+        };
+        dispatcher.run_until(|| drops.load(SeqCst) == 1);
+        canceller.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 1, "the future is dropped exactly once");
+        let completion =
+            Arc::try_unwrap(completion).unwrap_or_else(|_| panic!("the canceller is done"));
+        assert!(completion.wait().unwrap_err().is_cancelled());
+    });
+}

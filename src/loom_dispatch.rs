@@ -1,0 +1,130 @@
+//! The loop's dispatcher for the loom models in `loom-tests/dispatch.rs`: the real run
+//! queue, schedule and job table, with the model's own thread standing in for the loop
+//! thread (which a real bridge drives with tokio).
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use crate::completion::{Completion, JobCell};
+use crate::dispatch::Jobs;
+use crate::error::Site;
+use crate::run_queue::RunQueue;
+use crate::schedule::{Arrival, NewJob, Start};
+
+/// A loop without a runtime: jobs are submitted to its run queue through a
+/// [`Submitter`] from any thread, and [`run_until`](DispatchModel::run_until) is the
+/// dispatcher.
+#[derive(Default)]
+pub struct DispatchModel {
+    queue: Arc<RunQueue<Arrival>>,
+    jobs: Jobs,
+    batch: VecDeque<Arrival>,
+}
+
+/// Submits jobs to a [`DispatchModel`]'s run queue, as a `Handle` does.
+#[derive(Clone)]
+pub struct Submitter {
+    queue: Arc<RunQueue<Arrival>>,
+}
+
+/// What a model job's future sees of its own job when it is polled.
+pub struct JobView<'a> {
+    cell: &'a JobCell<()>,
+    waker: &'a Waker,
+}
+
+impl JobView<'_> {
+    /// `true` once the job was resolved (as a cancel resolves it).
+    pub fn is_resolved(&self) -> bool {
+        self.cell.slot.is_resolved()
+    }
+
+    /// The waker of the poll running now.
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+}
+
+impl DispatchModel {
+    /// A loop with nothing queued.
+    pub fn new() -> DispatchModel {
+        DispatchModel::default()
+    }
+
+    /// A way to submit jobs from any thread.
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// Runs the dispatcher until `done()` holds, checked whenever the run queue is empty;
+    /// sleeps (in loom's `block_on`) until a push wakes it.
+    pub fn run_until(&mut self, mut done: impl FnMut() -> bool) {
+        while !done() {
+            loom::future::block_on(poll_fn(|cx| self.queue.poll_take(&mut self.batch, cx)));
+            while let Some(arrival) = self.batch.pop_front() {
+                self.jobs.admit(arrival);
+            }
+        }
+    }
+}
+
+impl Submitter {
+    /// Submits a job as `Handle::submit` does: `poll` is its future's poll function
+    /// (`Ready` ends the job); `future_dropped` runs when the dispatcher drops the future.
+    /// The job's value is `()`.
+    #[track_caller]
+    pub fn submit<P, D>(&self, mut poll: P, future_dropped: D) -> Completion<()>
+    where
+        P: FnMut(JobView<'_>) -> Poll<()> + Send + 'static,
+        D: FnOnce() + Send + 'static,
+    {
+        let cell = Arc::new(JobCell::on_loop(
+            Site::caller(),
+            self.queue.clone(),
+            0,
+            Duration::ZERO,
+        ));
+        let own = cell.clone();
+        let guard = OnDrop(Some(future_dropped));
+        let future = async move {
+            let _guard = guard;
+            poll_fn(|cx| {
+                let ended = poll(JobView {
+                    cell: &own,
+                    waker: cx.waker(),
+                });
+                if ended.is_ready() {
+                    // As the real job does on ending: deliver its value.
+                    let _ = own.resolve(Ok(()));
+                }
+                ended
+            })
+            .await;
+        };
+        let start = Start::Ready(Box::pin(future));
+        let new = NewJob {
+            start,
+            waker: Waker::from(cell.clone()),
+            job: cell.clone(),
+        };
+        if self.queue.push(Arrival::New(new)).is_err() {
+            unreachable!("the model's queue is never closed");
+        }
+        Completion::new(cell)
+    }
+}
+
+struct OnDrop<D: FnOnce()>(Option<D>);
+
+impl<D: FnOnce()> Drop for OnDrop<D> {
+    fn drop(&mut self) {
+        if let Some(on_drop) = self.0.take() {
+            on_drop();
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The loop's run queue: how new and woken jobs reach the loop thread's dispatcher.
+//!
+//! Any thread pushes; the dispatcher takes everything queued in one batch. A push wakes
+//! the dispatcher only when it found the queue empty and went to sleep, so a burst of
+//! submissions costs the loop one wake-up rather than one per job (a tokio task spawned
+//! from outside its runtime wakes the runtime's driver every time, a system call each).
+//!
+//! It knows nothing of tokio and is written against [`crate::sync`], so the loom models
+//! explore it. Invariant: the sleeping dispatcher's waker is stored and taken under the
+//! same lock as the items, so a push either sees the waker (and wakes it) or happened
+//! before the dispatcher looked (and is in the batch it takes): no wake-up is lost.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+
+use crate::sync::Mutex;
+
+pub(crate) struct RunQueue<T> {
+    inner: Mutex<Inner<T>>,
+}
+
+struct Inner<T> {
+    items: VecDeque<T>,
+    /// The dispatcher's waker while it sleeps on an empty queue.
+    sleeping: Option<Waker>,
+    /// The loop has stopped: pushes are refused.
+    closed: bool,
+}
+
+impl<T> Default for RunQueue<T> {
+    fn default() -> RunQueue<T> {
+        RunQueue {
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                sleeping: None,
+                closed: false,
+            }),
+        }
+    }
+}
+
+impl<T> RunQueue<T> {
+    /// Queues `item` for the dispatcher, waking it if it sleeps; hands `item` back once
+    /// the queue is closed.
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return Err(item);
+        }
+        inner.items.push_back(item);
+        let sleeping = inner.sleeping.take();
+        drop(inner);
+        if let Some(waker) = sleeping {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Moves everything queued into `batch` (the dispatcher's, empty; the two buffers
+    /// are swapped, so neither side allocates once both have grown), or, with nothing
+    /// queued, sleeps until the next push wakes `cx`.
+    pub(crate) fn poll_take(&self, batch: &mut VecDeque<T>, cx: &mut Context<'_>) -> Poll<()> {
+        debug_assert!(batch.is_empty());
+        let mut inner = self.inner.lock();
+        if inner.items.is_empty() {
+            match &inner.sleeping {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => inner.sleeping = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        std::mem::swap(&mut inner.items, batch);
+        Poll::Ready(())
+    }
+
+    /// Refuses every later push and returns what was still queued.
+    pub(crate) fn close(&self) -> VecDeque<T> {
+        let mut inner = self.inner.lock();
+        inner.closed = true;
+        let sleeping = inner.sleeping.take();
+        let items = std::mem::take(&mut inner.items);
+        drop(inner);
+        drop(sleeping);
+        items
+    }
+}
