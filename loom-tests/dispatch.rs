@@ -52,6 +52,7 @@ fn submissions_racing_the_dispatcher_to_sleep_are_never_lost() {
             assert!(submitter.join().unwrap().wait().is_ok());
         }
         assert_eq!(polls.load(SeqCst), 2, "each job is polled once");
+        assert_eq!(dispatcher.live_jobs(), 0, "both jobs left the registry");
     });
 }
 
@@ -89,13 +90,14 @@ fn a_wake_racing_the_poll_is_never_lost() {
         });
         dispatcher.run_until(|| ended.load(SeqCst));
         waker_thread.join().unwrap();
+        assert_eq!(dispatcher.live_jobs(), 0, "the job left the registry");
         assert!(completion.wait().is_ok());
     });
 }
 
 /// `cancel()` racing the dispatcher: whether it comes before the job's first poll, during
-/// it or after it, the job's future (which never wakes itself) is dropped exactly once,
-/// and the completion says `Cancelled`.
+/// it or after it, the job's future (never ready, and never waking itself) is dropped
+/// exactly once, the job leaves the registry, and the completion says `Cancelled`.
 #[test]
 fn a_cancel_racing_the_dispatcher_always_drops_the_future() {
     loom::model(|| {
@@ -104,14 +106,8 @@ fn a_cancel_racing_the_dispatcher_always_drops_the_future() {
         let completion = {
             let drops = drops.clone();
             dispatcher.submitter().submit(
-                // As a job's wrapper does: a resolved (cancelled) job ends at its poll.
-                |job| {
-                    if job.is_resolved() {
-                        Poll::Ready(())
-                    } else {
-                        Poll::Pending
-                    }
-                },
+                // Never ready: only the job's wrapper, seeing the cancel, ends it.
+                |_| Poll::Pending,
                 move || {
                     drops.fetch_add(1, SeqCst);
                 },
@@ -125,6 +121,7 @@ fn a_cancel_racing_the_dispatcher_always_drops_the_future() {
         dispatcher.run_until(|| drops.load(SeqCst) == 1);
         canceller.join().unwrap();
         assert_eq!(drops.load(SeqCst), 1, "the future is dropped exactly once");
+        assert_eq!(dispatcher.live_jobs(), 0, "the job left the registry");
         let completion =
             Arc::try_unwrap(completion).unwrap_or_else(|_| panic!("the canceller is done"));
         assert!(completion.wait().unwrap_err().is_cancelled());

@@ -19,6 +19,7 @@ use crate::loop_thread::{self, AssertMode, LoopMark};
 use crate::process;
 use crate::registry::Registry;
 use crate::report::{ShutdownReport, StuckJob};
+use crate::schedule::Arrival;
 use crate::spin::Spin;
 use crate::stats::Counters;
 use crate::sync::deadline_after;
@@ -469,6 +470,29 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// The state a loop built from this configuration starts with.
+    pub(crate) fn loop_state(self) -> LoopState {
+        LoopState {
+            id: NEXT_BRIDGE_ID.fetch_add(1, Ordering::Relaxed),
+            thread_name: self.thread_name.into(),
+            closed: AtomicBool::new(false),
+            registry: Registry::default(),
+            queue: Default::default(),
+            counters: Counters::default(),
+            stop: Default::default(),
+            stop_deadline: Default::default(),
+            idle: Default::default(),
+            slow_poll_threshold: self.slow_poll_threshold,
+            poll_clock: PollClock::new(),
+            spin: Spin::new(self.spin_before_park),
+            fork_generation: crate::process::generation(),
+            assert_mode: self.assert_mode,
+            executor: Default::default(),
+        }
+    }
+}
+
 /// The loop thread's whole life.
 fn run_loop_thread(
     config: Builder,
@@ -485,44 +509,32 @@ fn run_loop_thread(
             return;
         }
     };
-    let state = Arc::new(LoopState {
-        id: NEXT_BRIDGE_ID.fetch_add(1, Ordering::Relaxed),
-        thread_name: config.thread_name.into(),
-        closed: AtomicBool::new(false),
-        registry: Registry::default(),
-        queue: Default::default(),
-        counters: Counters::default(),
-        stop: Default::default(),
-        stop_deadline: Default::default(),
-        idle: Default::default(),
-        slow_poll_threshold: config.slow_poll_threshold,
-        poll_clock: PollClock::new(),
-        spin: Spin::new(config.spin_before_park),
-        fork_generation: crate::process::generation(),
-        assert_mode: config.assert_mode,
-        executor: Default::default(),
-    });
+    let assert_mode = config.assert_mode;
+    let state = Arc::new(config.loop_state());
     watchdog::watch(&state);
     loop_thread::mark_current(LoopMark {
         bridge: state.id,
-        mode: config.assert_mode,
+        mode: assert_mode,
     });
     // The LocalSet lets jobs hold what is not `Send` (and spawn with `spawn_local`).
     let local = LocalSet::new();
-    local.spawn_local(dispatch(state.queue.clone()));
+    local.spawn_local(dispatch(state.clone()));
     if ready.send(Ok(state.clone())).is_err() {
-        state.closed.store(true, Ordering::SeqCst);
-        drop(state.queue.close());
         return;
     }
 
     local.block_on(&runtime, run_until_stopped(&state));
 
     let cut_off = state.registry.len();
-    // Dropping what is still queued, then the dispatcher (in the LocalSet) and the
-    // runtime, drops every job left; each job's `Finish` resolves its completion with
-    // `Closed`. From here on submissions are refused by the closed queue.
-    drop(state.queue.close());
+    // Closing the queue refuses every later submission; then what is still queued, the
+    // dispatcher's jobs (in the LocalSet) and the runtime's tasks are dropped. Each job's
+    // `Finish` resolves its completion with `Closed`.
+    state.closed.store(true, Ordering::SeqCst);
+    for arrival in state.queue.close() {
+        if let Arrival::New(new) = arrival {
+            state.discard(new.registered, new.start);
+        }
+    }
     drop(local);
     runtime.shutdown_timeout(TEARDOWN_GRACE);
     let _ = exited.send(cut_off);

@@ -4,7 +4,10 @@
 //! runtime's driver (a system call) and a pass through the runtime's shared queue and
 //! task list, both behind locks the loop thread takes too. Jobs instead reach the loop
 //! through the [`RunQueue`], which wakes the loop once per burst, and the dispatcher
-//! keeps them in a table of its own that only the loop thread touches.
+//! keeps them in a table of its own that only the loop thread touches. Around each poll
+//! it does what every job needs: the timing the stall watchdog and the slow-poll log
+//! read (one clock read per poll: a poll's end is the next one's start), and, when a job
+//! ends, its removal from the registry.
 //!
 //! Fairness: after [`JOBS_PER_TURN`] polls the dispatcher yields, so the runtime polls
 //! its I/O driver and timers and runs other tasks (those users spawn with tokio directly)
@@ -12,71 +15,121 @@
 //! share the coop budget tokio gives one task poll; a job that uses it up finds tokio's
 //! resources not ready, is woken again at once, and continues in a later turn.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
-use crate::registry::LiveJob;
-use crate::run_queue::RunQueue;
+use crate::handle::LoopState;
+use crate::registry::{JobRecord, LiveJob};
 use crate::schedule::{Arrival, LocalFuture, NewJob};
+use crate::stats::Counters;
 
 /// How many polls the dispatcher makes before it yields to the runtime: tokio's own
 /// `event_interval`, the number of tasks it runs between two looks at the driver.
 const JOBS_PER_TURN: usize = 61;
 
+thread_local! {
+    /// The loop whose jobs this thread polls: what a job's own code needs of it (its
+    /// counters) without holding a reference of its own.
+    static POLLING: RefCell<Option<Arc<LoopState>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the loop whose jobs this thread polls (`None` off a loop thread).
+pub(crate) fn with_polling_loop<R>(f: impl FnOnce(Option<&LoopState>) -> R) -> R {
+    POLLING.with(|polling| f(polling.borrow().as_deref()))
+}
+
 /// Polls the loop's jobs until the loop stops and drops this future (and with it every
-/// job it holds; each job's drop resolves its completion).
-pub(crate) async fn dispatch(queue: Arc<RunQueue<Arrival>>) {
-    let mut jobs = Jobs::default();
-    let mut batch = VecDeque::new();
+/// job it holds; see [`Jobs`]'s `Drop`).
+pub(crate) async fn dispatch(state: Arc<LoopState>) {
+    let mut jobs = Jobs::new(state);
     // Counted across batches: jobs that wake each other keep the queue from ever being
     // empty, and must not keep the runtime from its driver either.
     let mut polled = 0;
     loop {
-        poll_fn(|cx| queue.poll_take(&mut batch, cx)).await;
-        while let Some(arrival) = batch.pop_front() {
-            jobs.admit(arrival);
+        poll_fn(|cx| jobs.poll_arrivals(cx)).await;
+        let mut clock = Instant::now();
+        while let Some(arrival) = jobs.next_arrival() {
+            clock = jobs.admit(arrival, clock);
             polled += 1;
             if polled == JOBS_PER_TURN {
                 polled = 0;
                 // Runs after the runtime has polled its driver and its other tasks.
                 tokio::task::yield_now().await;
+                clock = Instant::now();
             }
         }
     }
 }
 
-/// The jobs on the loop, by key. Only the loop thread touches it.
-#[derive(Default)]
+/// The jobs on one loop, by key. Only the loop thread touches it.
 pub(crate) struct Jobs {
+    state: Arc<LoopState>,
     entries: Vec<Option<Entry>>,
     vacant: Vec<usize>,
+    /// What the run queue delivered and the dispatcher has not taken in yet.
+    arrivals: VecDeque<Arrival>,
 }
 
 struct Entry {
     future: LocalFuture,
     waker: Waker,
     job: Arc<dyn LiveJob>,
+    /// The job's key in the registry.
+    registered: usize,
 }
 
 impl Jobs {
-    /// Takes in what the run queue delivered and polls the job it names.
-    pub(crate) fn admit(&mut self, arrival: Arrival) {
+    /// The job table of the loop whose state is `state`, polled on this thread.
+    pub(crate) fn new(state: Arc<LoopState>) -> Jobs {
+        POLLING.with(|polling| *polling.borrow_mut() = Some(state.clone()));
+        Jobs {
+            state,
+            entries: Vec::new(),
+            vacant: Vec::new(),
+            arrivals: VecDeque::new(),
+        }
+    }
+
+    /// Ready once the run queue has delivered arrivals; until then the dispatcher
+    /// sleeps, and the next push wakes `cx`.
+    pub(crate) fn poll_arrivals(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.arrivals.is_empty() {
+            return Poll::Ready(());
+        }
+        self.state.queue.poll_take(&mut self.arrivals, cx)
+    }
+
+    pub(crate) fn next_arrival(&mut self) -> Option<Arrival> {
+        self.arrivals.pop_front()
+    }
+
+    /// Takes in what the run queue delivered and polls the job it names, starting at
+    /// `now`; returns when the poll (and, if the job ended, its teardown) finished.
+    pub(crate) fn admit(&mut self, arrival: Arrival, now: Instant) -> Instant {
         let key = match arrival {
             Arrival::New(new) => self.insert(new),
             Arrival::Woken(key) => key,
         };
-        self.poll(key);
+        self.poll(key, now)
     }
 
     fn insert(&mut self, new: NewJob) -> usize {
-        let NewJob { start, waker, job } = new;
+        let NewJob {
+            start,
+            waker,
+            job,
+            registered,
+        } = new;
         let entry = Entry {
             future: start.into_future(),
             waker,
             job,
+            registered,
         };
         let key = match self.vacant.pop() {
             Some(key) => key,
@@ -90,33 +143,89 @@ impl Jobs {
         key
     }
 
-    fn poll(&mut self, key: usize) {
+    fn poll(&mut self, key: usize, began: Instant) -> Instant {
+        let Jobs {
+            state,
+            entries,
+            vacant,
+            ..
+        } = self;
         // A key from a waker that outlived its job: that job is gone.
-        let Some(Some(Entry { future, waker, job })) = self.entries.get_mut(key) else {
-            return;
+        let Some(slot) = entries.get_mut(key) else {
+            return began;
         };
-        let schedule = &job.record().schedule;
-        schedule.polling();
-        let mut cx = Context::from_waker(waker);
+        let Some(entry) = slot else {
+            return began;
+        };
+        let job = entry.job.clone();
+        let record = job.record();
+        record.schedule.polling();
+        record.poll_began(began);
+        state.poll_clock.poll_began(began);
+        let mut cx = Context::from_waker(&entry.waker);
         // Every job's future catches its own panics (see `run`); this guard only keeps
         // the dispatcher, which every job depends on, alive should that ever fail.
-        let ended = match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+        let ended = match catch_unwind(AssertUnwindSafe(|| entry.future.as_mut().poll(&mut cx))) {
             Ok(poll) => poll.is_ready(),
             Err(_) => {
                 tracing::error!(
                     target: "loopbridge",
-                    site = %job.record().site,
-                    "a job's wrapper panicked; the job is dropped"
+                    site = %record.site,
+                    "a job panicked outside its own poll (in a destructor); the job is dropped"
                 );
                 true
             }
         };
-        if ended {
-            schedule.ended();
-            let ended = self.entries[key].take();
-            self.vacant.push(key);
-            // Dropped last: its destructors may submit jobs or wake others.
-            drop(ended);
+        let registered = if ended {
+            record.schedule.ended();
+            vacant.push(key);
+            // Dropping the job's future here makes its destructors part of its last poll.
+            slot.take().map(|entry| entry.registered)
+        } else {
+            None
+        };
+        let finished = Instant::now();
+        let elapsed = finished - began;
+        record.poll_ended();
+        state.poll_clock.poll_ended();
+        state.counters.record_poll(elapsed);
+        if elapsed >= state.slow_poll_threshold {
+            report_slow_poll(state, record, elapsed);
         }
+        if let Some(registered) = registered {
+            // Deregistered last: while its result is delivered and its future dropped,
+            // the watchdog can still name the job.
+            state.deregister(registered);
+            crate::spin::keep_loop_awake(state);
+        }
+        finished
+    }
+}
+
+fn report_slow_poll(state: &LoopState, record: &JobRecord, elapsed: Duration) {
+    Counters::bump(&state.counters.slow_polls);
+    tracing::warn!(
+        target: "loopbridge",
+        site = %record.site,
+        elapsed_ms = elapsed.as_secs_f64() * 1e3,
+        "slow poll: a job held the loop thread for {elapsed:?} (threshold {:?})",
+        state.slow_poll_threshold
+    );
+}
+
+impl Drop for Jobs {
+    /// The loop stopped: every job left, on the loop or on its way there, is dropped
+    /// (its `Finish` resolves it with `Closed`), counted as cancelled and removed from
+    /// the registry.
+    fn drop(&mut self) {
+        for entry in std::mem::take(&mut self.entries).into_iter().flatten() {
+            self.state.discard(entry.registered, entry.future);
+        }
+        for arrival in std::mem::take(&mut self.arrivals) {
+            if let Arrival::New(new) = arrival {
+                self.state.discard(new.registered, new.start);
+            }
+        }
+        POLLING.with(|polling| polling.borrow_mut().take());
     }
 }

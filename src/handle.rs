@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::Location;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
@@ -23,6 +23,7 @@ use crate::stats::{Counters, Stats};
 use crate::watchdog::PollClock;
 
 /// What a bridge's handles and its loop thread share.
+#[repr(align(128))]
 pub(crate) struct LoopState {
     /// Distinguishes this bridge's loop thread from other bridges'.
     pub(crate) id: u64,
@@ -57,16 +58,45 @@ impl LoopState {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Sends a registered job to the loop's dispatcher.
-    fn enqueue<T: Send + 'static>(&self, cell: Arc<JobCell<T>>, start: Start) {
+    /// Sends a job registered under `registered` to the loop's dispatcher.
+    fn enqueue<T: Send + 'static>(&self, cell: Arc<JobCell<T>>, registered: usize, start: Start) {
         let new = NewJob {
             start,
             waker: Waker::from(cell.clone()),
             job: cell,
+            registered,
         };
-        // Refused only once the loop has stopped: dropping the job drops its `Finish`,
-        // which resolves the completion with `Closed`.
-        drop(self.queue.push(Arrival::New(new)));
+        // Refused only once the loop has stopped.
+        if let Err(Arrival::New(refused)) = self.queue.push(Arrival::New(new)) {
+            self.discard(refused.registered, refused.start);
+        }
+    }
+
+    /// Removes an ended job from the registry, and wakes a stopping loop that waits for
+    /// its last job if this was it.
+    pub(crate) fn deregister(&self, registered: usize) {
+        self.registry.remove(registered);
+        // ORDERING: Acquire pairs with shutdown's SeqCst store of `closed`. A removal that
+        // misses the flag comes before the stopping loop's own look at the registry (the
+        // registry's lock orders them), so that look sees the removal.
+        if self.closed.load(Ordering::Acquire) && self.registry.len() == 0 {
+            self.idle.notify_one();
+        }
+    }
+
+    /// Ends a job that will not run to its end because the loop stopped: counts it as
+    /// cancelled, drops its future (whose `Finish` resolves the completion with
+    /// `Closed`) and removes it from the registry.
+    pub(crate) fn discard(&self, registered: usize, future: impl Sized) {
+        Counters::bump(&self.counters.cancelled);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(future))) {
+            tracing::error!(
+                target: "loopbridge",
+                "dropping a job cut off by shutdown panicked: {}",
+                crate::error::panic_message(&*payload)
+            );
+        }
+        self.deregister(registered);
     }
 }
 
@@ -460,17 +490,15 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (cell, finish) = self.register(site)?;
+        let Registered { cell, finish, key } = self.register(site)?;
         let future = Box::pin(run(fut, finish));
-        self.state.enqueue(cell.clone(), Start::Ready(future));
+        self.state.enqueue(cell.clone(), key, Start::Ready(future));
         Ok(Completion::new(cell))
     }
 
-    /// A new job's cell, registered as live; `Closed` once the bridge has closed.
-    fn register<T: Send + 'static>(
-        &self,
-        site: Site,
-    ) -> Result<(Arc<JobCell<T>>, Finish<T>), Error> {
+    /// A new job's cell, its claim and its registry key, registered as live; `Closed`
+    /// once the bridge has closed.
+    fn register<T: Send + 'static>(&self, site: Site) -> Result<Registered<T>, Error> {
         let state = &self.state;
         let cell = Arc::new(JobCell::on_loop(
             site,
@@ -478,8 +506,8 @@ impl Handle {
             state.fork_generation,
             state.spin.limit,
         ));
-        match Finish::register(cell.clone(), state.clone()) {
-            Some(finish) => Ok((cell, finish)),
+        match Finish::register(cell.clone(), state) {
+            Some((finish, key)) => Ok(Registered { cell, finish, key }),
             None => Err(closed(&cell)),
         }
     }
@@ -522,7 +550,7 @@ impl Handle {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        let (cell, finish) = match self.register(site) {
+        let Registered { cell, finish, key } = match self.register(site) {
             Ok(job) => job,
             Err(refused) => return Completion::failed(refused),
         };
@@ -532,9 +560,17 @@ impl Handle {
         let start = Start::Make(Box::new(move || {
             Box::pin(run(async move { make().await }, finish))
         }));
-        self.state.enqueue(cell.clone(), start);
+        self.state.enqueue(cell.clone(), key, start);
         Completion::new(cell)
     }
+}
+
+/// A job registered as live, not yet on its way to the loop.
+struct Registered<T> {
+    cell: Arc<JobCell<T>>,
+    finish: Finish<T>,
+    /// Its key in the registry.
+    key: usize,
 }
 
 impl fmt::Debug for Handle {

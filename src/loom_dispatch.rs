@@ -1,33 +1,32 @@
 //! The loop's dispatcher for the loom models in `loom-tests/dispatch.rs`: the real run
-//! queue, schedule and job table, with the model's own thread standing in for the loop
-//! thread (which a real bridge drives with tokio).
+//! queue, schedule, job table and registry, with the model's own thread standing in for
+//! the loop thread (which a real bridge drives with tokio).
 
-use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::bridge::Builder;
 use crate::completion::{Completion, JobCell};
 use crate::dispatch::Jobs;
 use crate::error::Site;
-use crate::run_queue::RunQueue;
+use crate::handle::LoopState;
+use crate::run::{run, Finish};
 use crate::schedule::{Arrival, NewJob, Start};
 
 /// A loop without a runtime: jobs are submitted to its run queue through a
 /// [`Submitter`] from any thread, and [`run_until`](DispatchModel::run_until) is the
 /// dispatcher.
-#[derive(Default)]
 pub struct DispatchModel {
-    queue: Arc<RunQueue<Arrival>>,
+    state: Arc<LoopState>,
     jobs: Jobs,
-    batch: VecDeque<Arrival>,
 }
 
 /// Submits jobs to a [`DispatchModel`]'s run queue, as a `Handle` does.
 #[derive(Clone)]
 pub struct Submitter {
-    queue: Arc<RunQueue<Arrival>>,
+    state: Arc<LoopState>,
 }
 
 /// What a model job's future sees of its own job when it is polled.
@@ -49,15 +48,19 @@ impl JobView<'_> {
 }
 
 impl DispatchModel {
-    /// A loop with nothing queued.
+    /// A loop with nothing queued, polled on this thread.
     pub fn new() -> DispatchModel {
-        DispatchModel::default()
+        let state = Arc::new(Builder::default().loop_state());
+        DispatchModel {
+            jobs: Jobs::new(state.clone()),
+            state,
+        }
     }
 
     /// A way to submit jobs from any thread.
     pub fn submitter(&self) -> Submitter {
         Submitter {
-            queue: self.queue.clone(),
+            state: self.state.clone(),
         }
     }
 
@@ -65,11 +68,22 @@ impl DispatchModel {
     /// sleeps (in loom's `block_on`) until a push wakes it.
     pub fn run_until(&mut self, mut done: impl FnMut() -> bool) {
         while !done() {
-            loom::future::block_on(poll_fn(|cx| self.queue.poll_take(&mut self.batch, cx)));
-            while let Some(arrival) = self.batch.pop_front() {
-                self.jobs.admit(arrival);
+            loom::future::block_on(poll_fn(|cx| self.jobs.poll_arrivals(cx)));
+            while let Some(arrival) = self.jobs.next_arrival() {
+                self.jobs.admit(arrival, Instant::now());
             }
         }
+    }
+
+    /// How many jobs are registered as live.
+    pub fn live_jobs(&self) -> usize {
+        self.state.registry.len()
+    }
+}
+
+impl Default for DispatchModel {
+    fn default() -> DispatchModel {
+        DispatchModel::new()
     }
 }
 
@@ -85,34 +99,35 @@ impl Submitter {
     {
         let cell = Arc::new(JobCell::on_loop(
             Site::caller(),
-            self.queue.clone(),
+            self.state.queue.clone(),
             0,
             Duration::ZERO,
         ));
+        let Some((finish, registered)) = Finish::register(cell.clone(), &self.state) else {
+            unreachable!("the model's loop never closes");
+        };
         let own = cell.clone();
         let guard = OnDrop(Some(future_dropped));
         let future = async move {
             let _guard = guard;
             poll_fn(|cx| {
-                let ended = poll(JobView {
+                poll(JobView {
                     cell: &own,
                     waker: cx.waker(),
-                });
-                if ended.is_ready() {
-                    // As the real job does on ending: deliver its value.
-                    let _ = own.resolve(Ok(()));
-                }
-                ended
+                })
             })
             .await;
         };
-        let start = Start::Ready(Box::pin(future));
+        // Wrapped as every job is: the wrapper delivers the value, or ends a cancelled
+        // job at its next poll without polling the model's future again.
+        let start = Start::Ready(Box::pin(run(future, finish)));
         let new = NewJob {
             start,
             waker: Waker::from(cell.clone()),
             job: cell.clone(),
+            registered,
         };
-        if self.queue.push(Arrival::New(new)).is_err() {
+        if self.state.queue.push(Arrival::New(new)).is_err() {
             unreachable!("the model's queue is never closed");
         }
         Completion::new(cell)

@@ -47,6 +47,8 @@ pub(crate) struct NewJob {
     /// The job's waker, made where its type is known.
     pub(crate) waker: Waker,
     pub(crate) job: Arc<dyn LiveJob>,
+    /// The job's key in the registry.
+    pub(crate) registered: usize,
 }
 
 /// How a new job's future comes to be.
