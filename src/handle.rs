@@ -23,6 +23,10 @@ use crate::stats::{Counters, Stats};
 use crate::watchdog::PollClock;
 
 /// What a bridge's handles and its loop thread share.
+///
+/// Aligned to its own cache lines so that the `Arc`'s reference counts, which change
+/// whenever a handle is cloned or dropped, never share a line with the fields every
+/// submission reads.
 #[repr(align(128))]
 pub(crate) struct LoopState {
     /// Distinguishes this bridge's loop thread from other bridges'.
