@@ -12,8 +12,9 @@
 //! Fairness: after [`JOBS_PER_TURN`] polls the dispatcher yields, so the runtime polls
 //! its I/O driver and timers and runs other tasks (those users spawn with tokio directly)
 //! as often as it would if every job were a task of its own. The jobs one turn polls
-//! share the coop budget tokio gives one task poll; a job that uses it up finds tokio's
-//! resources not ready, is woken again at once, and continues in a later turn.
+//! share the coop budget tokio gives one task poll, so a turn also ends once they have
+//! used it up; a job that found tokio's resources refusing it for want of budget was
+//! woken again at once and continues in the next turn.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -56,7 +57,9 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
         while let Some(arrival) = jobs.next_arrival() {
             clock = jobs.admit(arrival, clock);
             polled += 1;
-            if polled == JOBS_PER_TURN {
+            // Also ends the turn once the jobs polled in it used up tokio's coop budget:
+            // the jobs after them would only find tokio's resources refusing them.
+            if polled == JOBS_PER_TURN || !tokio::task::coop::has_budget_remaining() {
                 polled = 0;
                 // Runs after the runtime has polled its driver and its other tasks.
                 tokio::task::yield_now().await;
