@@ -61,8 +61,8 @@ static NEXT_BRIDGE_ID: AtomicU64 = AtomicU64::new(1);
 /// ```
 pub struct Bridge {
     handle: Handle,
-    /// Receives the number of jobs the loop cut off, as the loop thread ends.
-    exited: crossbeam_channel::Receiver<usize>,
+    /// Receives a message as the loop thread ends.
+    exited: crossbeam_channel::Receiver<()>,
     shutdown_timeout: Duration,
     shut_down: bool,
 }
@@ -236,6 +236,14 @@ impl Bridge {
 /// still pending, and leave the thread behind.
 fn abandon(state: &LoopState, report: &mut ShutdownReport) {
     report.loop_left_behind = true;
+    // Jobs still queued will never reach the loop: end them here, and refuse later
+    // pushes (which also frees what the queue holds).
+    for arrival in state.queue.close() {
+        if let Arrival::New(new) = arrival {
+            state.discard(new.registered, new.start);
+            report.cancelled += 1;
+        }
+    }
     let now = Instant::now();
     for job in state.registry.snapshot() {
         let record = job.record();
@@ -497,7 +505,7 @@ impl Builder {
 fn run_loop_thread(
     config: Builder,
     ready: crossbeam_channel::Sender<io::Result<Arc<LoopState>>>,
-    exited: crossbeam_channel::Sender<usize>,
+    exited: crossbeam_channel::Sender<()>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -525,19 +533,21 @@ fn run_loop_thread(
 
     local.block_on(&runtime, run_until_stopped(&state));
 
-    let cut_off = state.registry.len();
     // Closing the queue refuses every later submission; then what is still queued, the
     // dispatcher's jobs (in the LocalSet) and the runtime's tasks are dropped. Each job's
-    // `Finish` resolves its completion with `Closed`.
+    // `Finish` resolves its completion with `Closed`. Inside the runtime, so that the
+    // jobs' destructors can still use tokio (spawn a last cleanup, read a handle).
     state.closed.store(true, Ordering::SeqCst);
+    let in_runtime = runtime.enter();
     for arrival in state.queue.close() {
         if let Arrival::New(new) = arrival {
             state.discard(new.registered, new.start);
         }
     }
     drop(local);
+    drop(in_runtime);
     runtime.shutdown_timeout(TEARDOWN_GRACE);
-    let _ = exited.send(cut_off);
+    let _ = exited.send(());
 }
 
 /// The loop's own future: waits to be told to stop, then for the last job to end or the

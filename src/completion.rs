@@ -119,7 +119,8 @@ pub(crate) fn report_unread(error: &Error) {
 /// `Completion` resolves exactly once: with the value, or with an [`Error`] saying why not.
 ///
 /// Dropping a `Completion` detaches its job: the job keeps running and its result is
-/// dropped; if it panics, the panic is logged with its site rather than lost. To stop the
+/// dropped (a value that is already in is dropped right there, on the dropping thread);
+/// if the job panics, the panic is logged with its site rather than lost. To stop the
 /// job, call [`cancel`](Completion::cancel).
 ///
 /// # Examples

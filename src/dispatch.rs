@@ -20,10 +20,12 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::error::{panic_message, Error};
 use crate::handle::LoopState;
 use crate::registry::{JobRecord, LiveJob};
 use crate::schedule::{Arrival, LocalFuture, NewJob};
@@ -40,8 +42,8 @@ thread_local! {
 }
 
 /// Runs `f` with the loop whose jobs this thread polls (`None` off a loop thread).
-pub(crate) fn with_polling_loop<R>(f: impl FnOnce(Option<&LoopState>) -> R) -> R {
-    POLLING.with(|polling| f(polling.borrow().as_deref()))
+pub(crate) fn with_polling_loop<R>(f: impl FnOnce(Option<&Arc<LoopState>>) -> R) -> R {
+    POLLING.with(|polling| f(polling.borrow().as_ref()))
 }
 
 /// Polls the loop's jobs until the loop stops and drops this future (and with it every
@@ -154,54 +156,89 @@ impl Jobs {
             ..
         } = self;
         // A key from a waker that outlived its job: that job is gone.
-        let Some(slot) = entries.get_mut(key) else {
+        let Some(Some(entry)) = entries.get_mut(key) else {
             return began;
         };
-        let Some(entry) = slot else {
-            return began;
-        };
+        // Held to the end, for the bookkeeping after the job's entry is gone.
         let job = entry.job.clone();
         let record = job.record();
         record.schedule.polling();
         record.poll_began(began);
         state.poll_clock.poll_began(began);
         let mut cx = Context::from_waker(&entry.waker);
-        // Every job's future catches its own panics (see `run`); this guard only keeps
-        // the dispatcher, which every job depends on, alive should that ever fail.
+        // Every job's future catches the panics of its own poll (see `run`); what is
+        // left (the destructors of a future that just finished) is caught here, so the
+        // dispatcher, which every job depends on, never unwinds.
         let ended = match catch_unwind(AssertUnwindSafe(|| entry.future.as_mut().poll(&mut cx))) {
             Ok(poll) => poll.is_ready(),
-            Err(_) => {
-                tracing::error!(
-                    target: "loopbridge",
-                    site = %record.site,
-                    "a job panicked outside its own poll (in a destructor); the job is dropped"
-                );
+            Err(payload) => {
+                end_panicked(state, &*job, &*payload);
                 true
             }
         };
-        let registered = if ended {
+        if ended {
             record.schedule.ended();
             vacant.push(key);
-            // Dropping the job's future here makes its destructors part of its last poll.
-            slot.take().map(|entry| entry.registered)
-        } else {
-            None
-        };
+            // The job's teardown is part of its last poll: the watchdog sees it, and its
+            // time is the job's.
+            if let Some(entry) = entries[key].take() {
+                let registered = entry.registered;
+                guarded(record, "dropping an ended job", || drop(entry));
+                guarded(record, "removing an ended job", || {
+                    state.deregister(registered)
+                });
+            }
+        }
         let finished = Instant::now();
         let elapsed = finished - began;
         record.poll_ended();
         state.poll_clock.poll_ended();
         state.counters.record_poll(elapsed);
-        if elapsed >= state.slow_poll_threshold {
-            report_slow_poll(state, record, elapsed);
-        }
-        if let Some(registered) = registered {
-            // Deregistered last: while its result is delivered and its future dropped,
-            // the watchdog can still name the job.
-            state.deregister(registered);
+        if ended {
             crate::spin::keep_loop_awake(state);
         }
-        finished
+        let mut next = finished;
+        if elapsed >= state.slow_poll_threshold {
+            // Logging runs the application's subscriber, which may take long itself:
+            // that time is nobody's poll, so the next poll starts after it.
+            guarded(record, "reporting a slow poll", || {
+                report_slow_poll(state, record, elapsed)
+            });
+            next = Instant::now();
+        }
+        // No user code runs here: a value nobody read left the cell when its
+        // `Completion` was dropped.
+        drop(job);
+        next
+    }
+}
+
+/// Runs `f`, which may run user code (destructors, a tracing subscriber), so that a panic
+/// in it is logged instead of unwinding into the dispatcher.
+fn guarded(record: &JobRecord, what: &str, f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        tracing::error!(
+            target: "loopbridge",
+            site = %record.site,
+            "{what} panicked: {}",
+            panic_message(&*payload)
+        );
+    }
+}
+
+/// A job panicked outside its future's own poll (a destructor that ran as the future
+/// finished, or a tracing subscriber entering the job's span): the job ends with
+/// `Panicked` unless it already had its result, and is counted once either way.
+fn end_panicked(state: &LoopState, job: &dyn LiveJob, payload: &(dyn std::any::Any + Send)) {
+    let message = panic_message(payload);
+    let site = job.record().site.clone();
+    tracing::error!(
+        target: "loopbridge",
+        site = %site,
+        "a job panicked outside its own poll (a destructor?): {message}"
+    );
+    if job.abandon(Error::Panicked { message, site }) {
+        Counters::bump(&state.counters.panicked);
     }
 }
 
@@ -219,14 +256,26 @@ fn report_slow_poll(state: &LoopState, record: &JobRecord, elapsed: Duration) {
 impl Drop for Jobs {
     /// The loop stopped: every job left, on the loop or on its way there, is dropped
     /// (its `Finish` resolves it with `Closed`), counted as cancelled and removed from
-    /// the registry.
+    /// the registry. Normally the loop closed the bridge and its queue before; should the
+    /// dispatcher itself ever fail, this closes them, so that no submission waits for a
+    /// loop that no longer polls.
     fn drop(&mut self) {
-        for entry in std::mem::take(&mut self.entries).into_iter().flatten() {
-            self.state.discard(entry.registered, entry.future);
+        let state = &self.state;
+        // ORDERING: as shutdown's store: every later submission sees the bridge closed.
+        if !state.closed.swap(true, Ordering::SeqCst) {
+            tracing::error!(
+                target: "loopbridge",
+                thread = %state.thread_name,
+                "the loop's dispatcher stopped; the bridge is closed"
+            );
         }
-        for arrival in std::mem::take(&mut self.arrivals) {
+        let queued = state.queue.close();
+        for entry in std::mem::take(&mut self.entries).into_iter().flatten() {
+            state.discard(entry.registered, entry.future);
+        }
+        for arrival in std::mem::take(&mut self.arrivals).into_iter().chain(queued) {
             if let Arrival::New(new) = arrival {
-                self.state.discard(new.registered, new.start);
+                state.discard(new.registered, new.start);
             }
         }
         POLLING.with(|polling| polling.borrow_mut().take());

@@ -51,9 +51,11 @@ impl<T: Send + 'static> Finish<T> {
         self.ended = true;
         // Delivering runs user code (dropping an unread value, a `then` callback, waking
         // a reader); a panic there must not unwind into the dispatcher.
-        let delivered = catch_unwind(AssertUnwindSafe(|| {
-            with_polling_loop(|state| self.deliver(state.map(|state| &state.counters), produced))
-        }));
+        // The loop polling this job (see `dispatch`); held apart from its thread-local,
+        // which is not borrowed while user code runs.
+        let state = with_polling_loop(|state| state.cloned());
+        let counters = state.as_ref().map(|state| &state.counters);
+        let delivered = catch_unwind(AssertUnwindSafe(|| self.deliver(counters, produced)));
         if let Err(payload) = delivered {
             tracing::error!(
                 target: "loopbridge",
@@ -124,8 +126,13 @@ where
             return Poll::Ready(());
         }
         let produced = {
-            let _context = finish.cell.record.span.enter();
-            match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            // The span is entered inside the guard: entering runs the application's
+            // subscriber, and a panic there is the job's.
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                let _context = finish.cell.record.span.enter();
+                fut.as_mut().poll(cx)
+            }));
+            match polled {
                 Ok(Poll::Pending) => None,
                 Ok(Poll::Ready(value)) => Some(Ok(value)),
                 Err(payload) => Some(Err(panic_message(&*payload))),

@@ -200,8 +200,10 @@ impl<T> Slot<T> {
         }
     }
 
-    /// The reader is gone. Returns an error that was in the slot and never read, so the
-    /// caller can report it.
+    /// The reader is gone. A value that was in the slot and never read is dropped here,
+    /// on the reader's thread, as if it had been read (not later, by whoever holds the
+    /// slot last: a waker, the loop). Returns an error that was never read, so the caller
+    /// can report it.
     pub(crate) fn detach(&self) -> Option<Error> {
         let mut state = self.state.lock();
         match &mut *state {
@@ -214,9 +216,13 @@ impl<T> Slot<T> {
                 drop(waker);
                 None
             }
-            State::Ready(Err(_)) => match std::mem::replace(&mut *state, State::Taken) {
+            State::Ready(_) => match std::mem::replace(&mut *state, State::Taken) {
                 State::Ready(Err(error)) => Some(error),
-                _ => unreachable!("checked above"),
+                unread => {
+                    drop(state);
+                    drop(unread);
+                    None
+                }
             },
             _ => None,
         }

@@ -255,3 +255,109 @@ fn a_value_that_panics_when_dropped_unread_is_counted_once_and_the_loop_lives() 
         "{stats:?}"
     );
 }
+
+/// A future that is ready at once and panics when it is dropped afterwards.
+struct PanicsWhenDropped;
+
+impl std::future::Future for PanicsWhenDropped {
+    type Output = u32;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<u32> {
+        std::task::Poll::Ready(1)
+    }
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("the finished future's destructor panicked");
+    }
+}
+
+#[test]
+fn a_future_whose_destructor_panics_keeps_its_value_and_the_loop_serving() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    assert_eq!(wait(handle.submit(PanicsWhenDropped)).unwrap(), 1);
+    round_trip(&handle);
+    eventually("the job is counted once", || handle.stats().in_flight == 0);
+    let stats = handle.stats();
+    assert_eq!((stats.finished, stats.panicked), (2, 0), "{stats:?}");
+}
+
+#[test]
+fn a_cancelled_job_whose_destructor_panics_keeps_the_other_jobs_and_the_loop_serving() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let bystander = handle.submit(async move { rx.await.unwrap() });
+    let victim = handle.submit(async {
+        let _guard = PanicOnDrop;
+        std::future::pending::<()>().await;
+    });
+    eventually("both jobs were polled", || {
+        handle.jobs().iter().all(|job| job.polls >= 1)
+    });
+    assert!(victim.cancel());
+    tx.send(5).unwrap();
+    assert_eq!(wait(bystander).unwrap(), 5);
+    round_trip(&handle);
+    eventually("every job ended", || handle.stats().in_flight == 0);
+}
+
+#[test]
+fn an_unread_value_is_dropped_where_its_completion_is_dropped() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let completion = handle.submit(async { PanicOnDrop });
+    eventually("the job resolved", || completion.is_done());
+    // Nobody reads the value: it is dropped with the completion, on this thread, and its
+    // panic is this thread's, not the loop's.
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(completion)));
+    assert!(dropped.is_err());
+    round_trip(&handle);
+}
+
+#[test]
+fn a_tracing_subscriber_panicking_in_a_jobs_span_makes_the_job_panicked() {
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    struct PanicsOnEnterOnTheLoop;
+    impl<S: tracing::Subscriber> Layer<S> for PanicsOnEnterOnTheLoop {
+        fn on_enter(&self, _: &tracing::span::Id, _: Context<'_, S>) {
+            if std::thread::current().name() == Some("poisoned-loop") {
+                panic!("the subscriber panicked");
+            }
+        }
+    }
+
+    let bridge = Bridge::builder()
+        .thread_name("poisoned-loop")
+        .build()
+        .unwrap();
+    let handle = bridge.handle();
+    let subscriber = tracing_subscriber::registry().with(PanicsOnEnterOnTheLoop);
+    // The job runs inside the span current where it was submitted, and a span carries
+    // its subscriber with it to the loop thread.
+    let completion = tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("request").in_scope(|| handle.submit(async { 1 }))
+    });
+    let error = wait(completion).unwrap_err();
+    assert!(error.is_panic(), "{error}");
+    round_trip(&handle);
+    eventually("the job is counted", || handle.stats().in_flight == 0);
+    assert_eq!(handle.stats().panicked, 1);
+}
+
+/// A value whose destructor panics (unless the thread is already unwinding).
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("a destructor panicked");
+        }
+    }
+}

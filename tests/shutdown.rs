@@ -417,3 +417,31 @@ fn a_loop_held_by_an_untracked_task_is_reported_left_behind() {
     assert!(!report.is_clean());
     assert!(report.to_string().contains("left behind"), "{report}");
 }
+
+/// Reports whether it was dropped inside a tokio runtime.
+struct ReportsRuntimeOnDrop(mpsc::Sender<bool>);
+
+impl Drop for ReportsRuntimeOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(tokio::runtime::Handle::try_current().is_ok());
+    }
+}
+
+#[test]
+fn jobs_cut_off_by_shutdown_are_dropped_inside_the_runtime() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (dropped_tx, dropped_rx) = mpsc::channel();
+    let (started_tx, started_rx) = mpsc::channel();
+    let job = handle.submit(async move {
+        // A destructor may need tokio: to spawn a last cleanup, or to read a handle.
+        let _guard = ReportsRuntimeOnDrop(dropped_tx);
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    recv(&started_rx, "the job started");
+    let report = bridge.shutdown(Duration::from_millis(1));
+    assert_eq!(report.cancelled, 1);
+    assert!(recv(&dropped_rx, "the cut-off job was dropped"));
+    assert!(wait(job).unwrap_err().is_closed());
+}

@@ -127,3 +127,51 @@ fn a_then_callback_holding_the_loop_is_reported_as_its_jobs_stall() {
         handle.stats().slow_polls >= 1
     });
 }
+
+#[test]
+fn a_slow_poll_is_counted_once_even_when_its_log_line_is_slow() {
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    /// A log sink that takes longer than the threshold to write a warning.
+    struct SlowSink;
+    impl<S: tracing::Subscriber> Layer<S> for SlowSink {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            if *event.metadata().level() == tracing::Level::WARN {
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        }
+    }
+
+    let bridge = Bridge::builder()
+        .slow_poll_threshold(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let handle = bridge.handle();
+    // The loop thread's own subscriber, for this bridge only.
+    wait(handle.run_callback(|| {
+        std::mem::forget(tracing::subscriber::set_default(
+            tracing_subscriber::registry().with(SlowSink),
+        ))
+    }))
+    .unwrap();
+    // Hold the loop outside any job (in a tokio task), so that what is submitted meanwhile
+    // reaches it as one batch: one slow callback, then trivial ones.
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    wait(handle.submit(async move {
+        tokio::spawn(async move {
+            entered_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        });
+    }))
+    .unwrap();
+    common::recv(&entered_rx, "the loop is held");
+    let slow = handle.run_callback(|| std::thread::sleep(Duration::from_millis(40)));
+    let quick: Vec<_> = (0..10).map(|n| handle.run_callback(move || n)).collect();
+    release_tx.send(()).unwrap();
+    wait(slow).unwrap();
+    for job in quick {
+        wait(job).unwrap();
+    }
+    assert_eq!(handle.stats().slow_polls, 1, "{:?}", handle.stats());
+}
