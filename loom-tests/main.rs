@@ -8,6 +8,7 @@
 
 mod dispatch;
 mod pool;
+mod watchdog;
 
 use std::future::poll_fn;
 use std::time::{Duration, Instant};

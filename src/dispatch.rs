@@ -103,10 +103,19 @@ impl Jobs {
     /// Ready once the run queue has delivered arrivals; until then the dispatcher
     /// sleeps, and the next push wakes `cx`.
     pub(crate) fn poll_arrivals(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.arrivals.is_empty() {
-            return Poll::Ready(());
+        if self.arrivals.is_empty()
+            && self
+                .state
+                .queue
+                .poll_take(&mut self.arrivals, cx)
+                .is_pending()
+        {
+            // Nothing to poll until the next push: the stall watchdog may sleep.
+            self.state.poll_clock.idle();
+            return Poll::Pending;
         }
-        self.state.queue.poll_take(&mut self.arrivals, cx)
+        self.state.poll_clock.dispatching();
+        Poll::Ready(())
     }
 
     pub(crate) fn next_arrival(&mut self) -> Option<Arrival> {

@@ -119,6 +119,7 @@
 mod bridge;
 mod completion;
 mod dispatch;
+mod doze;
 mod error;
 mod executor;
 mod global;

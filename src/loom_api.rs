@@ -132,3 +132,19 @@ pub fn closed() -> Error {
         site: Site::caller(),
     }
 }
+
+/// The stall watchdog's doze, with its operations public.
+#[derive(Default)]
+pub struct Doze(crate::doze::Doze);
+
+impl Doze {
+    /// A loop has just marked itself busy: wakes the watchdog if it sleeps.
+    pub fn nudge(&self) {
+        self.0.nudge();
+    }
+
+    /// Sleeps until nudged, unless `busy()` holds once the sleep is announced.
+    pub fn sleep_unless(&self, busy: impl FnOnce() -> bool) {
+        self.0.sleep_unless(busy);
+    }
+}

@@ -121,10 +121,10 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Instant {
 
 /// The atomics of the crate's own state machines (std's normally, loom's under loom).
 #[cfg(not(loopbridge_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
 
 #[cfg(loopbridge_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
 
 /// One step of waiting for another thread that is between two steps that never block
 /// (a submitter between counting its job and sending it): give it the processor.

@@ -3,13 +3,14 @@
 //! loop is stalled, not only after the poll returns.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::doze::Doze;
 use crate::handle::LoopState;
-use crate::sync::CachePadded;
+use crate::sync::{AtomicBool, CachePadded};
 
 /// The shortest pause between checks, whatever the thresholds: a zero threshold must
 /// not turn the watchdog into a busy loop.
@@ -27,6 +28,11 @@ pub(crate) struct PollClock {
     /// The `started` value of the last poll the watchdog reported, so each stall is
     /// reported once.
     reported: AtomicU64,
+    /// The dispatcher is taking in or polling jobs; clear while it sleeps, when nothing
+    /// on the loop can stall. Shared with the watchdog's list.
+    dispatching: Arc<AtomicBool>,
+    /// How to wake the watchdog once this loop is dispatching (set when it is watched).
+    doze: OnceLock<Arc<Doze>>,
 }
 
 impl PollClock {
@@ -35,7 +41,30 @@ impl PollClock {
             epoch: Instant::now(),
             started: CachePadded(AtomicU64::new(0)),
             reported: AtomicU64::new(0),
+            dispatching: Arc::new(AtomicBool::new(false)),
+            doze: OnceLock::new(),
         }
+    }
+
+    /// The dispatcher has jobs to take in: from now on the watchdog watches this loop.
+    pub(crate) fn dispatching(&self) {
+        // ORDERING: ordered before the nudge's look at the watchdog by the nudge's fence
+        // (see `doze`).
+        if !self.dispatching.swap(true, Ordering::SeqCst) {
+            if let Some(doze) = self.doze.get() {
+                doze.nudge();
+            }
+        }
+    }
+
+    /// The dispatcher sleeps: no job on this loop is being polled.
+    pub(crate) fn idle(&self) {
+        // ORDERING: a watchdog that still sees the loop busy only checks it once more.
+        self.dispatching.store(false, Ordering::Relaxed);
+    }
+
+    fn is_dispatching(&self) -> bool {
+        self.dispatching.load(Ordering::Relaxed)
     }
 
     // ORDERING: the clock publishes only its own value (a timestamp read as a report);
@@ -70,14 +99,26 @@ impl PollClock {
 struct Watchdog {
     bridges: Mutex<Watched>,
     changed: Condvar,
+    /// Where the watchdog sleeps while no loop is dispatching.
+    doze: Arc<Doze>,
 }
 
-/// The bridges under watch, and how many were ever added (so a bridge added while the
+/// The bridges under watch (each with its dispatcher's busy mark, readable without
+/// touching the bridge), and how many were ever added (so a bridge added while the
 /// watchdog was checking, with the list unlocked, is not missed).
 #[derive(Default)]
 struct Watched {
-    bridges: Vec<Weak<LoopState>>,
+    bridges: Vec<(Weak<LoopState>, Arc<AtomicBool>)>,
     added: u64,
+}
+
+impl Watched {
+    fn any_dispatching(&self) -> bool {
+        // ORDERING: ordered after the doze's announcement by its fence (see `doze`).
+        self.bridges
+            .iter()
+            .any(|(_, dispatching)| dispatching.load(Ordering::SeqCst))
+    }
 }
 
 /// Puts a bridge under the watchdog, starting the watchdog thread on first use in this
@@ -100,8 +141,11 @@ pub(crate) fn watch(state: &Arc<LoopState>) {
             }
         }
     };
+    let _ = state.poll_clock.doze.set(watchdog.doze.clone());
     let mut watched = watchdog.bridges.lock();
-    watched.bridges.push(Arc::downgrade(state));
+    watched
+        .bridges
+        .push((Arc::downgrade(state), state.poll_clock.dispatching.clone()));
     watched.added += 1;
     drop(watched);
     watchdog.changed.notify_one();
@@ -111,6 +155,7 @@ fn start() -> Arc<Watchdog> {
     let watchdog = Arc::new(Watchdog {
         bridges: Mutex::new(Watched::default()),
         changed: Condvar::new(),
+        doze: Arc::default(),
     });
     let running = watchdog.clone();
     let spawned = std::thread::Builder::new()
@@ -130,28 +175,41 @@ impl Watchdog {
             // callbacks), which may start another bridge and so need the list.
             let (live, added): (Vec<Arc<LoopState>>, u64) = {
                 let mut watched = self.bridges.lock();
-                watched.bridges.retain(|bridge| bridge.strong_count() > 0);
-                let live = watched.bridges.iter().filter_map(Weak::upgrade).collect();
+                watched
+                    .bridges
+                    .retain(|(bridge, _)| bridge.strong_count() > 0);
+                let live = watched
+                    .bridges
+                    .iter()
+                    .filter_map(|(bridge, _)| bridge.upgrade())
+                    .collect();
                 (live, watched.added)
             };
             let now = Instant::now();
             let mut interval = MAX_CHECK_INTERVAL;
+            let mut busy = false;
             for state in &live {
                 check(state, now);
                 interval = interval.min(state.slow_poll_threshold / 2);
+                busy |= state.poll_clock.is_dispatching();
             }
-            let watching = !live.is_empty();
             drop(live);
             let mut watched = self.bridges.lock();
             if watched.added != added {
                 continue; // a bridge came while checking: look at it now
             }
-            if !watching {
-                self.changed.wait(&mut watched);
-            } else {
+            if busy {
                 self.changed
                     .wait_for(&mut watched, interval.max(MIN_CHECK_INTERVAL));
+                continue;
             }
+            drop(watched);
+            // No loop is dispatching: nothing can stall until one starts, and that one
+            // wakes the watchdog.
+            self.doze.sleep_unless(|| {
+                let watched = self.bridges.lock();
+                watched.added != added || watched.any_dispatching()
+            });
         }
     }
 }
