@@ -440,6 +440,10 @@ impl<T> Future for Completion<T> {
     /// If polled again after it returned the value.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let Some(error) = this.orphaned() {
+            this.read = true;
+            return Poll::Ready(Err(error));
+        }
         match this.cell.slot.poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(outcome) => Poll::Ready(

@@ -504,6 +504,11 @@ impl Handle {
     /// once the bridge has closed.
     fn register<T: Send + 'static>(&self, site: Site) -> Result<Registered<T>, Error> {
         let state = &self.state;
+        // In a forked child the loop thread does not exist, and a lock held by one of
+        // the parent's threads at the fork stays held: refuse before touching anything.
+        if crate::process::forked_away(state.fork_generation, &site) {
+            return Err(Error::Closed { site });
+        }
         let cell = Arc::new(JobCell::on_loop(
             site,
             state.queue.clone(),

@@ -59,8 +59,9 @@ pub(crate) fn forked_away(owner: u64, site: &Site) -> bool {
         tracing::error!(
             target: "loopbridge",
             site = %site,
-            "waiting on a job of a bridge or pool started before this process was forked: \
-             its threads do not exist here; start a new bridge or pool in the child"
+            "using a bridge or pool started before this process was forked (submitting to it, \
+             or waiting on its jobs): its threads do not exist here; start a new bridge or \
+             pool in the child"
         );
     });
     true

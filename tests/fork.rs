@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use loopbridge::{Bridge, ThreadPool};
+use loopbridge::{Bridge, Completion, ThreadPool};
 
 /// Long enough never to be reached when the crate works; a wait that ends by this
 /// timeout (instead of `Closed`) is the bug this test catches.
@@ -17,19 +17,34 @@ fn main() {
     // Both have run a job to the end, so their threads are idle when the fork happens.
     assert_eq!(bridge.handle().submit(async { 1 }).wait().unwrap(), 1);
     assert_eq!(pool.submit(|| 2).wait().unwrap(), 2);
+    // A job still pending at the fork, parked on a channel: the loop is idle.
+    let (release, released) = tokio::sync::oneshot::channel::<u32>();
+    let pending = bridge
+        .handle()
+        .submit(async move { released.await.unwrap() });
+    while bridge
+        .handle()
+        .jobs()
+        .first()
+        .is_none_or(|job| job.polls == 0)
+    {
+        std::thread::yield_now();
+    }
 
     // SAFETY: `fork` has no preconditions; the child runs only the code in `child`,
     // and leaves with `_exit`, skipping destructors that belong to the parent's threads.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        let code = child(&bridge, &pool);
+        let code = child(&bridge, &pool, pending);
         // SAFETY: ends the child at once; nothing of it is needed after this.
         unsafe { libc::_exit(code) };
     }
 
     let status = wait_for(pid);
     // The parent's bridge and pool are untouched by the child.
+    release.send(9).unwrap();
+    assert_eq!(pending.wait().unwrap(), 9);
     assert_eq!(bridge.handle().submit(async { 6 }).wait().unwrap(), 6);
     assert_eq!(pool.submit(|| 7).wait().unwrap(), 7);
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
@@ -41,7 +56,7 @@ fn main() {
 }
 
 /// Runs in the forked child; its exit code says whether every check held.
-fn child(bridge: &Bridge, pool: &ThreadPool) -> i32 {
+fn child(bridge: &Bridge, pool: &ThreadPool, pending: Completion<u32>) -> i32 {
     let inherited = bridge.handle().submit(async { 3 }).wait_timeout(WAIT);
     if !matches!(&inherited, Err(error) if error.is_closed()) {
         eprintln!("child: a job on the inherited bridge gave {inherited:?}, not Closed");
@@ -67,6 +82,14 @@ fn child(bridge: &Bridge, pool: &ThreadPool) -> i32 {
         other => {
             eprintln!("child: the child's own bridge gave {other:?}");
             return 4;
+        }
+    }
+    // Awaiting (not waiting on) a job that was pending on the inherited bridge.
+    match fresh.handle().block_on(pending) {
+        Ok(Err(error)) if error.is_closed() => {}
+        other => {
+            eprintln!("child: awaiting an inherited pending job gave {other:?}, not Closed");
+            return 6;
         }
     }
     let fresh_pool = ThreadPool::new(1).expect("pool in the child");
