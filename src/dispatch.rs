@@ -35,6 +35,9 @@ use crate::stats::Counters;
 /// `event_interval`, the number of tasks it runs between two looks at the driver.
 const JOBS_PER_TURN: usize = 61;
 
+/// How many arrivals the run queue's buffers keep room for between bursts.
+const RETAINED_ARRIVALS: usize = 256;
+
 thread_local! {
     /// The loop whose jobs this thread polls: what a job's own code needs of it (its
     /// counters) without holding a reference of its own.
@@ -103,6 +106,11 @@ impl Jobs {
     /// Ready once the run queue has delivered arrivals; until then the dispatcher
     /// sleeps, and the next push wakes `cx`.
     pub(crate) fn poll_arrivals(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.arrivals.is_empty() && self.arrivals.capacity() > RETAINED_ARRIVALS {
+            // The buffer goes back to the queue next: after a burst, neither keeps its
+            // peak size for the rest of the loop's life.
+            self.arrivals.shrink_to(RETAINED_ARRIVALS);
+        }
         if self.arrivals.is_empty()
             && self
                 .state
