@@ -20,7 +20,6 @@ use crate::process;
 use crate::registry::Registry;
 use crate::report::{ShutdownReport, StuckJob};
 use crate::schedule::Arrival;
-use crate::spin::Spin;
 use crate::stats::Counters;
 use crate::sync::deadline_after;
 use crate::watchdog::{self, PollClock};
@@ -493,7 +492,7 @@ impl Builder {
             idle: Default::default(),
             slow_poll_threshold: self.slow_poll_threshold,
             poll_clock: PollClock::new(),
-            spin: Spin::new(self.spin_before_park),
+            spin: self.spin_before_park,
             fork_generation: crate::process::generation(),
             assert_mode: self.assert_mode,
             executor: Default::default(),

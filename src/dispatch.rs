@@ -52,12 +52,24 @@ pub(crate) fn with_polling_loop<R>(f: impl FnOnce(Option<&Arc<LoopState>>) -> R)
 /// Polls the loop's jobs until the loop stops and drops this future (and with it every
 /// job it holds; see [`Jobs`]'s `Drop`).
 pub(crate) async fn dispatch(state: Arc<LoopState>) {
+    let spin = state.spin;
     let mut jobs = Jobs::new(state);
     // Counted across batches: jobs that wake each other keep the queue from ever being
     // empty, and must not keep the runtime from its driver either.
     let mut polled = 0;
+    let mut last_busy = Instant::now();
     loop {
-        poll_fn(|cx| jobs.poll_arrivals(cx)).await;
+        if spin.is_zero() || last_busy.elapsed() >= spin {
+            poll_fn(|cx| jobs.poll_arrivals(cx)).await;
+        } else if !jobs.take_arrivals_now() {
+            // The low-latency mode: for `spin` after its last work the dispatcher looks
+            // at the queue without sleeping, so a submission needs no wake-up at all.
+            // Each turn lets the runtime poll its driver without blocking, and a thread
+            // that shares this CPU (perhaps the one about to submit) run.
+            std::thread::yield_now();
+            tokio::task::yield_now().await;
+            continue;
+        }
         let mut clock = Instant::now();
         while let Some(arrival) = jobs.next_arrival() {
             clock = jobs.admit(arrival, clock);
@@ -71,6 +83,7 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
                 clock = Instant::now();
             }
         }
+        last_busy = clock;
     }
 }
 
@@ -124,6 +137,15 @@ impl Jobs {
         }
         self.state.poll_clock.dispatching();
         Poll::Ready(())
+    }
+
+    /// Takes what the run queue holds without sleeping; `false` if it held nothing.
+    pub(crate) fn take_arrivals_now(&mut self) -> bool {
+        if self.arrivals.is_empty() && !self.state.queue.try_take(&mut self.arrivals) {
+            return false;
+        }
+        self.state.poll_clock.dispatching();
+        true
     }
 
     pub(crate) fn next_arrival(&mut self) -> Option<Arrival> {
@@ -211,9 +233,6 @@ impl Jobs {
         record.poll_ended();
         state.poll_clock.poll_ended();
         state.counters.record_poll(elapsed);
-        if ended {
-            crate::spin::keep_loop_awake(state);
-        }
         let mut next = finished;
         if elapsed >= state.slow_poll_threshold {
             // Logging runs the application's subscriber, which may take long itself:

@@ -18,7 +18,6 @@ use crate::registry::{JobInfo, Registry};
 use crate::run::{run, Finish};
 use crate::run_queue::RunQueue;
 use crate::schedule::{Arrival, NewJob, Start};
-use crate::spin::Spin;
 use crate::stats::{Counters, Stats};
 use crate::watchdog::PollClock;
 
@@ -46,8 +45,9 @@ pub(crate) struct LoopState {
     pub(crate) slow_poll_threshold: Duration,
     /// When the running poll began, for the stall watchdog.
     pub(crate) poll_clock: PollClock,
-    /// The opt-in low-latency wait.
-    pub(crate) spin: Spin,
+    /// The opt-in low-latency wait: how long waiters spin, and the dispatcher stays
+    /// awake, before parking (zero: off).
+    pub(crate) spin: Duration,
     /// The fork generation the loop thread runs in.
     pub(crate) fork_generation: u64,
     pub(crate) assert_mode: AssertMode,
@@ -513,7 +513,7 @@ impl Handle {
             site,
             state.queue.clone(),
             state.fork_generation,
-            state.spin.limit,
+            state.spin,
         ));
         match Finish::register(cell.clone(), state) {
             Some((finish, key)) => Ok(Registered { cell, finish, key }),

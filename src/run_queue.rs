@@ -73,6 +73,18 @@ impl<T> RunQueue<T> {
         Poll::Ready(())
     }
 
+    /// Moves everything queued into `batch` (empty) without registering to be woken;
+    /// `false` if nothing was queued. For a dispatcher that stays awake.
+    pub(crate) fn try_take(&self, batch: &mut VecDeque<T>) -> bool {
+        debug_assert!(batch.is_empty());
+        let mut inner = self.inner.lock();
+        if inner.items.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut inner.items, batch);
+        true
+    }
+
     /// Refuses every later push and returns what was still queued.
     pub(crate) fn close(&self) -> VecDeque<T> {
         let mut inner = self.inner.lock();

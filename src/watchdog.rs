@@ -79,11 +79,6 @@ impl PollClock {
         self.started.store(0, Ordering::Relaxed);
     }
 
-    /// Nanoseconds since the clock's epoch.
-    pub(crate) fn now_nanos(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
     /// The running poll's identity and how long it has run, if one runs.
     fn running(&self, now: Instant) -> Option<(u64, Duration)> {
         match self.started.load(Ordering::Relaxed) {

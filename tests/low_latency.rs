@@ -56,14 +56,31 @@ fn the_loop_keeps_its_rules_while_it_spins() {
 }
 
 #[test]
-fn the_task_keeping_the_loop_awake_is_not_a_job_and_stops_with_the_bridge() {
+fn the_spinning_dispatcher_is_not_a_job_and_stops_with_the_bridge() {
     let bridge = spinning_bridge();
     let handle = bridge.handle();
     handle.submit(async {}).wait().unwrap();
-    // The keep-awake task is internal: it is neither listed nor counted.
+    // Staying awake is the dispatcher's own: it is neither listed nor counted.
     assert!(handle.jobs().is_empty());
     assert_eq!(handle.stats().submitted, 1);
     let report = bridge.shutdown(Duration::from_secs(10));
     assert!(report.is_clean(), "{report}");
     assert!(handle.submit(async {}).wait().unwrap_err().is_closed());
+}
+
+#[test]
+fn timers_and_wakes_from_other_threads_work_while_the_loop_spins() {
+    let bridge = spinning_bridge();
+    let handle = bridge.handle();
+    let slept = handle.submit(async {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        "slept"
+    });
+    assert_eq!(slept.wait().unwrap(), "slept");
+    for n in 0..50 {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = handle.submit(async move { rx.await.unwrap() });
+        std::thread::spawn(move || tx.send(n).unwrap());
+        assert_eq!(job.wait().unwrap(), n);
+    }
 }
