@@ -239,8 +239,9 @@ fn abandon(state: &LoopState, report: &mut ShutdownReport) {
     // pushes (which also frees what the queue holds).
     for arrival in state.queue.close() {
         if let Arrival::New(new) = arrival {
-            state.discard(new.registered, new.start);
-            report.cancelled += 1;
+            if state.discard_arrival(new) {
+                report.cancelled += 1;
+            }
         }
     }
     let now = Instant::now();
@@ -540,7 +541,7 @@ fn run_loop_thread(
     let in_runtime = runtime.enter();
     for arrival in state.queue.close() {
         if let Arrival::New(new) = arrival {
-            state.discard(new.registered, new.start);
+            state.discard_arrival(new);
         }
     }
     drop(local);

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::error::{panic_message, Error};
+use crate::error::{panic_message, Error, Site};
 use crate::handle::LoopState;
 use crate::registry::{JobRecord, LiveJob};
 use crate::schedule::{Arrival, LocalFuture, NewJob};
@@ -35,7 +35,7 @@ use crate::stats::Counters;
 /// `event_interval`, the number of tasks it runs between two looks at the driver.
 const JOBS_PER_TURN: usize = 61;
 
-/// How many arrivals the run queue's buffers keep room for between bursts.
+/// How many arrivals the run queue's buffers keep room for at least.
 const RETAINED_ARRIVALS: usize = 256;
 
 thread_local! {
@@ -94,6 +94,8 @@ pub(crate) struct Jobs {
     vacant: Vec<usize>,
     /// What the run queue delivered and the dispatcher has not taken in yet.
     arrivals: VecDeque<Arrival>,
+    /// How many arrivals the last take brought.
+    last_batch: usize,
 }
 
 struct Entry {
@@ -113,17 +115,14 @@ impl Jobs {
             entries: Vec::new(),
             vacant: Vec::new(),
             arrivals: VecDeque::new(),
+            last_batch: 0,
         }
     }
 
     /// Ready once the run queue has delivered arrivals; until then the dispatcher
     /// sleeps, and the next push wakes `cx`.
     pub(crate) fn poll_arrivals(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.arrivals.is_empty() && self.arrivals.capacity() > RETAINED_ARRIVALS {
-            // The buffer goes back to the queue next: after a burst, neither keeps its
-            // peak size for the rest of the loop's life.
-            self.arrivals.shrink_to(RETAINED_ARRIVALS);
-        }
+        self.reuse_buffer();
         if self.arrivals.is_empty()
             && self
                 .state
@@ -135,17 +134,30 @@ impl Jobs {
             self.state.poll_clock.idle();
             return Poll::Pending;
         }
+        self.last_batch = self.arrivals.len();
         self.state.poll_clock.dispatching();
         Poll::Ready(())
     }
 
     /// Takes what the run queue holds without sleeping; `false` if it held nothing.
     pub(crate) fn take_arrivals_now(&mut self) -> bool {
+        self.reuse_buffer();
         if self.arrivals.is_empty() && !self.state.queue.try_take(&mut self.arrivals) {
             return false;
         }
+        self.last_batch = self.arrivals.len();
         self.state.poll_clock.dispatching();
         true
+    }
+
+    /// The drained buffer goes back to the queue at the next take. It keeps room for
+    /// twice the last batch (at least [`RETAINED_ARRIVALS`]): steady traffic never
+    /// reallocates, and after a burst neither buffer keeps its peak size for good.
+    fn reuse_buffer(&mut self) {
+        let keep = (2 * self.last_batch).max(RETAINED_ARRIVALS);
+        if self.arrivals.is_empty() && self.arrivals.capacity() > 2 * keep {
+            self.arrivals.shrink_to(keep);
+        }
     }
 
     pub(crate) fn next_arrival(&mut self) -> Option<Arrival> {
@@ -242,9 +254,13 @@ impl Jobs {
             });
             next = Instant::now();
         }
-        // No user code runs here: a value nobody read left the cell when its
-        // `Completion` was dropped.
-        drop(job);
+        if Arc::strong_count(&job) == 1 {
+            // The job's last reference: dropping it closes the job's tracing span, which
+            // runs the application's subscriber. Not part of any poll.
+            let site = job.record().site.clone();
+            guarded_at(&site, "dropping an ended job's record", || drop(job));
+            next = Instant::now();
+        }
         next
     }
 }
@@ -252,10 +268,14 @@ impl Jobs {
 /// Runs `f`, which may run user code (destructors, a tracing subscriber), so that a panic
 /// in it is logged instead of unwinding into the dispatcher.
 fn guarded(record: &JobRecord, what: &str, f: impl FnOnce()) {
+    guarded_at(&record.site, what, f);
+}
+
+fn guarded_at(site: &Site, what: &str, f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         tracing::error!(
             target: "loopbridge",
-            site = %record.site,
+            site = %site,
             "{what} panicked: {}",
             panic_message(&*payload)
         );
@@ -306,12 +326,19 @@ impl Drop for Jobs {
             );
         }
         let queued = state.queue.close();
+        state.poll_clock.idle();
         for entry in std::mem::take(&mut self.entries).into_iter().flatten() {
-            state.discard(entry.registered, entry.future);
+            let Entry {
+                future,
+                waker,
+                job,
+                registered,
+            } = entry;
+            state.discard(registered, job, (future, waker));
         }
         for arrival in std::mem::take(&mut self.arrivals).into_iter().chain(queued) {
             if let Arrival::New(new) = arrival {
-                state.discard(new.registered, new.start);
+                state.discard_arrival(new);
             }
         }
         POLLING.with(|polling| polling.borrow_mut().take());

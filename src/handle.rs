@@ -14,7 +14,7 @@ use crate::completion::{Completion, JobCell};
 use crate::error::{Error, Site};
 use crate::executor::DefaultPool;
 use crate::loop_thread::{self, AssertMode};
-use crate::registry::{JobInfo, Registry};
+use crate::registry::{JobInfo, LiveJob, Registry};
 use crate::run::{run, Finish};
 use crate::run_queue::RunQueue;
 use crate::schedule::{Arrival, NewJob, Start};
@@ -72,7 +72,7 @@ impl LoopState {
         };
         // Refused only once the loop has stopped.
         if let Err(Arrival::New(refused)) = self.queue.push(Arrival::New(new)) {
-            self.discard(refused.registered, refused.start);
+            self.discard_arrival(refused);
         }
     }
 
@@ -88,19 +88,52 @@ impl LoopState {
         }
     }
 
-    /// Ends a job that will not run to its end because the loop stopped: counts it as
-    /// cancelled, drops its future (whose `Finish` resolves the completion with
-    /// `Closed`) and removes it from the registry.
-    pub(crate) fn discard(&self, registered: usize, future: impl Sized) {
-        Counters::bump(&self.counters.cancelled);
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(future))) {
-            tracing::error!(
-                target: "loopbridge",
-                "dropping a job cut off by shutdown panicked: {}",
-                crate::error::panic_message(&*payload)
-            );
+    /// [`discard`](LoopState::discard)s a job that never reached the dispatcher.
+    pub(crate) fn discard_arrival(&self, new: NewJob) -> bool {
+        let NewJob {
+            start,
+            waker,
+            job,
+            registered,
+        } = new;
+        self.discard(registered, job, (start, waker))
+    }
+
+    /// Ends a job that will not run to its end because the loop stopped: resolves it
+    /// with `Closed` (counted as cancelled if this was what resolved it: a shutdown that
+    /// gave up on the loop may have resolved it first, and counted it), drops the rest of
+    /// it (`parts`: its future, its waker, running user destructors) and removes it from
+    /// the registry. Returns whether this resolved it.
+    pub(crate) fn discard(
+        &self,
+        registered: usize,
+        job: Arc<dyn LiveJob>,
+        parts: impl Sized,
+    ) -> bool {
+        let closed = Error::Closed {
+            site: job.record().site.clone(),
+        };
+        let resolved = job.abandon(closed);
+        if resolved {
+            Counters::bump(&self.counters.cancelled);
         }
-        self.deregister(registered);
+        // Each step may run user code (destructors, the tracing subscriber closing the
+        // job's span when its last reference goes); one failing must not skip the next.
+        log_panic(|| drop((parts, job)));
+        log_panic(|| self.deregister(registered));
+        resolved
+    }
+}
+
+/// Runs `f`, which runs user code while a job cut off by shutdown is torn down, and logs
+/// a panic in it instead of letting it abandon the rest of the teardown.
+fn log_panic(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        tracing::error!(
+            target: "loopbridge",
+            "tearing down a job cut off by shutdown panicked: {}",
+            crate::error::panic_message(&*payload)
+        );
     }
 }
 

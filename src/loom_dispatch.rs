@@ -81,6 +81,15 @@ impl DispatchModel {
     }
 }
 
+impl Drop for DispatchModel {
+    /// The model's loop stops as a bridge's does: closed first, then its jobs dropped.
+    fn drop(&mut self) {
+        self.state
+            .closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl Default for DispatchModel {
     fn default() -> DispatchModel {
         DispatchModel::new()

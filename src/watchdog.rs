@@ -2,6 +2,7 @@
 //! is *still running* past its bridge's slow-poll threshold and reports it while the
 //! loop is stalled, not only after the poll returns.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -184,11 +185,18 @@ impl Watchdog {
             let mut interval = MAX_CHECK_INTERVAL;
             let mut busy = false;
             for state in &live {
-                check(state, now);
+                // Reporting runs the application's subscriber: a panic there must not
+                // end the one watchdog of the process.
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| check(state, now))) {
+                    report_own_panic(&*payload);
+                }
                 interval = interval.min(state.slow_poll_threshold / 2);
                 busy |= state.poll_clock.is_dispatching();
             }
-            drop(live);
+            // Possibly the last references to bridges and their jobs: user destructors.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(live))) {
+                report_own_panic(&*payload);
+            }
             let mut watched = self.bridges.lock();
             if watched.added != added {
                 continue; // a bridge came while checking: look at it now
@@ -207,6 +215,17 @@ impl Watchdog {
             });
         }
     }
+}
+
+fn report_own_panic(payload: &(dyn std::any::Any + Send)) {
+    // Best effort: the subscriber that panicked may panic again.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        tracing::error!(
+            target: "loopbridge",
+            "the stall watchdog caught a panic: {}",
+            crate::error::panic_message(payload)
+        );
+    }));
 }
 
 /// Reports the bridge's running poll once, if it has run past the threshold.

@@ -445,3 +445,64 @@ fn jobs_cut_off_by_shutdown_are_dropped_inside_the_runtime() {
     assert!(recv(&dropped_rx, "the cut-off job was dropped"));
     assert!(wait(job).unwrap_err().is_closed());
 }
+
+/// Takes longer to drop than the loop's teardown is given.
+struct SlowToDrop;
+
+impl Drop for SlowToDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(Duration::from_millis(600));
+    }
+}
+
+#[test]
+fn a_job_slower_to_drop_than_the_teardown_grace_is_counted_once() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let guard = SlowToDrop;
+    let job = handle.submit(async move {
+        let _guard = guard;
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    recv(&started_rx, "the job started");
+    // The loop is still dropping the job when the shutdown gives up on it: whichever
+    // side resolves it counts it.
+    let report = bridge.shutdown(Duration::from_millis(1));
+    assert!(wait(job).unwrap_err().is_closed());
+    assert_eq!(report.cancelled, 1, "{report}");
+}
+
+#[test]
+fn a_subscriber_panicking_as_cut_off_jobs_close_leaves_every_job_counted() {
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    struct PanicsOnCloseOnTheLoop;
+    impl<S: tracing::Subscriber> Layer<S> for PanicsOnCloseOnTheLoop {
+        fn on_close(&self, _: tracing::span::Id, _: Context<'_, S>) {
+            if std::thread::current().name() == Some("closing-at-shutdown") {
+                panic!("on_close panicked");
+            }
+        }
+    }
+
+    let bridge = Bridge::builder()
+        .thread_name("closing-at-shutdown")
+        .build()
+        .unwrap();
+    let handle = bridge.handle();
+    let subscriber = tracing_subscriber::registry().with(PanicsOnCloseOnTheLoop);
+    // Detached jobs whose records hold the last handles of their spans.
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..2 {
+            tracing::info_span!("request").in_scope(|| handle.add_job(std::future::pending()));
+        }
+    });
+    eventually("both jobs were polled", || {
+        handle.jobs().iter().filter(|job| job.polls > 0).count() == 2
+    });
+    let report = bridge.shutdown(Duration::from_millis(10));
+    assert_eq!(report.cancelled, 2, "{report}");
+    assert_eq!(handle.stats().in_flight, 0, "{:?}", handle.stats());
+}

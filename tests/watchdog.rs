@@ -175,3 +175,73 @@ fn a_slow_poll_is_counted_once_even_when_its_log_line_is_slow() {
     }
     assert_eq!(handle.stats().slow_polls, 1, "{:?}", handle.stats());
 }
+
+#[test]
+fn a_subscriber_panicking_as_a_jobs_span_closes_does_not_stop_the_loop() {
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    struct PanicsOnCloseOnTheLoop;
+    impl<S: tracing::Subscriber> Layer<S> for PanicsOnCloseOnTheLoop {
+        fn on_close(&self, _: tracing::span::Id, _: Context<'_, S>) {
+            if std::thread::current().name() == Some("closing-loop") {
+                panic!("on_close panicked");
+            }
+        }
+    }
+    let bridge = Bridge::builder()
+        .thread_name("closing-loop")
+        .build()
+        .unwrap();
+    let handle = bridge.handle();
+    let subscriber = tracing_subscriber::registry().with(PanicsOnCloseOnTheLoop);
+    // A detached job (its Completion dropped at once), submitted inside a span that
+    // the submitter drops right after: the job's record holds the span's last handle.
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("request").in_scope(|| handle.add_job(async {}));
+    });
+    // The loop must keep serving.
+    let mut next = handle.submit(async { 7 });
+    let got = next.wait_timeout(common::WAIT);
+    assert!(matches!(got, Ok(7)), "after a panicking on_close: {got:?}");
+}
+
+#[test]
+fn a_slow_span_close_is_not_charged_to_the_next_job() {
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    struct SlowClose;
+    impl<S: tracing::Subscriber> Layer<S> for SlowClose {
+        fn on_close(&self, _: tracing::span::Id, _: Context<'_, S>) {
+            if std::thread::current().name() == Some("slow-close-loop") {
+                std::thread::sleep(Duration::from_millis(60));
+            }
+        }
+    }
+    let bridge = Bridge::builder()
+        .thread_name("slow-close-loop")
+        .slow_poll_threshold(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    let handle = bridge.handle();
+    // Hold the loop outside any job so that what follows reaches it as one batch.
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    wait(handle.submit(async move {
+        tokio::spawn(async move {
+            entered_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        });
+    }))
+    .unwrap();
+    common::recv(&entered_rx, "the loop is held");
+    let subscriber = tracing_subscriber::registry().with(SlowClose);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("request").in_scope(|| handle.add_job(async {}));
+    });
+    // A trivial job right behind it, in the same batch.
+    let trivial = handle.job("trivial").run_callback(|| ());
+    release_tx.send(()).unwrap();
+    wait(trivial).unwrap();
+    // Neither job held the loop for 30 ms in its own poll.
+    assert_eq!(handle.stats().slow_polls, 0, "{:?}", handle.stats());
+}
