@@ -200,11 +200,14 @@ impl<T> Completion<T> {
             });
         }
         self.spin_before_park(self.cell.record.spin_before_park);
-        if let Some(error) = self.orphaned() {
+        let mut this = self;
+        if let Some(error) = this.orphaned() {
+            // Nothing to detach from (and its lock may be held by a thread the fork
+            // left behind).
+            this.read = true;
             return Err(error);
         }
-        let outcome = self.cell.slot.wait();
-        let mut this = self;
+        let outcome = this.cell.slot.wait();
         this.unwrap_outcome(outcome)
             .expect("a blocking wait returns only with a result")
     }
@@ -250,6 +253,7 @@ impl<T> Completion<T> {
         }
         self.spin_before_park(self.cell.record.spin_before_park.min(timeout));
         if let Some(error) = self.orphaned() {
+            self.read = true;
             return Err(error);
         }
         let outcome = self.cell.slot.wait_until(deadline_after(timeout));
