@@ -35,6 +35,9 @@ use crate::stats::Counters;
 /// `event_interval`, the number of tasks it runs between two looks at the driver.
 const JOBS_PER_TURN: usize = 61;
 
+/// How many jobs an empty job table keeps room for.
+const RETAINED_JOBS: usize = 1024;
+
 /// How many arrivals the run queue's buffers keep room for at least.
 const RETAINED_ARRIVALS: usize = 256;
 
@@ -238,6 +241,12 @@ impl Jobs {
                 guarded(record, "removing an ended job", || {
                     state.deregister(registered)
                 });
+            }
+            if vacant.len() == entries.len() && entries.capacity() > RETAINED_JOBS {
+                // The table is empty: after a burst, give its memory back. A waker that
+                // outlived its job finds no entry under its key, as before.
+                *entries = Vec::new();
+                *vacant = Vec::new();
             }
         }
         let finished = Instant::now();

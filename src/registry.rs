@@ -92,6 +92,9 @@ pub(crate) trait LiveJob: Send + Sync {
 /// other, and the loop thread ending a job contends only with that job's submitter.
 const SHARDS: usize = 16;
 
+/// How many entries an empty part of the registry keeps room for.
+const RETAINED_ENTRIES: usize = 1024;
+
 /// The live jobs, in sharded slabs: a job's key is stable while it lives.
 pub(crate) struct Registry {
     shards: [Shard; SHARDS],
@@ -153,6 +156,10 @@ impl Registry {
         if removed.is_some() {
             slab.vacant.push(index);
             slab.len -= 1;
+            if slab.len == 0 && slab.entries.capacity() > RETAINED_ENTRIES {
+                // No key of this part is live: after a burst, give its memory back.
+                *slab = Slab::default();
+            }
         }
         drop(slab);
         // The job itself is dropped outside the lock: dropping it may drop a result.
