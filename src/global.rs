@@ -1,9 +1,10 @@
 //! [`global()`]: the lazily started, process-wide bridge.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use crate::bridge::Bridge;
 use crate::handle::Handle;
+use crate::process;
 
 /// The process-wide bridge's handle, starting its loop thread (named
 /// `loopbridge-global`) on first use. The bridge lives until the process exits; it is
@@ -12,6 +13,10 @@ use crate::handle::Handle;
 /// Use it where one loop for the whole program is what you want (a CLI, a script-like
 /// tool, a library with a blocking API); create your own [`Bridge`] where you need to
 /// configure it or shut it down.
+///
+/// In a process forked after the global bridge started (a pre-forking server's worker),
+/// the first call starts a global bridge of the child's own: the parent's loop thread
+/// does not exist there.
 ///
 /// # Panics
 ///
@@ -23,17 +28,39 @@ use crate::handle::Handle;
 /// ```
 /// let handle = loopbridge::global();
 /// assert_eq!(handle.block_on(async { 1 + 2 })?, 3);
+/// assert!(std::ptr::eq(handle, loopbridge::global()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn global() -> &'static Handle {
-    static GLOBAL: OnceLock<(Bridge, Handle)> = OnceLock::new();
-    let (_bridge, handle) = GLOBAL.get_or_init(|| {
-        let bridge = Bridge::builder()
-            .thread_name("loopbridge-global")
-            .build()
-            .unwrap_or_else(|error| panic!("loopbridge: cannot start the global bridge: {error}"));
-        let handle = bridge.handle();
-        (bridge, handle)
-    });
-    handle
+    /// The global bridge of the process that first asked, with its fork generation.
+    static FIRST: OnceLock<(u64, &'static Handle)> = OnceLock::new();
+    /// The global bridge of a forked child, started when the child first asks.
+    static FORKED: Mutex<Option<(u64, &'static Handle)>> = Mutex::new(None);
+
+    let generation = process::generation();
+    let (started_in, handle) = *FIRST.get_or_init(|| (generation, start()));
+    if started_in == generation {
+        return handle;
+    }
+    let mut forked = FORKED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match *forked {
+        Some((started_in, handle)) if started_in == generation => handle,
+        _ => {
+            let handle = start();
+            *forked = Some((generation, handle));
+            handle
+        }
+    }
+}
+
+/// Starts a global bridge; it and its handle live as long as the process.
+fn start() -> &'static Handle {
+    let bridge = Bridge::builder()
+        .thread_name("loopbridge-global")
+        .build()
+        .unwrap_or_else(|error| panic!("loopbridge: cannot start the global bridge: {error}"));
+    let bridge: &'static Bridge = Box::leak(Box::new(bridge));
+    Box::leak(Box::new(bridge.handle()))
 }

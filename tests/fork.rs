@@ -17,6 +17,7 @@ fn main() {
     // Both have run a job to the end, so their threads are idle when the fork happens.
     assert_eq!(bridge.handle().submit(async { 1 }).wait().unwrap(), 1);
     assert_eq!(pool.submit(|| 2).wait().unwrap(), 2);
+    assert_eq!(loopbridge::global().block_on(async { 10 }).unwrap(), 10);
     // A job still pending at the fork, parked on a channel: the loop is idle.
     let (release, released) = tokio::sync::oneshot::channel::<u32>();
     let pending = bridge
@@ -45,6 +46,7 @@ fn main() {
     // The parent's bridge and pool are untouched by the child.
     release.send(9).unwrap();
     assert_eq!(pending.wait().unwrap(), 9);
+    assert_eq!(loopbridge::global().block_on(async { 12 }).unwrap(), 12);
     assert_eq!(bridge.handle().submit(async { 6 }).wait().unwrap(), 6);
     assert_eq!(pool.submit(|| 7).wait().unwrap(), 7);
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
@@ -82,6 +84,15 @@ fn child(bridge: &Bridge, pool: &ThreadPool, pending: Completion<u32>) -> i32 {
         other => {
             eprintln!("child: the child's own bridge gave {other:?}");
             return 4;
+        }
+    }
+    // The global bridge: the child gets one of its own, once.
+    let global = loopbridge::global();
+    match global.block_on(async { 11 }) {
+        Ok(11) if std::ptr::eq(global, loopbridge::global()) => {}
+        other => {
+            eprintln!("child: the global bridge gave {other:?}");
+            return 7;
         }
     }
     // Awaiting (not waiting on) a job that was pending on the inherited bridge.
