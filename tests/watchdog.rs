@@ -154,18 +154,8 @@ fn a_slow_poll_is_counted_once_even_when_its_log_line_is_slow() {
         ))
     }))
     .unwrap();
-    // Hold the loop outside any job (in a tokio task), so that what is submitted meanwhile
-    // reaches it as one batch: one slow callback, then trivial ones.
-    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    wait(handle.submit(async move {
-        tokio::spawn(async move {
-            entered_tx.send(()).unwrap();
-            let _ = release_rx.recv();
-        });
-    }))
-    .unwrap();
-    common::recv(&entered_rx, "the loop is held");
+    // What follows reaches the loop as one batch: one slow callback, then trivial ones.
+    let release_tx = common::hold_outside_jobs(&handle);
     let slow = handle.run_callback(|| std::thread::sleep(Duration::from_millis(40)));
     let quick: Vec<_> = (0..10).map(|n| handle.run_callback(move || n)).collect();
     release_tx.send(()).unwrap();
@@ -223,17 +213,8 @@ fn a_slow_span_close_is_not_charged_to_the_next_job() {
         .build()
         .unwrap();
     let handle = bridge.handle();
-    // Hold the loop outside any job so that what follows reaches it as one batch.
-    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    wait(handle.submit(async move {
-        tokio::spawn(async move {
-            entered_tx.send(()).unwrap();
-            let _ = release_rx.recv();
-        });
-    }))
-    .unwrap();
-    common::recv(&entered_rx, "the loop is held");
+    // What follows reaches the loop as one batch.
+    let release_tx = common::hold_outside_jobs(&handle);
     let subscriber = tracing_subscriber::registry().with(SlowClose);
     tracing::subscriber::with_default(subscriber, || {
         tracing::info_span!("request").in_scope(|| handle.add_job(async {}));

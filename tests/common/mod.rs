@@ -136,6 +136,23 @@ impl Hold {
     }
 }
 
+/// Blocks `handle`'s loop thread in a tokio task (not a job: neither timed nor listed)
+/// until the returned sender sends or is dropped, so that what is submitted meanwhile
+/// reaches the loop as one batch. Returns once the loop is held.
+pub fn hold_outside_jobs(handle: &Handle) -> Sender<()> {
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (release, release_rx) = mpsc::channel::<()>();
+    wait(handle.submit(async move {
+        tokio::spawn(async move {
+            entered_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        });
+    }))
+    .unwrap();
+    recv(&entered_rx, "the loop is held");
+    release
+}
+
 // ---- tracing capture ---------------------------------------------------------------------
 
 /// One event the crate logged.
