@@ -112,6 +112,29 @@
 //! assert!(waiting.wait().unwrap_err().is_closed());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # How jobs run
+//!
+//! Jobs are not tokio tasks of their own. A submission goes onto the loop's run queue,
+//! which wakes the loop once per burst, and one dispatcher task on the loop thread polls
+//! every job, timing each poll for the stall watchdog. Inside a job everything tokio
+//! offers on a current-thread runtime works (timers, I/O, `tokio::spawn`,
+//! `tokio::task::spawn_local`), with two differences: `tokio::task::id()` is the
+//! dispatcher's, and the jobs the dispatcher polls in one turn share tokio's coop budget
+//! (a turn ends once it is used up). Tasks spawned with tokio directly are not jobs:
+//! they are neither timed nor listed by [`Handle::jobs`].
+//!
+//! ```
+//! let bridge = loopbridge::Bridge::new()?;
+//! let handle = bridge.handle();
+//! let spawned = handle.block_on(async {
+//!     let local = tokio::task::spawn_local(async { 20 });
+//!     let task = tokio::spawn(async { 22 });
+//!     local.await.unwrap() + task.await.unwrap()
+//! })?;
+//! assert_eq!(spawned, 42);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 // One `unsafe` call in the crate: registering the fork handler (src/process.rs).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
