@@ -8,6 +8,7 @@
 
 mod dispatch;
 mod pool;
+mod room;
 mod watchdog;
 
 use std::future::poll_fn;

@@ -64,3 +64,73 @@ impl PoolModel {
         self.core.stats()
     }
 }
+
+/// A bounded queue's room (the semaphore behind `queue_capacity`), with its operations
+/// public; loom threads stand in for submitters, permits and the pool's workers.
+pub struct RoomModel {
+    room: super::room::Room,
+}
+
+/// What an acquisition found (mirrors the crate's own `NoRoom`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// A unit was had.
+    Unit,
+    /// The queue is full.
+    Full,
+    /// The pool is closed.
+    Closed,
+}
+
+impl From<Result<(), super::room::NoRoom>> for Acquired {
+    fn from(result: Result<(), super::room::NoRoom>) -> Acquired {
+        match result {
+            Ok(()) => Acquired::Unit,
+            Err(super::room::NoRoom::Full) => Acquired::Full,
+            Err(super::room::NoRoom::Closed) => Acquired::Closed,
+        }
+    }
+}
+
+impl RoomModel {
+    /// Room for `capacity` queued jobs.
+    pub fn new(capacity: usize) -> RoomModel {
+        RoomModel {
+            room: super::room::Room::new(capacity),
+        }
+    }
+
+    /// Takes a unit if one is free.
+    pub fn try_acquire(&self) -> Acquired {
+        self.room.try_acquire().into()
+    }
+
+    /// Takes a unit, waiting for one (under loom: one yield, then the timeout).
+    pub fn acquire_until(&self) -> Acquired {
+        self.room.acquire_until(std::time::Instant::now()).into()
+    }
+
+    /// One poll of an async acquisition; `ticket` keeps the place in line.
+    pub fn poll_acquire(&self, ticket: &mut Option<u64>) -> Option<Acquired> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match self.room.poll_acquire(ticket, &mut cx) {
+            std::task::Poll::Ready(result) => Some(result.into()),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    /// An async waiter gives up its place (passing on a unit it was handed).
+    pub fn forget(&self, ticket: u64) {
+        self.room.forget(ticket);
+    }
+
+    /// Gives a unit back.
+    pub fn release(&self) {
+        self.room.release();
+    }
+
+    /// Refuses every waiter and later acquisition.
+    pub fn close(&self) {
+        self.room.close();
+    }
+}
