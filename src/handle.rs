@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use crate::completion::{Completion, JobCell};
 use crate::error::{Error, Site};
-use crate::executor::DefaultPool;
+use crate::executor::{DefaultPool, PoolStats};
 use crate::loop_thread::{self, AssertMode};
 use crate::registry::{JobInfo, LiveJob, Registry};
 use crate::run::{run, Finish};
@@ -464,6 +464,26 @@ impl Handle {
     /// ```
     pub fn stats(&self) -> Stats {
         self.state.counters.snapshot()
+    }
+
+    /// What the bridge's default pool, behind [`run_in_executor`](Handle::run_in_executor),
+    /// is doing now; all zero before its first use (asking does not start it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// assert_eq!(handle.executor_stats(), loopbridge::PoolStats::default());
+    /// handle.run_in_executor(|| 1).wait()?;
+    /// handle.run_in_executor(|| 2).wait()?;
+    /// let stats = handle.executor_stats();
+    /// assert_eq!(stats.finished, 2);
+    /// assert!(stats.workers >= 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn executor_stats(&self) -> PoolStats {
+        self.state.executor.stats()
     }
 
     /// The live jobs (submitted and not yet resolved), oldest first. A cancelled job is

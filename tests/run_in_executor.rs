@@ -193,6 +193,11 @@ fn the_pool_starts_on_first_use() {
         0,
         "no pool thread before first use"
     );
+    // Asking for its stats does not start it either.
+    assert_eq!(handle.executor_stats(), loopbridge::PoolStats::default());
+    assert_eq!(threads_named("lazy7-executor"), 0);
     wait(handle.run_in_executor(|| ())).unwrap();
     assert_eq!(threads_named("lazy7-executor"), 1);
+    let stats = handle.executor_stats();
+    assert_eq!((stats.workers, stats.finished), (1, 1), "{stats:?}");
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::report::ShutdownReport;
 
+use super::stats::PoolStats;
 use super::thread_pool::ThreadPool;
 
 /// `None` inside once the bridge has shut it down (or began to) before it ever started:
@@ -23,6 +24,14 @@ impl DefaultPool {
         self.pool
             .get_or_init(|| Some(ThreadPool::for_bridge(thread_name)))
             .as_ref()
+    }
+
+    /// The pool's stats; all zero if it never started.
+    pub(crate) fn stats(&self) -> PoolStats {
+        match self.pool.get() {
+            Some(Some(pool)) => pool.stats(),
+            _ => PoolStats::default(),
+        }
     }
 
     /// Shuts the pool down by `deadline`, if it ever started.
