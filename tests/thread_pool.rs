@@ -693,3 +693,30 @@ fn pools_and_their_handles_are_clone_send_and_sync() {
     send_sync::<loopbridge::Permit>();
     send_sync::<Completion<String>>();
 }
+
+#[test]
+fn try_reserve_takes_a_place_only_when_there_is_room_and_names_its_caller() {
+    let unbounded = ThreadPool::new(1).unwrap();
+    assert_eq!(
+        wait(unbounded.try_reserve().unwrap().submit(|| 1)).unwrap(),
+        1
+    );
+
+    let bounded = ThreadPool::builder()
+        .max_workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let hold = Hold::with(|gate| bounded.submit(gate));
+    let queued = bounded.try_reserve().unwrap().submit(|| 2);
+    let (full, line) = (bounded.try_reserve().unwrap_err(), line!());
+    assert!(full.is_queue_full(), "{full}");
+    assert_eq!(full.site().location().line(), line);
+    wait(hold.release()).unwrap();
+    assert_eq!(wait(queued).unwrap(), 2);
+
+    let _ = bounded.shutdown(common::WAIT);
+    assert!(bounded.try_reserve().unwrap_err().is_closed());
+    let _ = unbounded.shutdown(common::WAIT);
+    assert!(unbounded.try_reserve().unwrap_err().is_closed());
+}

@@ -117,6 +117,23 @@ pub struct Permit {
 }
 
 impl Permit {
+    /// A permit if the queue has room now: `QueueFull` if it has none, `Closed` once the
+    /// pool is shut down.
+    pub(crate) fn try_new(pool: &ThreadPool, site: Site) -> Result<Permit, Error> {
+        let core = pool.core();
+        let Some(room) = &core.room else {
+            if core.queue.is_closed() {
+                return Err(Error::Closed { site });
+            }
+            return Ok(Permit::new(pool.clone(), false));
+        };
+        match room.try_acquire() {
+            Ok(()) => Ok(Permit::new(pool.clone(), true)),
+            Err(NoRoom::Full) => Err(Error::QueueFull { site }),
+            Err(NoRoom::Closed) => Err(Error::Closed { site }),
+        }
+    }
+
     fn new(pool: ThreadPool, holds_room: bool) -> Permit {
         Permit { pool, holds_room }
     }

@@ -15,7 +15,7 @@ use crate::report::{ShutdownReport, StuckJob};
 use crate::sync::deadline_after;
 
 use super::job;
-use super::permit::Reserve;
+use super::permit::{Permit, Reserve};
 use super::queue::{Push, MAX_WORKERS};
 use super::room::NoRoom;
 use super::stats::{PoolCounters, PoolStats};
@@ -264,6 +264,49 @@ impl ThreadPool {
     #[track_caller]
     pub fn reserve(&self) -> Reserve {
         Reserve::new(self.clone(), Site::caller())
+    }
+
+    /// A place in the queue if there is room now, without waiting: the way to submit
+    /// only when the job can be queued, keeping the closure otherwise (to retry later,
+    /// run it elsewhere, or shed it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::QueueFull`] if the bounded queue is full; [`Error::Closed`] if the pool
+    /// is shut down.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: fine on a loop thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = loopbridge::ThreadPool::builder().max_workers(1).queue_capacity(1).build()?;
+    /// let (started_tx, started) = mpsc::channel();
+    /// let (release, release_rx) = mpsc::channel::<()>();
+    /// let running = pool.submit(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     release_rx.recv().unwrap();
+    /// });
+    /// started.recv()?;
+    /// let queued = pool.try_reserve()?.submit(|| 1); // takes the one place in the queue
+    ///
+    /// let job = || 2;
+    /// let error = pool.try_reserve().unwrap_err();
+    /// assert!(error.is_queue_full()); // `job` is still ours
+    ///
+    /// release.send(())?;
+    /// running.wait()?;
+    /// assert_eq!(queued.wait()?, 1);
+    /// assert_eq!(pool.try_reserve()?.submit(job).wait()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn try_reserve(&self) -> Result<Permit, Error> {
+        Permit::try_new(self, Site::caller())
     }
 
     /// Shuts the pool down, waiting at most about `timeout` for running jobs.
