@@ -60,9 +60,12 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
     // Counted across batches: jobs that wake each other keep the queue from ever being
     // empty, and must not keep the runtime from its driver either.
     let mut polled = 0;
-    let mut last_busy = Instant::now();
+    // When a job last ended: the low-latency mode stays awake for `spin` after it (the
+    // moment a caller waiting on that job submits its next one), not while long-lived
+    // jobs merely keep being woken.
+    let mut last_end = Instant::now();
     loop {
-        if spin.is_zero() || last_busy.elapsed() >= spin {
+        if spin.is_zero() || last_end.elapsed() >= spin {
             poll_fn(|cx| jobs.poll_arrivals(cx)).await;
         } else if !jobs.take_arrivals_now() {
             // The low-latency mode: for `spin` after its last work the dispatcher looks
@@ -74,6 +77,7 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
             continue;
         }
         let mut clock = Instant::now();
+        let ended_before = jobs.ended;
         while let Some(arrival) = jobs.next_arrival() {
             clock = jobs.admit(arrival, clock);
             polled += 1;
@@ -86,7 +90,9 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
                 clock = Instant::now();
             }
         }
-        last_busy = clock;
+        if jobs.ended != ended_before {
+            last_end = clock;
+        }
     }
 }
 
@@ -99,6 +105,8 @@ pub(crate) struct Jobs {
     arrivals: VecDeque<Arrival>,
     /// How many arrivals the last take brought.
     last_batch: usize,
+    /// How many jobs have ended on this loop.
+    ended: u64,
 }
 
 struct Entry {
@@ -119,6 +127,7 @@ impl Jobs {
             vacant: Vec::new(),
             arrivals: VecDeque::new(),
             last_batch: 0,
+            ended: 0,
         }
     }
 
@@ -207,6 +216,7 @@ impl Jobs {
             state,
             entries,
             vacant,
+            ended: ended_count,
             ..
         } = self;
         // A key from a waker that outlived its job: that job is gone.
@@ -231,6 +241,7 @@ impl Jobs {
             }
         };
         if ended {
+            *ended_count += 1;
             record.schedule.ended();
             vacant.push(key);
             // The job's teardown is part of its last poll: the watchdog sees it, and its

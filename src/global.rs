@@ -32,28 +32,36 @@ use crate::process;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn global() -> &'static Handle {
-    /// The global bridge of the process that first asked, with its fork generation.
-    static FIRST: OnceLock<(u64, &'static Handle)> = OnceLock::new();
-    /// The global bridge of a forked child, started when the child first asks.
-    static FORKED: Mutex<Option<(u64, &'static Handle)>> = Mutex::new(None);
+    /// One global bridge per fork generation. A process only ever starts the one of its
+    /// own generation, so a child never inherits its slot half-initialized (as it would
+    /// a single slot that another thread of the parent was filling at the fork).
+    static BY_GENERATION: [OnceLock<&'static Handle>; GENERATIONS] =
+        [const { OnceLock::new() }; GENERATIONS];
+    /// Beyond the last slot (a chain of more forks than anyone makes): one slot, locked.
+    static DEEPER: Mutex<Option<(u64, &'static Handle)>> = Mutex::new(None);
 
     let generation = process::generation();
-    let (started_in, handle) = *FIRST.get_or_init(|| (generation, start()));
-    if started_in == generation {
-        return handle;
+    if let Some(slot) = usize::try_from(generation)
+        .ok()
+        .and_then(|at| BY_GENERATION.get(at))
+    {
+        return slot.get_or_init(start);
     }
-    let mut forked = FORKED
+    let mut deeper = DEEPER
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    match *forked {
+    match *deeper {
         Some((started_in, handle)) if started_in == generation => handle,
         _ => {
             let handle = start();
-            *forked = Some((generation, handle));
+            *deeper = Some((generation, handle));
             handle
         }
     }
 }
+
+/// How many fork generations have a global slot of their own.
+const GENERATIONS: usize = 64;
 
 /// Starts a global bridge; it and its handle live as long as the process.
 fn start() -> &'static Handle {

@@ -272,8 +272,9 @@ impl ThreadPool {
     ///
     /// # Errors
     ///
-    /// [`Error::QueueFull`] if the bounded queue is full; [`Error::Closed`] if the pool
-    /// is shut down.
+    /// [`Error::QueueFull`] if the bounded queue is full (not counted in
+    /// [`PoolStats::refused`]: nothing was submitted); [`Error::Closed`] if the pool is
+    /// shut down.
     ///
     /// # Blocking
     ///
