@@ -26,13 +26,6 @@ pub(crate) struct JobCell<T> {
 }
 
 impl<T> JobCell<T> {
-    pub(crate) fn new(site: Site) -> JobCell<T> {
-        JobCell {
-            record: JobRecord::new(site),
-            slot: Slot::new(),
-        }
-    }
-
     /// A job run by an executor of fork generation `fork_generation`, whose waiters spin
     /// for up to `spin` before they park.
     pub(crate) fn owned(site: Site, fork_generation: u64, spin: Duration) -> JobCell<T> {

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use loopbridge::{Bridge, Completion, ThreadPool};
+use loopbridge::{Bridge, Completion, RayonPool, ThreadPool};
 
 /// Long enough never to be reached when the crate works; a wait that ends by this
 /// timeout (instead of `Closed`) is the bug this test catches.
@@ -18,6 +18,8 @@ fn main() {
     assert_eq!(bridge.handle().submit(async { 1 }).wait().unwrap(), 1);
     assert_eq!(pool.submit(|| 2).wait().unwrap(), 2);
     assert_eq!(loopbridge::global().block_on(async { 10 }).unwrap(), 10);
+    let rayon = RayonPool::global();
+    assert_eq!(rayon.submit(|| 13).wait().unwrap(), 13);
     // A job still pending at the fork, parked on a channel: the loop is idle.
     let (release, released) = tokio::sync::oneshot::channel::<u32>();
     let pending = bridge
@@ -37,7 +39,7 @@ fn main() {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        let code = child(&bridge, &pool, pending);
+        let code = child(&bridge, &pool, &rayon, pending);
         // SAFETY: ends the child at once; nothing of it is needed after this.
         unsafe { libc::_exit(code) };
     }
@@ -47,6 +49,7 @@ fn main() {
     release.send(9).unwrap();
     assert_eq!(pending.wait().unwrap(), 9);
     assert_eq!(loopbridge::global().block_on(async { 12 }).unwrap(), 12);
+    assert_eq!(rayon.submit(|| 15).wait().unwrap(), 15);
     assert_eq!(bridge.handle().submit(async { 6 }).wait().unwrap(), 6);
     assert_eq!(pool.submit(|| 7).wait().unwrap(), 7);
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
@@ -58,7 +61,7 @@ fn main() {
 }
 
 /// Runs in the forked child; its exit code says whether every check held.
-fn child(bridge: &Bridge, pool: &ThreadPool, pending: Completion<u32>) -> i32 {
+fn child(bridge: &Bridge, pool: &ThreadPool, rayon: &RayonPool, pending: Completion<u32>) -> i32 {
     let inherited = bridge.handle().submit(async { 3 }).wait_timeout(WAIT);
     if !matches!(&inherited, Err(error) if error.is_closed()) {
         eprintln!("child: a job on the inherited bridge gave {inherited:?}, not Closed");
@@ -71,6 +74,12 @@ fn child(bridge: &Bridge, pool: &ThreadPool, pending: Completion<u32>) -> i32 {
     if !matches!(&inherited, Ok(4)) && !matches!(&inherited, Err(error) if error.is_closed()) {
         eprintln!("child: a job on the inherited pool gave {inherited:?}, not 4 or Closed");
         return 2;
+    }
+    // rayon's threads stayed in the parent too.
+    let inherited = rayon.submit(|| 14).wait_timeout(WAIT);
+    if !matches!(&inherited, Err(error) if error.is_closed()) {
+        eprintln!("child: a job on the inherited rayon pool gave {inherited:?}, not Closed");
+        return 8;
     }
     let fresh = match Bridge::new() {
         Ok(fresh) => fresh,

@@ -3,9 +3,11 @@
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::completion::{Completion, JobCell};
-use crate::error::Site;
+use crate::error::{Error, Site};
+use crate::process;
 
 use super::job::{claim, deliver, guarded};
 
@@ -42,6 +44,9 @@ use super::job::{claim, deliver, guarded};
 pub struct RayonPool {
     /// `None`: rayon's global pool.
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// The fork generation this handle was made in: a forked child has none of the
+    /// pool's threads.
+    fork_generation: u64,
 }
 
 impl RayonPool {
@@ -56,7 +61,10 @@ impl RayonPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn global() -> RayonPool {
-        RayonPool { pool: None }
+        RayonPool {
+            pool: None,
+            fork_generation: process::generation(),
+        }
     }
 
     /// A pool you built with [`rayon::ThreadPoolBuilder`].
@@ -76,7 +84,10 @@ impl RayonPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(pool: Arc<rayon::ThreadPool>) -> RayonPool {
-        RayonPool { pool: Some(pool) }
+        RayonPool {
+            pool: Some(pool),
+            fork_generation: process::generation(),
+        }
     }
 
     /// Runs `f` on the pool and returns its [`Completion`].
@@ -104,7 +115,12 @@ impl RayonPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let cell = Arc::new(JobCell::new(Site::caller()));
+        let site = Site::caller();
+        if process::forked_away(self.fork_generation, &site) {
+            // The pool's threads stayed in the parent: the job would never run.
+            return Completion::failed(Error::Closed { site });
+        }
+        let cell = Arc::new(JobCell::owned(site, self.fork_generation, Duration::ZERO));
         let completion = Completion::new(cell.clone());
         let task = move || {
             // A panic escaping a rayon job aborts the process: nothing may escape, not
