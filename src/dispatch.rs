@@ -219,70 +219,85 @@ impl Jobs {
             ended: ended_count,
             ..
         } = self;
-        // A key from a waker that outlived its job: that job is gone.
-        let Some(Some(entry)) = entries.get_mut(key) else {
+        // A key from a waker that outlived its job: that job is gone. The entry is out of
+        // the table while it is polled (nothing else touches the table meanwhile).
+        let Some(mut entry) = entries.get_mut(key).and_then(Option::take) else {
             return began;
         };
-        // Held to the end, for the bookkeeping after the job's entry is gone.
-        let job = entry.job.clone();
+        let Entry {
+            future, waker, job, ..
+        } = &mut entry;
         let record = job.record();
         record.schedule.polling();
         record.poll_began(began);
         state.poll_clock.poll_began(began);
-        let mut cx = Context::from_waker(&entry.waker);
+        let mut cx = Context::from_waker(waker);
         // Every job's future catches the panics of its own poll (see `run`); what is
         // left (the destructors of a future that just finished) is caught here, so the
         // dispatcher, which every job depends on, never unwinds.
-        let ended = match catch_unwind(AssertUnwindSafe(|| entry.future.as_mut().poll(&mut cx))) {
+        let ended = match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
             Ok(poll) => poll.is_ready(),
             Err(payload) => {
-                end_panicked(state, &*job, &*payload);
+                end_panicked(state, &**job, &*payload);
                 true
             }
         };
-        if ended {
-            *ended_count += 1;
-            record.schedule.ended();
-            vacant.push(key);
-            // The job's teardown is part of its last poll: the watchdog sees it, and its
-            // time is the job's.
-            if let Some(entry) = entries[key].take() {
-                let registered = entry.registered;
-                guarded(record, "dropping an ended job", || drop(entry));
-                guarded(record, "removing an ended job", || {
-                    state.deregister(registered)
-                });
-            }
-            if vacant.len() == entries.len() && entries.capacity() > RETAINED_JOBS {
-                // The table is empty: after a burst, give its memory back. A waker that
-                // outlived its job finds no entry under its key, as before.
-                *entries = Vec::new();
-                *vacant = Vec::new();
-            }
+        if !ended {
+            let next = close_poll(state, record, began);
+            entries[key] = Some(entry);
+            return next;
         }
-        let finished = Instant::now();
-        let elapsed = finished - began;
-        record.poll_ended();
-        state.poll_clock.poll_ended();
-        state.counters.record_poll(elapsed);
-        let mut next = finished;
-        if elapsed >= state.slow_poll_threshold {
-            // Logging runs the application's subscriber, which may take long itself:
-            // that time is nobody's poll, so the next poll starts after it.
-            guarded(record, "reporting a slow poll", || {
-                report_slow_poll(state, record, elapsed)
-            });
-            next = Instant::now();
+        *ended_count += 1;
+        record.schedule.ended();
+        vacant.push(key);
+        // The job's teardown is part of its last poll: the watchdog sees it, and its
+        // time is the job's.
+        let Entry {
+            future,
+            waker,
+            job,
+            registered,
+        } = entry;
+        let record = job.record();
+        guarded(record, "dropping an ended job", || drop((future, waker)));
+        guarded(record, "removing an ended job", || {
+            state.deregister(registered)
+        });
+        if vacant.len() == entries.len() && entries.capacity() > RETAINED_JOBS {
+            // The table is empty: after a burst, give its memory back. A waker that
+            // outlived its job finds no entry under its key, as before.
+            *entries = Vec::new();
+            *vacant = Vec::new();
         }
+        let mut next = close_poll(state, record, began);
         if Arc::strong_count(&job) == 1 {
             // The job's last reference: dropping it closes the job's tracing span, which
             // runs the application's subscriber. Not part of any poll.
-            let site = job.record().site.clone();
+            let site = record.site.clone();
             guarded_at(&site, "dropping an ended job's record", || drop(job));
             next = Instant::now();
         }
         next
     }
+}
+
+/// Ends a poll's timing: the watchdog's marks, the counters, and the slow-poll report.
+/// Returns when the next poll may start.
+fn close_poll(state: &LoopState, record: &JobRecord, began: Instant) -> Instant {
+    let finished = Instant::now();
+    let elapsed = finished - began;
+    record.poll_ended();
+    state.poll_clock.poll_ended();
+    state.counters.record_poll(elapsed);
+    if elapsed < state.slow_poll_threshold {
+        return finished;
+    }
+    // Logging runs the application's subscriber, which may take long itself: that time
+    // is nobody's poll, so the next poll starts after it.
+    guarded(record, "reporting a slow poll", || {
+        report_slow_poll(state, record, elapsed)
+    });
+    Instant::now()
 }
 
 /// Runs `f`, which may run user code (destructors, a tracing subscriber), so that a panic
