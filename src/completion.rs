@@ -2,107 +2,18 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::error::{panic_message, Error, Site};
+use crate::error::{Error, Site};
+use crate::job::{report_unread, JobCell};
 use crate::loop_thread;
 use crate::process;
-use crate::registry::{JobRecord, LiveJob};
-use crate::run_queue::RunQueue;
-use crate::schedule::{Arrival, Schedule};
-use crate::slot::{Outcome, Resolved, Slot};
+use crate::slot::{Outcome, Resolved};
 use crate::spin;
-use crate::sync::deadline_after;
-
-/// A job's record and its result slot, shared by the job and its [`Completion`]: the one
-/// allocation a submission makes besides the task that runs it.
-pub(crate) struct JobCell<T> {
-    pub(crate) record: JobRecord,
-    pub(crate) slot: Slot<T>,
-}
-
-impl<T> JobCell<T> {
-    /// A job run by an executor of fork generation `fork_generation`, whose waiters spin
-    /// for up to `spin` before they park.
-    pub(crate) fn owned(site: Site, fork_generation: u64, spin: Duration) -> JobCell<T> {
-        let mut record = JobRecord::new(site);
-        record.fork_generation = fork_generation;
-        record.spin_before_park = spin;
-        JobCell {
-            record,
-            slot: Slot::new(),
-        }
-    }
-
-    /// A job for the loop whose run queue is `queue`.
-    pub(crate) fn on_loop(
-        site: Site,
-        queue: Arc<RunQueue<Arrival>>,
-        fork_generation: u64,
-        spin: Duration,
-    ) -> JobCell<T> {
-        let mut cell = JobCell::owned(site, fork_generation, spin);
-        cell.record.schedule = Schedule::on(queue);
-        cell
-    }
-
-    /// Offers the job's result; reports it if it is an error nobody will read.
-    pub(crate) fn resolve(&self, result: Result<T, Error>) -> Resolved {
-        let resolved = self.slot.resolve(result);
-        if let Resolved::Unread(Some(error)) = &resolved {
-            report_unread(error);
-        }
-        resolved
-    }
-}
-
-/// A loop job's waker: it queues the job for another poll.
-impl<T: Send + 'static> Wake for JobCell<T> {
-    fn wake(self: Arc<Self>) {
-        self.record.schedule.wake();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.record.schedule.wake();
-    }
-}
-
-impl<T: Send> LiveJob for JobCell<T> {
-    fn record(&self) -> &JobRecord {
-        &self.record
-    }
-
-    fn abandon(&self, error: Error) -> bool {
-        !matches!(self.resolve(Err(error)), Resolved::AlreadyResolved)
-    }
-
-    fn is_resolved(&self) -> bool {
-        self.slot.is_resolved()
-    }
-}
-
-/// Logs an error that no reader will see, so it is never silently lost. Only failures
-/// (a panic, a job that could not run) are worth a log line: cancellation and shutdown
-/// are reported where they happen.
-pub(crate) fn report_unread(error: &Error) {
-    match error {
-        Error::Panicked { message, site } => tracing::error!(
-            target: "loopbridge",
-            site = %site,
-            "job panicked and nobody read its result: {message}"
-        ),
-        Error::Unavailable { message, site } => tracing::error!(
-            target: "loopbridge",
-            site = %site,
-            "job could not run and nobody read its result: {message}"
-        ),
-        _ => {}
-    }
-}
+use crate::util::{deadline_after, log_panic};
 
 /// The result of a job that finishes later: a future on a bridge's loop, a callback run
 /// on the loop, or a closure run on a pool.
@@ -151,11 +62,7 @@ impl<T> Completion<T> {
 
     /// A completion that is already resolved with `error`.
     pub(crate) fn failed(error: Error) -> Completion<T> {
-        let cell = JobCell {
-            record: JobRecord::new(error.site().clone()),
-            slot: Slot::resolved(Err(error)),
-        };
-        Completion::new(Arc::new(cell))
+        Completion::new(Arc::new(JobCell::failed(error)))
     }
 
     /// Blocks the calling thread until the job resolves, and returns its result.
@@ -324,7 +231,7 @@ impl<T> Completion<T> {
         );
         if won {
             // A loop job is polled once more, sees it is cancelled and drops its future.
-            self.cell.record.schedule.wake();
+            self.cell.schedule.wake();
         }
         won
     }
@@ -357,14 +264,7 @@ impl<T> Completion<T> {
     {
         let site = self.site().clone();
         let guarded = Box::new(move |result: Result<T, Error>| {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(result))) {
-                tracing::error!(
-                    target: "loopbridge",
-                    site = %site,
-                    "`then` callback panicked: {}",
-                    panic_message(&*payload)
-                );
-            }
+            log_panic("a `then` callback", Some(&site), || f(result));
         });
         if self.cell.slot.then(guarded).is_err() {
             panic!(

@@ -60,7 +60,8 @@
 //! Async code on the loop must not block, so blocking calls go to a [`ThreadPool`] and
 //! computation to a [`RayonPool`]; both hand back a [`Completion`] to `.await`.
 //! [`Handle::run_in_executor`] uses the bridge's own pool, started on first use and shut
-//! down with the bridge. See `docs/which-pool.md` for which pool suits which work.
+//! down with the bridge. The README's "Which pool?" section says which pool suits which
+//! work.
 //!
 //! ```
 //! let bridge = loopbridge::Bridge::new()?;
@@ -139,41 +140,43 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod bridge;
-mod completion;
-mod dispatch;
-mod doze;
+// Leaves: what every layer may use.
 mod error;
-mod executor;
-mod global;
-mod handle;
 mod loop_thread;
 mod process;
-mod registry;
 mod report;
-mod run;
-mod run_queue;
-mod schedule;
-mod slot;
 mod spin;
-mod stats;
 mod sync;
+mod util;
+
+// The core: a job's result, what every job is, the loop, the pools, the watchdog.
+mod completion;
+mod event_loop;
+mod job;
+mod pool;
+mod slot;
 mod watchdog;
 
-pub use bridge::{Bridge, Builder};
+// The API on top.
+mod bridge;
+mod handle;
+
+pub use bridge::{global, Bridge, Builder};
 pub use completion::Completion;
 pub use error::{Error, Site};
-pub use executor::{Permit, PoolStats, RayonPool, Reserve, ThreadPool, ThreadPoolBuilder};
-pub use global::global;
+pub use event_loop::Stats;
 pub use handle::{Handle, Job};
+pub use job::JobInfo;
 pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
-pub use registry::JobInfo;
+pub use pool::{
+    Permit, PoolStats, RayonPool, RayonPoolJob, Reserve, ThreadPool, ThreadPoolBuilder,
+    ThreadPoolJob,
+};
 pub use report::{ShutdownReport, StuckJob};
-pub use stats::Stats;
 
 /// Internals exposed to the loom models only: the slot under [`Completion`], re-wrapped
-/// with public methods so the models in `loom-tests/` can drive it directly.
+/// with public methods, the pool's and the loop's cores, so the models in `loom-tests/`
+/// can drive them directly.
 #[cfg(loopbridge_loom)]
 #[doc(hidden)]
-#[path = "loom_api.rs"]
 pub mod __loom;

@@ -16,20 +16,18 @@
 //! used it up; a job that found tokio's resources refusing it for want of budget was
 //! woken again at once and continues in the next turn.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::error::{panic_message, Error, Site};
-use crate::handle::LoopState;
-use crate::registry::{JobRecord, LiveJob};
-use crate::schedule::{Arrival, LocalFuture, NewJob};
-use crate::stats::Counters;
+use crate::error::{panic_message, Error};
+use crate::job::{Arrival, JobRecord, LocalFuture, LoopJob, NewJob, Tally};
+use crate::util::log_panic;
+
+use super::state::{set_polling_loop, LoopState};
 
 /// How many polls the dispatcher makes before it yields to the runtime: tokio's own
 /// `event_interval`, the number of tasks it runs between two looks at the driver.
@@ -41,21 +39,10 @@ const RETAINED_JOBS: usize = 1024;
 /// How many arrivals the run queue's buffers keep room for at least.
 const RETAINED_ARRIVALS: usize = 256;
 
-thread_local! {
-    /// The loop whose jobs this thread polls: what a job's own code needs of it (its
-    /// counters) without holding a reference of its own.
-    static POLLING: RefCell<Option<Arc<LoopState>>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` with the loop whose jobs this thread polls (`None` off a loop thread).
-pub(crate) fn with_polling_loop<R>(f: impl FnOnce(Option<&Arc<LoopState>>) -> R) -> R {
-    POLLING.with(|polling| f(polling.borrow().as_ref()))
-}
-
 /// Polls the loop's jobs until the loop stops and drops this future (and with it every
 /// job it holds; see [`Jobs`]'s `Drop`).
 pub(crate) async fn dispatch(state: Arc<LoopState>) {
-    let spin = state.spin;
+    let spin = state.spin_before_park;
     let mut jobs = Jobs::new(state);
     // Counted across batches: jobs that wake each other keep the queue from ever being
     // empty, and must not keep the runtime from its driver either.
@@ -79,7 +66,7 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
         let mut clock = Instant::now();
         let ended_before = jobs.ended;
         while let Some(arrival) = jobs.next_arrival() {
-            clock = jobs.admit(arrival, clock);
+            clock = jobs.take_in(arrival, clock);
             polled += 1;
             // Also ends the turn once the jobs polled in it used up tokio's coop budget:
             // the jobs after them would only find tokio's resources refusing them.
@@ -112,15 +99,15 @@ pub(crate) struct Jobs {
 struct Entry {
     future: LocalFuture,
     waker: Waker,
-    job: Arc<dyn LiveJob>,
-    /// The job's key in the registry.
-    registered: usize,
+    job: Arc<dyn LoopJob>,
+    /// The job's key in the registry (its place in this table is another number).
+    key: usize,
 }
 
 impl Jobs {
     /// The job table of the loop whose state is `state`, polled on this thread.
     pub(crate) fn new(state: Arc<LoopState>) -> Jobs {
-        POLLING.with(|polling| *polling.borrow_mut() = Some(state.clone()));
+        set_polling_loop(Some(state.clone()));
         Jobs {
             state,
             entries: Vec::new(),
@@ -178,12 +165,12 @@ impl Jobs {
 
     /// Takes in what the run queue delivered and polls the job it names, starting at
     /// `now`; returns when the poll (and, if the job ended, its teardown) finished.
-    pub(crate) fn admit(&mut self, arrival: Arrival, now: Instant) -> Instant {
-        let key = match arrival {
+    pub(crate) fn take_in(&mut self, arrival: Arrival, now: Instant) -> Instant {
+        let place = match arrival {
             Arrival::New(new) => self.insert(new),
-            Arrival::Woken(key) => key,
+            Arrival::Woken(place) => place,
         };
-        self.poll(key, now)
+        self.poll(place, now)
     }
 
     fn insert(&mut self, new: NewJob) -> usize {
@@ -191,27 +178,27 @@ impl Jobs {
             start,
             waker,
             job,
-            registered,
+            key,
         } = new;
         let entry = Entry {
             future: start.into_future(),
             waker,
             job,
-            registered,
+            key,
         };
-        let key = match self.vacant.pop() {
-            Some(key) => key,
+        let place = match self.vacant.pop() {
+            Some(place) => place,
             None => {
                 self.entries.push(None);
                 self.entries.len() - 1
             }
         };
-        entry.job.record().schedule.placed(key);
-        self.entries[key] = Some(entry);
-        key
+        entry.job.schedule().placed(place);
+        self.entries[place] = Some(entry);
+        place
     }
 
-    fn poll(&mut self, key: usize, began: Instant) -> Instant {
+    fn poll(&mut self, place: usize, began: Instant) -> Instant {
         let Jobs {
             state,
             entries,
@@ -219,16 +206,16 @@ impl Jobs {
             ended: ended_count,
             ..
         } = self;
-        // A key from a waker that outlived its job: that job is gone. The entry is out of
-        // the table while it is polled (nothing else touches the table meanwhile).
-        let Some(mut entry) = entries.get_mut(key).and_then(Option::take) else {
+        // A place from a waker that outlived its job: that job is gone. The entry is out
+        // of the table while it is polled (nothing else touches the table meanwhile).
+        let Some(mut entry) = entries.get_mut(place).and_then(Option::take) else {
             return began;
         };
         let Entry {
             future, waker, job, ..
         } = &mut entry;
         let record = job.record();
-        record.schedule.polling();
+        job.schedule().polling();
         record.poll_began(began);
         state.poll_clock.poll_began(began);
         let mut cx = Context::from_waker(waker);
@@ -244,25 +231,24 @@ impl Jobs {
         };
         if !ended {
             let next = close_poll(state, record, began);
-            entries[key] = Some(entry);
+            entries[place] = Some(entry);
             return next;
         }
         *ended_count += 1;
-        record.schedule.ended();
-        vacant.push(key);
+        job.schedule().ended();
+        vacant.push(place);
         // The job's teardown is part of its last poll: the watchdog sees it, and its
         // time is the job's.
         let Entry {
             future,
             waker,
             job,
-            registered,
+            key,
         } = entry;
         let record = job.record();
-        guarded(record, "dropping an ended job", || drop((future, waker)));
-        guarded(record, "removing an ended job", || {
-            state.deregister(registered)
-        });
+        let site = Some(&record.site);
+        log_panic("dropping an ended job", site, || drop((future, waker)));
+        log_panic("removing an ended job", site, || state.deregister(key));
         if vacant.len() == entries.len() && entries.capacity() > RETAINED_JOBS {
             // The table is empty: after a burst, give its memory back. A waker that
             // outlived its job finds no entry under its key, as before.
@@ -274,7 +260,7 @@ impl Jobs {
             // The job's last reference: dropping it closes the job's tracing span, which
             // runs the application's subscriber. Not part of any poll.
             let site = record.site.clone();
-            guarded_at(&site, "dropping an ended job's record", || drop(job));
+            log_panic("dropping an ended job's record", Some(&site), || drop(job));
             next = Instant::now();
         }
         next
@@ -294,33 +280,16 @@ fn close_poll(state: &LoopState, record: &JobRecord, began: Instant) -> Instant 
     }
     // Logging runs the application's subscriber, which may take long itself: that time
     // is nobody's poll, so the next poll starts after it.
-    guarded(record, "reporting a slow poll", || {
-        report_slow_poll(state, record, elapsed)
+    log_panic("reporting a slow poll", Some(&record.site), || {
+        report_slow_poll(state, record, elapsed);
     });
     Instant::now()
-}
-
-/// Runs `f`, which may run user code (destructors, a tracing subscriber), so that a panic
-/// in it is logged instead of unwinding into the dispatcher.
-fn guarded(record: &JobRecord, what: &str, f: impl FnOnce()) {
-    guarded_at(&record.site, what, f);
-}
-
-fn guarded_at(site: &Site, what: &str, f: impl FnOnce()) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        tracing::error!(
-            target: "loopbridge",
-            site = %site,
-            "{what} panicked: {}",
-            panic_message(&*payload)
-        );
-    }
 }
 
 /// A job panicked outside its future's own poll (a destructor that ran as the future
 /// finished, or a tracing subscriber entering the job's span): the job ends with
 /// `Panicked` unless it already had its result, and is counted once either way.
-fn end_panicked(state: &LoopState, job: &dyn LiveJob, payload: &(dyn std::any::Any + Send)) {
+fn end_panicked(state: &LoopState, job: &dyn LoopJob, payload: &(dyn std::any::Any + Send)) {
     let message = panic_message(payload);
     let site = job.record().site.clone();
     tracing::error!(
@@ -328,13 +297,16 @@ fn end_panicked(state: &LoopState, job: &dyn LiveJob, payload: &(dyn std::any::A
         site = %site,
         "a job panicked outside its own poll (a destructor?): {message}"
     );
-    if job.abandon(Error::Panicked { message, site }) {
-        Counters::bump(&state.counters.panicked);
+    if job.cut_off(Error::Panicked { message, site }) {
+        Tally::bump(&state.counters.jobs.panicked);
     }
 }
 
 fn report_slow_poll(state: &LoopState, record: &JobRecord, elapsed: Duration) {
-    Counters::bump(&state.counters.slow_polls);
+    state
+        .counters
+        .slow_polls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::warn!(
         target: "loopbridge",
         site = %record.site,
@@ -345,37 +317,36 @@ fn report_slow_poll(state: &LoopState, record: &JobRecord, elapsed: Duration) {
 }
 
 impl Drop for Jobs {
-    /// The loop stopped: every job left, on the loop or on its way there, is dropped
-    /// (its `Finish` resolves it with `Closed`), counted as cancelled and removed from
-    /// the registry. Normally the loop closed the bridge and its queue before; should the
-    /// dispatcher itself ever fail, this closes them, so that no submission waits for a
-    /// loop that no longer polls.
+    /// The loop stopped: every job left, on the loop or on its way there, is cut off
+    /// (resolved with `Closed`, counted as cancelled, removed from the registry).
+    /// Normally the loop closed the bridge and its queue before; should the dispatcher
+    /// itself ever fail, this closes them, so that no submission waits for a loop that
+    /// no longer polls.
     fn drop(&mut self) {
         let state = &self.state;
-        // ORDERING: as shutdown's store: every later submission sees the bridge closed.
-        if !state.closed.swap(true, Ordering::SeqCst) {
+        if state.refuse_new() {
             tracing::error!(
                 target: "loopbridge",
                 thread = %state.thread_name,
                 "the loop's dispatcher stopped; the bridge is closed"
             );
         }
-        let queued = state.queue.close();
         state.poll_clock.idle();
         for entry in std::mem::take(&mut self.entries).into_iter().flatten() {
             let Entry {
                 future,
                 waker,
                 job,
-                registered,
+                key,
             } = entry;
-            state.discard(registered, job, (future, waker));
+            state.cut_off(key, job, (future, waker));
         }
-        for arrival in std::mem::take(&mut self.arrivals).into_iter().chain(queued) {
+        for arrival in std::mem::take(&mut self.arrivals) {
             if let Arrival::New(new) = arrival {
-                state.discard_arrival(new);
+                state.cut_off_arrival(new);
             }
         }
-        POLLING.with(|polling| polling.borrow_mut().take());
+        state.close_run_queue();
+        set_polling_loop(None);
     }
 }

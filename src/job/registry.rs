@@ -1,91 +1,15 @@
-//! The live jobs of a bridge: what each is, how long it has lived, whether it is being
-//! polled right now. Shutdown uses it to find and resolve what it must abandon.
+//! The live jobs of a bridge or a pool: what each is, how long it has lived, whether it
+//! is being polled right now. Shutdown uses it to find and cut off what it must leave.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
 use crate::error::{Error, Site};
-use crate::schedule::Schedule;
+use crate::report::StuckJob;
+use crate::sync::Mutex;
 
-/// What the bridge knows about one job, kept beside its result in one allocation.
-pub(crate) struct JobRecord {
-    pub(crate) site: Site,
-    pub(crate) submitted: Instant,
-    polls: AtomicU64,
-    /// When the running poll started, as nanoseconds after `submitted` plus one; zero
-    /// while no poll runs.
-    poll_started: AtomicU64,
-    /// How the job is queued for a poll on its loop (no loop polls pool jobs).
-    pub(crate) schedule: Schedule,
-    /// The fork generation of the executor that runs the job, so a forked child waiting
-    /// on it can be told at once that it never will run there.
-    pub(crate) fork_generation: u64,
-    /// How long a waiter spins on the result before it parks (the bridge's
-    /// `spin_before_park`; zero for pool jobs).
-    pub(crate) spin_before_park: Duration,
-    /// The `tracing` span current where the job was submitted; the job runs inside it,
-    /// so its logs keep the submitter's context (as `asyncio.to_thread` copies
-    /// contextvars).
-    pub(crate) span: tracing::Span,
-}
-
-impl JobRecord {
-    pub(crate) fn new(site: Site) -> JobRecord {
-        JobRecord {
-            site,
-            submitted: Instant::now(),
-            polls: AtomicU64::new(0),
-            poll_started: AtomicU64::new(0),
-            schedule: Schedule::none(),
-            fork_generation: crate::process::generation(),
-            spin_before_park: Duration::ZERO,
-            span: tracing::Span::current(),
-        }
-    }
-
-    // ORDERING: `polls` and `poll_started` are written only by the loop thread and read
-    // by others as a report; no other memory is published through them, so relaxed
-    // suffices.
-    pub(crate) fn poll_began(&self, now: Instant) {
-        // One writer: a load and a store, not a read-modify-write.
-        self.polls
-            .store(self.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        let since = now.saturating_duration_since(self.submitted).as_nanos();
-        let since = u64::try_from(since).unwrap_or(u64::MAX - 1);
-        self.poll_started.store(since + 1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn poll_ended(&self) {
-        self.poll_started.store(0, Ordering::Relaxed);
-    }
-
-    pub(crate) fn polls(&self) -> u64 {
-        self.polls.load(Ordering::Relaxed)
-    }
-
-    /// How long the poll running now has run, if one is running.
-    pub(crate) fn running_poll(&self, now: Instant) -> Option<Duration> {
-        match self.poll_started.load(Ordering::Relaxed) {
-            0 => None,
-            since => {
-                let began = self.submitted + Duration::from_nanos(since - 1);
-                Some(now.saturating_duration_since(began))
-            }
-        }
-    }
-}
-
-/// A live job, whatever its output type.
-pub(crate) trait LiveJob: Send + Sync {
-    fn record(&self) -> &JobRecord;
-    /// Resolves the job with `error` if it is still pending; `true` if it was.
-    fn abandon(&self, error: Error) -> bool;
-    /// `true` once the job has a result (it may still be delivering it).
-    fn is_resolved(&self) -> bool;
-}
+use super::record::{JobRecord, LiveJob};
 
 /// How many independently locked parts the registry has. Each thread registers its jobs
 /// in one part (chosen once per thread), so submitting threads do not contend with each
@@ -103,8 +27,13 @@ pub(crate) struct Registry {
 /// One part of the registry, alone on its cache lines so that parts used by different
 /// threads do not bounce a shared line between cores.
 #[repr(align(128))]
-#[derive(Default)]
 struct Shard(Mutex<Slab>);
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard(Mutex::new(Slab::default()))
+    }
+}
 
 #[derive(Default)]
 struct Slab {
@@ -189,6 +118,39 @@ impl Registry {
             .collect();
         jobs.sort_by_key(|job| job.record().submitted);
         jobs
+    }
+
+    /// Cuts off every live job but those `spare` names (a pool job shutting down its own
+    /// pool): each is resolved with `Closed` if still pending. Those `stuck` says are
+    /// holding a thread are listed, with how long. Returns the list and how many jobs
+    /// this resolved.
+    pub(crate) fn cut_off_all(
+        &self,
+        spare: impl Fn(&JobRecord) -> bool,
+        stuck: impl Fn(&JobRecord, Instant) -> Option<Duration>,
+    ) -> (Vec<StuckJob>, usize) {
+        let now = Instant::now();
+        let mut listed = Vec::new();
+        let mut resolved = 0;
+        for job in self.snapshot() {
+            let record = job.record();
+            if spare(record) {
+                continue;
+            }
+            if let Some(running_for) = stuck(record, now) {
+                listed.push(StuckJob {
+                    site: record.site.clone(),
+                    running_for,
+                });
+            }
+            let closed = Error::Closed {
+                site: record.site.clone(),
+            };
+            if job.cut_off(closed) {
+                resolved += 1;
+            }
+        }
+        (listed, resolved)
     }
 }
 

@@ -1,141 +1,22 @@
-//! [`Handle`]: the way into a bridge's loop from any thread.
+//! [`Handle`]: the way into a bridge's loop from any thread. The API only: every step a
+//! job takes is `event_loop`'s.
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::panic::Location;
 use std::sync::Arc;
-use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use tokio::sync::Notify;
-
-use crate::completion::{Completion, JobCell};
+use crate::completion::Completion;
 use crate::error::{Error, Site};
-use crate::executor::{DefaultPool, PoolStats};
-use crate::loop_thread::{self, AssertMode};
-use crate::registry::{JobInfo, LiveJob, Registry};
-use crate::run::{run, Finish};
-use crate::run_queue::RunQueue;
-use crate::schedule::{Arrival, NewJob, Start};
-use crate::stats::{Counters, Stats};
-use crate::watchdog::PollClock;
+use crate::event_loop::{admit, run, Admitted, LoopState, Stats};
+use crate::job::{JobInfo, Start};
+use crate::loop_thread;
+use crate::pool::{DefaultPool, PoolStats};
 
-/// What a bridge's handles and its loop thread share.
-///
-/// Aligned to its own cache lines so that the `Arc`'s reference counts, which change
-/// whenever a handle is cloned or dropped, never share a line with the fields every
-/// submission reads.
-#[repr(align(128))]
-pub(crate) struct LoopState {
-    /// Distinguishes this bridge's loop thread from other bridges'.
-    pub(crate) id: u64,
-    pub(crate) thread_name: Arc<str>,
-    /// Set once shutdown starts; submissions are refused from then on.
-    pub(crate) closed: AtomicBool,
-    pub(crate) registry: Registry,
-    /// Brings new and woken jobs to the loop's dispatcher.
-    pub(crate) queue: Arc<RunQueue<Arrival>>,
-    pub(crate) counters: Counters,
-    /// Tells the loop to stop; `stop_deadline` says by when.
-    pub(crate) stop: Notify,
-    pub(crate) stop_deadline: parking_lot::Mutex<Option<Instant>>,
-    /// Tells a stopping loop that its last job ended.
-    pub(crate) idle: Notify,
-    pub(crate) slow_poll_threshold: Duration,
-    /// When the running poll began, for the stall watchdog.
-    pub(crate) poll_clock: PollClock,
-    /// The opt-in low-latency wait: how long waiters spin, and the dispatcher stays
-    /// awake, before parking (zero: off).
-    pub(crate) spin: Duration,
-    /// The fork generation the loop thread runs in.
-    pub(crate) fork_generation: u64,
-    pub(crate) assert_mode: AssertMode,
-    /// The pool behind `run_in_executor`, started on first use.
-    pub(crate) executor: DefaultPool,
-}
+mod named;
 
-impl LoopState {
-    fn is_closed(&self) -> bool {
-        // ORDERING: a report or a fast refusal only; the exact check for a submission is
-        // in `Finish::register`. Acquire pairs with shutdown's SeqCst store.
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Sends a job registered under `registered` to the loop's dispatcher.
-    fn enqueue<T: Send + 'static>(&self, cell: Arc<JobCell<T>>, registered: usize, start: Start) {
-        let new = NewJob {
-            start,
-            waker: Waker::from(cell.clone()),
-            job: cell,
-            registered,
-        };
-        // Refused only once the loop has stopped.
-        if let Err(Arrival::New(refused)) = self.queue.push(Arrival::New(new)) {
-            self.discard_arrival(refused);
-        }
-    }
-
-    /// Removes an ended job from the registry, and wakes a stopping loop that waits for
-    /// its last job if this was it.
-    pub(crate) fn deregister(&self, registered: usize) {
-        self.registry.remove(registered);
-        // ORDERING: Acquire pairs with shutdown's SeqCst store of `closed`. A removal that
-        // misses the flag comes before the stopping loop's own look at the registry (the
-        // registry's lock orders them), so that look sees the removal.
-        if self.closed.load(Ordering::Acquire) && self.registry.len() == 0 {
-            self.idle.notify_one();
-        }
-    }
-
-    /// [`discard`](LoopState::discard)s a job that never reached the dispatcher.
-    pub(crate) fn discard_arrival(&self, new: NewJob) -> bool {
-        let NewJob {
-            start,
-            waker,
-            job,
-            registered,
-        } = new;
-        self.discard(registered, job, (start, waker))
-    }
-
-    /// Ends a job that will not run to its end because the loop stopped: resolves it
-    /// with `Closed` (counted as cancelled if this was what resolved it: a shutdown that
-    /// gave up on the loop may have resolved it first, and counted it), drops the rest of
-    /// it (`parts`: its future, its waker, running user destructors) and removes it from
-    /// the registry. Returns whether this resolved it.
-    pub(crate) fn discard(
-        &self,
-        registered: usize,
-        job: Arc<dyn LiveJob>,
-        parts: impl Sized,
-    ) -> bool {
-        let closed = Error::Closed {
-            site: job.record().site.clone(),
-        };
-        let resolved = job.abandon(closed);
-        if resolved {
-            Counters::bump(&self.counters.cancelled);
-        }
-        // Each step may run user code (destructors, the tracing subscriber closing the
-        // job's span when its last reference goes); one failing must not skip the next.
-        log_panic(|| drop((parts, job)));
-        log_panic(|| self.deregister(registered));
-        resolved
-    }
-}
-
-/// Runs `f`, which runs user code while a job cut off by shutdown is torn down, and logs
-/// a panic in it instead of letting it abandon the rest of the teardown.
-fn log_panic(f: impl FnOnce()) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        tracing::error!(
-            target: "loopbridge",
-            "tearing down a job cut off by shutdown panicked: {}",
-            crate::error::panic_message(&*payload)
-        );
-    }
-}
+pub use named::Job;
 
 /// The way into a bridge's loop: submit futures and callbacks from any thread.
 ///
@@ -154,15 +35,21 @@ fn log_panic(f: impl FnOnce()) {
 #[derive(Clone)]
 pub struct Handle {
     state: Arc<LoopState>,
+    /// The pool behind `run_in_executor`, started on first use.
+    executor: Arc<DefaultPool>,
 }
 
 impl Handle {
-    pub(crate) fn new(state: Arc<LoopState>) -> Handle {
-        Handle { state }
+    pub(crate) fn new(state: Arc<LoopState>, executor: Arc<DefaultPool>) -> Handle {
+        Handle { state, executor }
     }
 
     pub(crate) fn state(&self) -> &Arc<LoopState> {
         &self.state
+    }
+
+    pub(crate) fn executor(&self) -> &DefaultPool {
+        &self.executor
     }
 
     /// Runs `fut` on the loop and returns its [`Completion`].
@@ -264,11 +151,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let site = Site::caller();
-        if loop_thread::on_loop_thread() {
-            return Err(Error::BlockingOnLoop { site });
-        }
-        self.submit_at(site, fut).wait()
+        self.block_on_at(Site::caller(), fut)
     }
 
     /// Runs `f` on the loop thread soon, without waiting for it (asyncio's
@@ -298,8 +181,7 @@ impl Handle {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.try_submit_at(Site::caller(), async move { f() })
-            .map(drop)
+        self.call_soon_at(Site::caller(), f)
     }
 
     /// Runs `f` on the loop thread and returns its result as a [`Completion`]
@@ -412,12 +294,12 @@ impl Handle {
     }
 
     /// Asserts that the caller runs on this bridge's loop thread, as Home Assistant's
-    /// `@callback` functions do. Off the loop thread the bridge's [`AssertMode`] decides:
+    /// `@callback` functions do. Off the loop thread the bridge's [`AssertMode`](crate::AssertMode) decides:
     /// panic (the default), log once per call site, or ignore.
     ///
     /// # Panics
     ///
-    /// In [`AssertMode::Panic`], when called off the loop thread; the message names
+    /// In [`AssertMode::Panic`](crate::AssertMode::Panic), when called off the loop thread; the message names
     /// `what`, the caller's location, the loop thread and the calling thread.
     ///
     /// # Examples
@@ -483,7 +365,7 @@ impl Handle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn executor_stats(&self) -> PoolStats {
-        self.state.executor.stats()
+        self.executor.stats()
     }
 
     /// The live jobs (submitted and not yet resolved), oldest first. A cancelled job is
@@ -526,10 +408,7 @@ impl Handle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn job(&self, name: impl Into<Arc<str>>) -> Job<'_> {
-        Job {
-            handle: self,
-            name: name.into(),
-        }
+        Job::new(self, name.into())
     }
 
     pub(crate) fn submit_at<F>(&self, site: Site, fut: F) -> Completion<F::Output>
@@ -542,39 +421,44 @@ impl Handle {
     }
 
     /// Submits `fut`, or refuses it with `Closed` once the bridge has closed.
-    fn try_submit_at<F>(&self, site: Site, fut: F) -> Result<Completion<F::Output>, Error>
+    pub(crate) fn try_submit_at<F>(
+        &self,
+        site: Site,
+        fut: F,
+    ) -> Result<Completion<F::Output>, Error>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let Registered { cell, finish, key } = self.register(site)?;
-        let future = Box::pin(run(fut, finish));
-        self.state.enqueue(cell.clone(), key, Start::Ready(future));
+        let Admitted {
+            cell,
+            resolver,
+            key,
+        } = admit(&self.state, site)?;
+        let future = Box::pin(run(fut, resolver));
+        self.state.enqueue(cell.clone(), key, Start::Sent(future));
         Ok(Completion::new(cell))
     }
 
-    /// A new job's cell, its claim and its registry key, registered as live; `Closed`
-    /// once the bridge has closed.
-    fn register<T: Send + 'static>(&self, site: Site) -> Result<Registered<T>, Error> {
-        let state = &self.state;
-        // In a forked child the loop thread does not exist, and a lock held by one of
-        // the parent's threads at the fork stays held: refuse before touching anything.
-        if crate::process::forked_away(state.fork_generation, &site) {
-            return Err(Error::Closed { site });
+    pub(crate) fn block_on_at<F>(&self, site: Site, fut: F) -> Result<F::Output, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if loop_thread::on_loop_thread() {
+            return Err(Error::BlockingOnLoop { site });
         }
-        let cell = Arc::new(JobCell::on_loop(
-            site,
-            state.queue.clone(),
-            state.fork_generation,
-            state.spin,
-        ));
-        match Finish::register(cell.clone(), state) {
-            Some((finish, key)) => Ok(Registered { cell, finish, key }),
-            None => Err(closed(&cell)),
-        }
+        self.submit_at(site, fut).wait()
     }
 
-    fn run_callback_at<F, T>(&self, site: Site, f: F) -> Completion<T>
+    pub(crate) fn call_soon_at<F>(&self, site: Site, f: F) -> Result<(), Error>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.try_submit_at(site, async move { f() }).map(drop)
+    }
+
+    pub(crate) fn run_callback_at<F, T>(&self, site: Site, f: F) -> Completion<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -582,7 +466,7 @@ impl Handle {
         self.submit_at(site, async move { f() })
     }
 
-    fn run_in_executor_at<F, T>(&self, site: Site, f: F) -> Completion<T>
+    pub(crate) fn run_in_executor_at<F, T>(&self, site: Site, f: F) -> Completion<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -590,13 +474,13 @@ impl Handle {
         if self.state.is_closed() {
             return Completion::failed(Error::Closed { site });
         }
-        match self.state.executor.get(&self.state.thread_name) {
+        match self.executor.get(&self.state.thread_name) {
             Some(pool) => pool.submit_at(site, f),
             None => Completion::failed(Error::Closed { site }),
         }
     }
 
-    fn add_job_at<F>(&self, site: Site, fut: F)
+    pub(crate) fn add_job_at<F>(&self, site: Site, fut: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -612,27 +496,23 @@ impl Handle {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        let Registered { cell, finish, key } = match self.register(site) {
+        let Admitted {
+            cell,
+            resolver,
+            key,
+        } = match admit(&self.state, site) {
             Ok(job) => job,
             Err(refused) => return Completion::failed(refused),
         };
         // `make` runs inside the job's first poll, on the loop thread, so like any poll it
         // is timed, guarded against panics and named if it holds the loop, and it never
         // runs for a job cancelled before it started.
-        let start = Start::Make(Box::new(move || {
-            Box::pin(run(async move { make().await }, finish))
+        let start = Start::Build(Box::new(move || {
+            Box::pin(run(async move { make().await }, resolver))
         }));
         self.state.enqueue(cell.clone(), key, start);
         Completion::new(cell)
     }
-}
-
-/// A job registered as live, not yet on its way to the loop.
-struct Registered<T> {
-    cell: Arc<JobCell<T>>,
-    finish: Finish<T>,
-    /// Its key in the registry.
-    key: usize,
 }
 
 impl fmt::Debug for Handle {
@@ -641,137 +521,5 @@ impl fmt::Debug for Handle {
             .field("thread", &self.state.thread_name)
             .field("closed", &self.state.is_closed())
             .finish()
-    }
-}
-
-/// A named way to submit jobs, from [`Handle::job`]: the same calls as [`Handle`], and
-/// every job's [`Site`] carries the name.
-///
-/// # Examples
-///
-/// ```
-/// let bridge = loopbridge::Bridge::new()?;
-/// let completion = bridge.handle().job("refresh").run_callback(|| 3);
-/// assert_eq!(completion.site().name(), Some("refresh"));
-/// assert_eq!(completion.wait()?, 3);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Debug)]
-pub struct Job<'a> {
-    handle: &'a Handle,
-    name: Arc<str>,
-}
-
-impl Job<'_> {
-    #[track_caller]
-    fn site(&self) -> Site {
-        Site::new(Location::caller(), Some(self.name.clone()))
-    }
-
-    /// [`Handle::submit`], named.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let bridge = loopbridge::Bridge::new()?;
-    /// let done = bridge.handle().job("fetch").submit(async { 7 });
-    /// assert_eq!(done.site().name(), Some("fetch"));
-    /// assert_eq!(done.wait()?, 7);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[track_caller]
-    pub fn submit<F>(&self, fut: F) -> Completion<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.handle.submit_at(self.site(), fut)
-    }
-
-    /// [`Handle::submit_local`], named.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let bridge = loopbridge::Bridge::new()?;
-    /// let done = bridge.handle().job("local").submit_local(|| async { std::rc::Rc::new(3) == std::rc::Rc::new(3) });
-    /// assert_eq!(done.site().name(), Some("local"));
-    /// assert!(done.wait()?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[track_caller]
-    pub fn submit_local<M, F>(&self, make: M) -> Completion<F::Output>
-    where
-        M: FnOnce() -> F + Send + 'static,
-        F: Future + 'static,
-        F::Output: Send + 'static,
-    {
-        self.handle.submit_local_at(self.site(), make)
-    }
-
-    /// [`Handle::run_callback`], named.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let bridge = loopbridge::Bridge::new()?;
-    /// let done = bridge.handle().job("tick").run_callback(loopbridge::on_loop_thread);
-    /// assert_eq!(done.site().name(), Some("tick"));
-    /// assert!(done.wait()?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[track_caller]
-    pub fn run_callback<F, T>(&self, f: F) -> Completion<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.handle.run_callback_at(self.site(), f)
-    }
-
-    /// [`Handle::add_job`], named.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let bridge = loopbridge::Bridge::new()?;
-    /// let (tx, rx) = std::sync::mpsc::channel();
-    /// bridge.handle().job("flush").add_job(async move { tx.send("flushed").unwrap() });
-    /// assert_eq!(rx.recv()?, "flushed");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[track_caller]
-    pub fn add_job<F>(&self, fut: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.handle.add_job_at(self.site(), fut);
-    }
-
-    /// [`Handle::run_in_executor`], named.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let bridge = loopbridge::Bridge::new()?;
-    /// let done = bridge.handle().job("read").run_in_executor(|| loopbridge::on_loop_thread());
-    /// assert_eq!(done.site().name(), Some("read"));
-    /// assert!(!done.wait()?, "runs on a pool thread, not the loop");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[track_caller]
-    pub fn run_in_executor<F, T>(&self, f: F) -> Completion<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.handle.run_in_executor_at(self.site(), f)
-    }
-}
-
-/// The `Closed` error for a job refused by a closed bridge.
-fn closed<T>(cell: &JobCell<T>) -> Error {
-    Error::Closed {
-        site: cell.record.site.clone(),
     }
 }

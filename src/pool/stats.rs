@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use crate::job::Tally;
+
 /// A snapshot of a [`ThreadPool`](crate::ThreadPool)'s state and counters, from
 /// [`ThreadPool::stats`](crate::ThreadPool::stats).
 ///
@@ -50,32 +52,17 @@ pub struct PoolStats {
 /// The live counters behind [`PoolStats`].
 #[derive(Default)]
 pub(crate) struct PoolCounters {
-    pub(crate) submitted: AtomicU64,
-    pub(crate) finished: AtomicU64,
-    pub(crate) cancelled: AtomicU64,
-    pub(crate) panicked: AtomicU64,
-    pub(crate) refused: AtomicU64,
-    pub(crate) running: AtomicUsize,
+    /// Accepted jobs and how they ended.
+    pub(crate) jobs: Tally,
+    refused: AtomicU64,
+    running: AtomicUsize,
 }
 
 // ORDERING: every counter is independent and only ever read as a statistic, so relaxed
 // increments and loads are enough; the pool's decisions never read them.
 impl PoolCounters {
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn unbump(counter: &AtomicU64) {
-        counter.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn read(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    /// Jobs that ended by running: with a value or a panic.
-    pub(crate) fn ended(&self) -> u64 {
-        Self::read(&self.finished) + Self::read(&self.panicked)
+    pub(crate) fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn running_started(&self) {
@@ -86,7 +73,18 @@ impl PoolCounters {
         self.running.fetch_sub(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn running(&self) -> usize {
-        self.running.load(Ordering::Relaxed)
+    /// A snapshot; `scheduling` fills in what the pool's scheduling knows (queued jobs
+    /// and workers), zero for a pool that has none of its own (rayon).
+    pub(crate) fn snapshot(&self) -> PoolStats {
+        let jobs = &self.jobs;
+        PoolStats {
+            submitted: Tally::read(&jobs.submitted),
+            running: self.running.load(Ordering::Relaxed),
+            finished: Tally::read(&jobs.finished),
+            cancelled: Tally::read(&jobs.cancelled),
+            panicked: Tally::read(&jobs.panicked),
+            refused: self.refused.load(Ordering::Relaxed),
+            ..PoolStats::default()
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! A job on a pool: its closure beside its [`JobCell`], and how a worker runs it.
+//! A job on a pool: its closure beside its [`JobCell`], and how a worker runs it (the
+//! claim, the run, the delivery), for thread pools and rayon alike.
 //!
 //! The race between a worker and [`Completion::cancel`] is decided by the *claim*: just
 //! before the closure runs, the worker reads the slot's resolved flag, which `resolve`
@@ -16,10 +17,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::completion::{Completion, JobCell};
+use crate::completion::Completion;
 use crate::error::{panic_message, Error, Site};
-use crate::registry::{JobRecord, Registry};
-use crate::slot::Resolved;
+use crate::job::{deliver, JobCell, JobRecord, LiveJob, Registry, Tally};
 
 use super::stats::PoolCounters;
 
@@ -36,9 +36,9 @@ pub(crate) struct JobContext {
 pub(crate) trait Queued: Send {
     /// Claims and runs the job on the calling worker, and delivers its result.
     fn run(self: Box<Self>, jobs: &JobContext);
-    /// Resolves the job with `error` without running it; `false` if it had resolved
-    /// already (a cancel came first).
-    fn fail(self: Box<Self>, error: Error) -> bool;
+    /// Cuts the job off: resolves it with `error` without running it; `false` if it had
+    /// resolved already (a cancel came first).
+    fn cut_off(self: Box<Self>, error: Error) -> bool;
     /// Where the job was submitted.
     fn site(&self) -> &Site;
 }
@@ -70,20 +70,11 @@ where
 {
     fn run(self: Box<Self>, jobs: &JobContext) {
         let PoolJob { cell, f } = *self;
-        if !claim(&cell) {
-            PoolCounters::bump(&jobs.counters.cancelled);
-            return;
-        }
-        let produced = {
-            let _context = cell.record.span.enter();
-            let _running = Running::start(jobs, &cell);
-            catch_unwind(AssertUnwindSafe(f))
-        };
-        deliver(&cell, produced, Some(&jobs.counters));
+        run_claimed(&cell, f, Some(jobs));
     }
 
-    fn fail(self: Box<Self>, error: Error) -> bool {
-        !matches!(self.cell.resolve(Err(error)), Resolved::AlreadyResolved)
+    fn cut_off(self: Box<Self>, error: Error) -> bool {
+        self.cell.cut_off(error)
     }
 
     fn site(&self) -> &Site {
@@ -91,50 +82,30 @@ where
     }
 }
 
-/// The claim: `true` if no cancel has resolved the job, so its closure may run. The
-/// slot's resolved flag orders it against `cancel()`: a cancel either resolved the slot
-/// before (the closure never runs) or comes after (the closure runs; its value is
-/// dropped).
-pub(crate) fn claim<T>(cell: &JobCell<T>) -> bool {
-    !cell.slot.is_resolved()
-}
-
-/// Delivers what a claimed closure produced. Counters, when given, are updated before
-/// the result is delivered, so a reader woken by it sees the job counted.
-pub(crate) fn deliver<T>(
-    cell: &JobCell<T>,
-    produced: std::thread::Result<T>,
-    counters: Option<&PoolCounters>,
-) {
-    match produced {
-        Ok(value) => {
-            if let Some(counters) = counters {
-                PoolCounters::bump(&counters.finished);
-            }
-            if let Resolved::AlreadyResolved = cell.resolve(Ok(value)) {
-                // A cancel came after the claim: the value was dropped.
-                if let Some(counters) = counters {
-                    PoolCounters::unbump(&counters.finished);
-                    PoolCounters::bump(&counters.cancelled);
-                }
-            }
+/// Claims the job and, if no cancel resolved it first, runs `f` and delivers its result.
+/// The claim reads the slot's resolved flag, which orders it against `cancel()`: a cancel
+/// either resolved the slot before (the closure never runs, and is dropped here) or comes
+/// after (the closure runs; its value is dropped). `jobs`, when given, lists the job as
+/// running and counts it.
+pub(crate) fn run_claimed<F, T>(cell: &Arc<JobCell<T>>, f: F, jobs: Option<&JobContext>)
+where
+    F: FnOnce() -> T,
+    T: Send + 'static,
+{
+    let tally = jobs.map(|jobs| &jobs.counters.jobs);
+    if cell.slot.is_resolved() {
+        if let Some(tally) = tally {
+            Tally::bump(&tally.cancelled);
         }
-        Err(payload) => {
-            let message = panic_message(&*payload);
-            drop(payload);
-            if let Some(counters) = counters {
-                PoolCounters::bump(&counters.panicked);
-            }
-            let site = cell.record.site.clone();
-            let panicked = Error::Panicked {
-                message: message.clone(),
-                site: site.clone(),
-            };
-            if let Resolved::AlreadyResolved = cell.resolve(Err(panicked)) {
-                tracing::debug!(target: "loopbridge", site = %site, "cancelled pool job panicked: {message}");
-            }
-        }
+        return;
     }
+    let produced = {
+        let _context = cell.record.span.enter();
+        let _running = jobs.map(|jobs| Running::start(jobs, cell));
+        catch_unwind(AssertUnwindSafe(f))
+    };
+    let produced = produced.map_err(|payload| panic_message(&*payload));
+    deliver(cell, produced, tally);
 }
 
 thread_local! {
@@ -178,17 +149,5 @@ impl Drop for Running<'_> {
         self.jobs.running.remove(self.key);
         self.jobs.counters.running_ended();
         self.record.poll_ended();
-    }
-}
-
-/// Runs `f`, logging a panic instead of letting it end the thread: user code runs in
-/// destructors and `then` callbacks too, not only in a job's closure.
-pub(crate) fn guarded(f: impl FnOnce()) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        tracing::error!(
-            target: "loopbridge",
-            "panic on a pool thread outside a job's closure (a destructor or callback): {}",
-            panic_message(&*payload)
-        );
     }
 }

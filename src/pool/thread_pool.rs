@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
+use crate::job::Tally;
 use crate::loop_thread;
-use crate::report::{ShutdownReport, StuckJob};
-use crate::sync::deadline_after;
+use crate::report::ShutdownReport;
+use crate::util::deadline_after;
 
-use super::job;
-use super::permit::{Permit, Reserve};
+use super::pool_job;
 use super::queue::{Push, MAX_WORKERS};
 use super::room::NoRoom;
-use super::stats::{PoolCounters, PoolStats};
+use super::stats::PoolStats;
 use super::worker::Core;
 
 /// How long an idle worker waits for a job before it exits: long enough that a burst of
@@ -43,7 +43,7 @@ pub(crate) fn default_max_workers() -> usize {
 /// [`keep_alive`](ThreadPoolBuilder::keep_alive). Clones share one pool. Dropping the
 /// last clone shuts the pool down in the background: queued jobs resolve with
 /// [`Error::Closed`], running jobs finish, and the dropping thread never waits. (A
-/// pending [`Reserve`] or an unused [`Permit`](crate::Permit) counts as a clone.)
+/// pending [`Reserve`](crate::Reserve) or an unused [`Permit`](crate::Permit) counts as a clone.)
 ///
 /// The queue is unbounded unless [`queue_capacity`](ThreadPoolBuilder::queue_capacity)
 /// bounds it; then [`submit`](ThreadPool::submit) refuses at once when it is full,
@@ -215,7 +215,19 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let site = Site::caller();
+        self.submit_timeout_at(Site::caller(), f, timeout)
+    }
+
+    pub(crate) fn submit_timeout_at<F, T>(
+        &self,
+        site: Site,
+        f: F,
+        timeout: Duration,
+    ) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         if loop_thread::on_loop_thread() {
             return Completion::failed(Error::BlockingOnLoop { site });
         }
@@ -229,85 +241,6 @@ impl ThreadPool {
             }
         }
         self.enqueue(site, f)
-    }
-
-    /// Waits for room in the queue without blocking the thread, and returns a
-    /// [`Permit`](crate::Permit) that submits one job into it (backpressure for an async
-    /// producer). On an unbounded pool the permit is ready at once. Waiters are served
-    /// first come, first served; dropping the future gives up its place in line.
-    ///
-    /// # Errors
-    ///
-    /// From the future: [`Error::Closed`] if the pool is or gets shut down.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = loopbridge::ThreadPool::builder().max_workers(2).queue_capacity(4).build()?;
-    /// let bridge = loopbridge::Bridge::new()?;
-    /// let total = bridge.handle().block_on(async move {
-    ///     let mut jobs = Vec::new();
-    ///     for n in 0..20u64 {
-    ///         // Waits (without blocking the loop) while four jobs are already queued.
-    ///         let permit = pool.reserve().await?;
-    ///         jobs.push(permit.submit(move || n * n));
-    ///     }
-    ///     let mut total = 0;
-    ///     for job in jobs {
-    ///         total += job.await?;
-    ///     }
-    ///     Ok::<u64, loopbridge::Error>(total)
-    /// })??;
-    /// assert_eq!(total, (0..20).map(|n| n * n).sum());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[track_caller]
-    pub fn reserve(&self) -> Reserve {
-        Reserve::new(self.clone(), Site::caller())
-    }
-
-    /// A place in the queue if there is room now, without waiting: the way to submit
-    /// only when the job can be queued, keeping the closure otherwise (to retry later,
-    /// run it elsewhere, or shed it).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::QueueFull`] if the bounded queue is full (not counted in
-    /// [`PoolStats::refused`]: nothing was submitted); [`Error::Closed`] if the pool is
-    /// shut down.
-    ///
-    /// # Blocking
-    ///
-    /// Never blocks: fine on a loop thread.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::mpsc;
-    ///
-    /// let pool = loopbridge::ThreadPool::builder().max_workers(1).queue_capacity(1).build()?;
-    /// let (started_tx, started) = mpsc::channel();
-    /// let (release, release_rx) = mpsc::channel::<()>();
-    /// let running = pool.submit(move || {
-    ///     started_tx.send(()).unwrap();
-    ///     release_rx.recv().unwrap();
-    /// });
-    /// started.recv()?;
-    /// let queued = pool.try_reserve()?.submit(|| 1); // takes the one place in the queue
-    ///
-    /// let job = || 2;
-    /// let error = pool.try_reserve().unwrap_err();
-    /// assert!(error.is_queue_full()); // `job` is still ours
-    ///
-    /// release.send(())?;
-    /// running.wait()?;
-    /// assert_eq!(queued.wait()?, 1);
-    /// assert_eq!(pool.try_reserve()?.submit(job).wait()?, 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[track_caller]
-    pub fn try_reserve(&self) -> Result<Permit, Error> {
-        Permit::try_new(self, Site::caller())
     }
 
     /// Shuts the pool down, waiting at most about `timeout` for running jobs.
@@ -359,12 +292,12 @@ impl ThreadPool {
         let deadline = deadline_after(timeout);
         let core = self.core();
         let counters = &core.jobs.counters;
-        let ended_before = counters.ended();
-        let cancelled_before = PoolCounters::read(&counters.cancelled);
+        let ended_before = counters.jobs.ran();
+        let cancelled_before = Tally::read(&counters.jobs.cancelled);
 
         core.close();
         let mut report = ShutdownReport::default();
-        let mut abandoned = 0;
+        let mut left_behind = 0;
         if loop_thread::on_loop_thread() {
             tracing::debug!(
                 target: "loopbridge",
@@ -377,18 +310,18 @@ impl ThreadPool {
                 .running
                 .snapshot()
                 .iter()
-                .filter(|job| job::is_current(job.record()))
+                .filter(|job| pool_job::is_current(job.record()))
                 .count();
             if !core.wait_for_busy(own, deadline) {
-                abandoned = self.abandon_stuck(&mut report);
+                left_behind = self.leave_stuck_behind(&mut report);
             }
         }
-        let ended = counters.ended().saturating_sub(ended_before);
-        let cancelled = PoolCounters::read(&counters.cancelled).saturating_sub(cancelled_before);
+        let ended = counters.jobs.ran().saturating_sub(ended_before);
+        let cancelled = Tally::read(&counters.jobs.cancelled).saturating_sub(cancelled_before);
         report.finished = usize::try_from(ended).unwrap_or(usize::MAX);
         report.cancelled = usize::try_from(cancelled)
             .unwrap_or(usize::MAX)
-            .saturating_add(abandoned);
+            .saturating_add(left_behind);
         report.elapsed = started.elapsed();
         report
     }
@@ -460,36 +393,28 @@ impl ThreadPool {
         match no_room {
             NoRoom::Closed => Completion::failed(Error::Closed { site }),
             NoRoom::Full => {
-                PoolCounters::bump(&self.core().jobs.counters.refused);
+                self.core().jobs.counters.refused();
                 Completion::failed(Error::QueueFull { site })
             }
         }
     }
 
     /// The shutdown's timeout ran out with jobs still running: list them, resolve their
-    /// completions with `Closed`, and leave their threads behind.
-    fn abandon_stuck(&self, report: &mut ShutdownReport) -> usize {
-        let now = Instant::now();
-        let mut abandoned = 0;
-        for job in self.core().jobs.running.snapshot() {
-            let record = job.record();
-            if job::is_current(record) {
-                continue;
-            }
-            let running_for = record
-                .running_poll(now)
-                .unwrap_or_else(|| now.saturating_duration_since(record.submitted));
-            report.stuck.push(StuckJob {
-                site: record.site.clone(),
-                running_for,
-            });
-            let closed = Error::Closed {
-                site: record.site.clone(),
-            };
-            if job.abandon(closed) {
-                abandoned += 1;
-            }
-        }
+    /// completions with `Closed`, and leave their threads behind. Returns how many it
+    /// resolved.
+    fn leave_stuck_behind(&self, report: &mut ShutdownReport) -> usize {
+        let (stuck, resolved) =
+            self.core()
+                .jobs
+                .running
+                .cut_off_all(pool_job::is_current, |record, now| {
+                    Some(
+                        record
+                            .running_poll(now)
+                            .unwrap_or_else(|| now.saturating_duration_since(record.submitted)),
+                    )
+                });
+        report.stuck = stuck;
         if !report.stuck.is_empty() {
             tracing::error!(
                 target: "loopbridge",
@@ -498,7 +423,7 @@ impl ThreadPool {
                 "pool jobs still running at the shutdown timeout; their threads are left behind"
             );
         }
-        abandoned
+        resolved
     }
 }
 

@@ -9,12 +9,19 @@ use std::time::{Duration, Instant};
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
+use crate::job::Tally;
 use crate::sync::{Condvar, Mutex};
+use crate::util::log_panic;
 
-use super::job::{guarded, pool_job, JobContext, Queued};
+use super::pool_job::{pool_job, JobContext, Queued};
 use super::queue::{Next, Push, Queue, Refused};
 use super::room::Room;
-use super::stats::{PoolCounters, PoolStats};
+use super::stats::PoolStats;
+
+/// What a worker was doing when user code outside a job's closure panicked (a
+/// destructor, a `then` callback run as the result is delivered).
+const OUTSIDE_CLOSURE: &str = "a pool job's teardown or delivery (a destructor or a callback)";
+const CUT_OFF: &str = "cutting off a pool job (a destructor or a callback)";
 
 pub(crate) struct Core {
     pub(crate) queue: Queue<Box<dyn Queued>>,
@@ -51,22 +58,22 @@ impl Core {
         let (completion, job) = pool_job(site, self.fork_generation, f);
         let counters = &self.jobs.counters;
         // Counted before it is queued, so a reader woken by its result sees it counted.
-        PoolCounters::bump(&counters.submitted);
+        Tally::bump(&counters.jobs.submitted);
         match self.queue.push(job) {
             Ok(push) => (completion, push),
             Err((job, refused)) => {
-                PoolCounters::unbump(&counters.submitted);
+                Tally::unbump(&counters.jobs.submitted);
                 self.release_room();
                 let site = job.site().clone();
                 let error = match refused {
                     Refused::Closed => Error::Closed { site },
                     Refused::Full => {
-                        PoolCounters::bump(&counters.refused);
+                        counters.refused();
                         Error::QueueFull { site }
                     }
                 };
-                guarded(|| {
-                    job.fail(error);
+                log_panic(CUT_OFF, None, || {
+                    job.cut_off(error);
                 });
                 (completion, Push::Queued)
             }
@@ -81,12 +88,12 @@ impl Core {
             match seat.next(keep_alive) {
                 Next::Run(job) => {
                     self.release_room();
-                    guarded(|| job.run(&self.jobs));
+                    log_panic(OUTSIDE_CLOSURE, None, || job.run(&self.jobs));
                 }
                 Next::Close(job) => {
                     self.release_room();
-                    guarded(|| {
-                        self.fail_closed(job);
+                    log_panic(CUT_OFF, None, || {
+                        self.cut_off_closed(job);
                     });
                 }
                 Next::Exit => break,
@@ -106,13 +113,13 @@ impl Core {
         self.queue.worker_not_started(|job| {
             self.release_room();
             // Ended without running, like a job cut off by shutdown.
-            PoolCounters::bump(&self.jobs.counters.cancelled);
+            Tally::bump(&self.jobs.counters.jobs.cancelled);
             let error = Error::Unavailable {
                 message: format!("no pool worker thread could be started: {error}"),
                 site: job.site().clone(),
             };
-            guarded(|| {
-                job.fail(error);
+            log_panic(CUT_OFF, None, || {
+                job.cut_off(error);
             });
         });
     }
@@ -128,8 +135,8 @@ impl Core {
         }
         let mut cut_off = 0;
         self.queue.close(|job| {
-            guarded(|| {
-                if self.fail_closed(job) {
+            log_panic(CUT_OFF, None, || {
+                if self.cut_off_closed(job) {
                     cut_off += 1;
                 }
             });
@@ -154,25 +161,19 @@ impl Core {
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
-        let counters = &self.jobs.counters;
         let scheduling = self.queue.snapshot();
         PoolStats {
-            submitted: PoolCounters::read(&counters.submitted),
             queued: scheduling.queued(),
-            running: counters.running(),
             workers: scheduling.workers(),
             idle_workers: scheduling.idle(),
-            finished: PoolCounters::read(&counters.finished),
-            cancelled: PoolCounters::read(&counters.cancelled),
-            panicked: PoolCounters::read(&counters.panicked),
-            refused: PoolCounters::read(&counters.refused),
+            ..self.jobs.counters.snapshot()
         }
     }
 
-    fn fail_closed(&self, job: Box<dyn Queued>) -> bool {
-        PoolCounters::bump(&self.jobs.counters.cancelled);
+    fn cut_off_closed(&self, job: Box<dyn Queued>) -> bool {
+        Tally::bump(&self.jobs.counters.jobs.cancelled);
         let site = job.site().clone();
-        job.fail(Error::Closed { site })
+        job.cut_off(Error::Closed { site })
     }
 
     fn release_room(&self) {

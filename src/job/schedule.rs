@@ -1,16 +1,16 @@
 //! How a job on the loop is queued for a poll: when it is submitted, and again each time
 //! its waker fires.
 //!
-//! Jobs are not tokio tasks of their own: the loop's dispatcher ([`crate::dispatch`])
-//! polls them, and a job's waker puts the job's key on the loop's [`RunQueue`]. The
+//! Jobs are not tokio tasks of their own: the loop's dispatcher (`event_loop::dispatcher`)
+//! polls them, and a job's waker puts the job's place on the loop's [`RunQueue`]. The
 //! `scheduled` flag keeps a job in the queue at most once, and is the one point where a
 //! wake and the dispatcher meet:
 //!
 //! | who        | does                                      | then                                   |
 //! |------------|-------------------------------------------|----------------------------------------|
 //! | submitter  | creates the job with `scheduled` set, queues it as new | —                         |
-//! | dispatcher | stores the job's key, clears `scheduled` (swap), polls | a wake from here on queues the job again |
-//! | a wake     | sets `scheduled` (swap); queues the key only if it was clear | the dispatcher polls it again |
+//! | dispatcher | stores the job's place, clears `scheduled` (swap), polls | a wake from here on queues the job again |
+//! | a wake     | sets `scheduled` (swap); queues the place only if it was clear | the dispatcher polls it again |
 //! | dispatcher | the job ended: sets `scheduled` for good   | later wakes do nothing                 |
 //!
 //! Both sides use read-modify-writes on the one flag, so their order is total: a wake
@@ -26,9 +26,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Waker;
 
-use crate::registry::LiveJob;
-use crate::run_queue::RunQueue;
 use crate::sync::{AtomicBool, AtomicUsize};
+
+use super::record::LiveJob;
+use super::run_queue::RunQueue;
 
 /// A job's future as the loop thread runs it.
 pub(crate) type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
@@ -37,8 +38,14 @@ pub(crate) type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
 pub(crate) enum Arrival {
     /// A job submitted since the dispatcher last looked.
     New(NewJob),
-    /// The job at this key was woken.
+    /// The job at this place in the dispatcher's table was woken.
     Woken(usize),
+}
+
+/// A job the loop polls, whatever its output type: a [`LiveJob`] with a place in the
+/// loop's scheduling.
+pub(crate) trait LoopJob: LiveJob {
+    fn schedule(&self) -> &Schedule;
 }
 
 /// A submitted job on its way to the loop thread.
@@ -46,24 +53,24 @@ pub(crate) struct NewJob {
     pub(crate) start: Start,
     /// The job's waker, made where its type is known.
     pub(crate) waker: Waker,
-    pub(crate) job: Arc<dyn LiveJob>,
+    pub(crate) job: Arc<dyn LoopJob>,
     /// The job's key in the registry.
-    pub(crate) registered: usize,
+    pub(crate) key: usize,
 }
 
 /// How a new job's future comes to be.
 pub(crate) enum Start {
-    /// A `Send` future, built by the submitter.
-    Ready(Pin<Box<dyn Future<Output = ()> + Send>>),
-    /// Builds a future that need not be `Send`, on the loop thread.
-    Make(Box<dyn FnOnce() -> LocalFuture + Send>),
+    /// A `Send` future the submitter built.
+    Sent(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// Builds, on the loop thread, a future that need not be `Send`.
+    Build(Box<dyn FnOnce() -> LocalFuture + Send>),
 }
 
 impl Start {
     pub(crate) fn into_future(self) -> LocalFuture {
         match self {
-            Start::Ready(future) => future,
-            Start::Make(make) => make(),
+            Start::Sent(future) => future,
+            Start::Build(build) => build(),
         }
     }
 }
@@ -73,8 +80,9 @@ impl Start {
 pub(crate) struct Schedule {
     /// `None` for jobs that do not run on a loop (pool jobs): waking them does nothing.
     queue: Option<Arc<RunQueue<Arrival>>>,
-    /// The job's key among the dispatcher's jobs, stored before its first poll.
-    key: AtomicUsize,
+    /// The job's place in the dispatcher's table (not its registry key), stored before
+    /// its first poll.
+    place: AtomicUsize,
     /// The job is in the queue (or has ended): a wake need not queue it.
     scheduled: AtomicBool,
 }
@@ -84,7 +92,7 @@ impl Schedule {
     pub(crate) fn on(queue: Arc<RunQueue<Arrival>>) -> Schedule {
         Schedule {
             queue: Some(queue),
-            key: AtomicUsize::new(usize::MAX),
+            place: AtomicUsize::new(usize::MAX),
             scheduled: AtomicBool::new(true),
         }
     }
@@ -93,7 +101,7 @@ impl Schedule {
     pub(crate) fn none() -> Schedule {
         Schedule {
             queue: None,
-            key: AtomicUsize::new(usize::MAX),
+            place: AtomicUsize::new(usize::MAX),
             scheduled: AtomicBool::new(true),
         }
     }
@@ -102,20 +110,20 @@ impl Schedule {
     pub(crate) fn wake(&self) {
         let Some(queue) = &self.queue else { return };
         // ORDERING: AcqRel. Acquire pairs with the dispatcher's clear in `polling`, so a
-        // wake that finds the flag clear also sees the key stored before it; Release
+        // wake that finds the flag clear also sees the place stored before it; Release
         // pairs with that clear's Acquire, so a poll that follows this wake sees what the
         // waker did before it (a cancel's resolution).
         if !self.scheduled.swap(true, Ordering::AcqRel) {
-            let key = self.key.load(Ordering::Relaxed);
+            let place = self.place.load(Ordering::Relaxed);
             // A closed queue means the loop is gone: there is nothing left to poll.
-            let _ = queue.push(Arrival::Woken(key));
+            let _ = queue.push(Arrival::Woken(place));
         }
     }
 
-    /// The dispatcher placed the job at `key`.
-    pub(crate) fn placed(&self, key: usize) {
+    /// The dispatcher placed the job at `place` in its table.
+    pub(crate) fn placed(&self, place: usize) {
         // ORDERING: published by the Release of the clear in `polling`, which follows.
-        self.key.store(key, Ordering::Relaxed);
+        self.place.store(place, Ordering::Relaxed);
     }
 
     /// The dispatcher is about to poll the job: a wake from now on queues it again.
@@ -126,7 +134,7 @@ impl Schedule {
 
     /// The job ended: later wakes (from wakers that outlive it) do nothing.
     pub(crate) fn ended(&self) {
-        // ORDERING: only stops wakes early; a wake that slips in before it queues a key
+        // ORDERING: only stops wakes early; a wake that slips in before it queues a place
         // the dispatcher no longer (or no longer only) holds, which costs a spurious
         // poll at worst.
         self.scheduled.store(true, Ordering::Relaxed);

@@ -192,3 +192,85 @@ impl fmt::Debug for Permit {
             .finish()
     }
 }
+
+/// Backpressure for async producers: a place in a bounded queue, waited for or taken now.
+impl ThreadPool {
+    /// Waits for room in the queue without blocking the thread, and returns a
+    /// [`Permit`](crate::Permit) that submits one job into it (backpressure for an async
+    /// producer). On an unbounded pool the permit is ready at once. Waiters are served
+    /// first come, first served; dropping the future gives up its place in line.
+    ///
+    /// # Errors
+    ///
+    /// From the future: [`Error::Closed`] if the pool is or gets shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = loopbridge::ThreadPool::builder().max_workers(2).queue_capacity(4).build()?;
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let total = bridge.handle().block_on(async move {
+    ///     let mut jobs = Vec::new();
+    ///     for n in 0..20u64 {
+    ///         // Waits (without blocking the loop) while four jobs are already queued.
+    ///         let permit = pool.reserve().await?;
+    ///         jobs.push(permit.submit(move || n * n));
+    ///     }
+    ///     let mut total = 0;
+    ///     for job in jobs {
+    ///         total += job.await?;
+    ///     }
+    ///     Ok::<u64, loopbridge::Error>(total)
+    /// })??;
+    /// assert_eq!(total, (0..20).map(|n| n * n).sum());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn reserve(&self) -> Reserve {
+        Reserve::new(self.clone(), Site::caller())
+    }
+
+    /// A place in the queue if there is room now, without waiting: the way to submit
+    /// only when the job can be queued, keeping the closure otherwise (to retry later,
+    /// run it elsewhere, or shed it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::QueueFull`] if the bounded queue is full (not counted in
+    /// [`PoolStats::refused`](crate::PoolStats::refused): nothing was submitted); [`Error::Closed`] if the pool is
+    /// shut down.
+    ///
+    /// # Blocking
+    ///
+    /// Never blocks: fine on a loop thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = loopbridge::ThreadPool::builder().max_workers(1).queue_capacity(1).build()?;
+    /// let (started_tx, started) = mpsc::channel();
+    /// let (release, release_rx) = mpsc::channel::<()>();
+    /// let running = pool.submit(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     release_rx.recv().unwrap();
+    /// });
+    /// started.recv()?;
+    /// let queued = pool.try_reserve()?.submit(|| 1); // takes the one place in the queue
+    ///
+    /// let job = || 2;
+    /// let error = pool.try_reserve().unwrap_err();
+    /// assert!(error.is_queue_full()); // `job` is still ours
+    ///
+    /// release.send(())?;
+    /// running.wait()?;
+    /// assert_eq!(queued.wait()?, 1);
+    /// assert_eq!(pool.try_reserve()?.submit(job).wait()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn try_reserve(&self) -> Result<Permit, Error> {
+        Permit::try_new(self, Site::caller())
+    }
+}

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::sync::CachePadded;
+use crate::job::Tally;
 
 /// A snapshot of a bridge's counters, from [`Handle::stats`](crate::Handle::stats).
 ///
@@ -48,11 +48,8 @@ pub struct Stats {
 /// The live counters behind [`Stats`].
 #[derive(Default)]
 pub(crate) struct Counters {
-    /// Written by submitting threads; padded away from the counters the loop writes.
-    pub(crate) submitted: CachePadded<AtomicU64>,
-    pub(crate) finished: CachePadded<AtomicU64>,
-    pub(crate) cancelled: AtomicU64,
-    pub(crate) panicked: AtomicU64,
+    /// Accepted jobs and how they ended.
+    pub(crate) jobs: Tally,
     pub(crate) slow_polls: AtomicU64,
     longest_poll_nanos: AtomicU64,
 }
@@ -60,10 +57,6 @@ pub(crate) struct Counters {
 impl Counters {
     // ORDERING: every counter is independent and only ever read as a statistic, so
     // relaxed increments and loads are enough.
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
     pub(crate) fn record_poll(&self, elapsed: Duration) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         if nanos > self.longest_poll_nanos.load(Ordering::Relaxed) {
@@ -72,10 +65,11 @@ impl Counters {
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
-        let submitted = self.submitted.load(Ordering::Relaxed);
-        let finished = self.finished.load(Ordering::Relaxed);
-        let cancelled = self.cancelled.load(Ordering::Relaxed);
-        let panicked = self.panicked.load(Ordering::Relaxed);
+        let jobs = &self.jobs;
+        let submitted = Tally::read(&jobs.submitted);
+        let finished = Tally::read(&jobs.finished);
+        let cancelled = Tally::read(&jobs.cancelled);
+        let panicked = Tally::read(&jobs.panicked);
         Stats {
             submitted,
             finished,

@@ -2,9 +2,8 @@
 //! `cfg(loopbridge_loom)`): the slot under `Completion` with public methods, the
 //! pool's handoff, and the loop's dispatcher.
 
-pub use crate::executor::loom_model as pool;
-#[path = "loom_dispatch.rs"]
 pub mod dispatch;
+pub mod pool;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -135,7 +134,7 @@ pub fn closed() -> Error {
 
 /// The stall watchdog's doze, with its operations public.
 #[derive(Default)]
-pub struct Doze(crate::doze::Doze);
+pub struct Doze(crate::event_loop::Doze);
 
 impl Doze {
     /// A loop has just marked itself busy: wakes the watchdog if it sleeps.

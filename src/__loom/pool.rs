@@ -7,9 +7,10 @@ use std::time::Duration;
 use crate::completion::Completion;
 use crate::error::Site;
 
-use super::queue::Push;
-use super::stats::PoolStats;
-use super::worker::Core;
+use crate::pool::queue::Push;
+use crate::pool::room::{NoRoom, Room};
+use crate::pool::worker::Core;
+use crate::pool::PoolStats;
 
 /// A pool without threads of its own: [`submit`](PoolModel::submit) says when a worker
 /// must start, and the model starts one by calling [`serve`](PoolModel::serve) on a
@@ -68,7 +69,7 @@ impl PoolModel {
 /// A bounded queue's room (the semaphore behind `queue_capacity`), with its operations
 /// public; loom threads stand in for submitters, permits and the pool's workers.
 pub struct RoomModel {
-    room: super::room::Room,
+    room: Room,
 }
 
 /// What an acquisition found (mirrors the crate's own `NoRoom`).
@@ -82,12 +83,12 @@ pub enum Acquired {
     Closed,
 }
 
-impl From<Result<(), super::room::NoRoom>> for Acquired {
-    fn from(result: Result<(), super::room::NoRoom>) -> Acquired {
+impl From<Result<(), NoRoom>> for Acquired {
+    fn from(result: Result<(), NoRoom>) -> Acquired {
         match result {
             Ok(()) => Acquired::Unit,
-            Err(super::room::NoRoom::Full) => Acquired::Full,
-            Err(super::room::NoRoom::Closed) => Acquired::Closed,
+            Err(NoRoom::Full) => Acquired::Full,
+            Err(NoRoom::Closed) => Acquired::Closed,
         }
     }
 }
@@ -96,7 +97,7 @@ impl RoomModel {
     /// Room for `capacity` queued jobs.
     pub fn new(capacity: usize) -> RoomModel {
         RoomModel {
-            room: super::room::Room::new(capacity),
+            room: Room::new(capacity),
         }
     }
 

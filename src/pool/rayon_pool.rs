@@ -1,15 +1,17 @@
 //! [`RayonPool`]: CPU-bound work on rayon, with results as [`Completion`]s.
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use crate::completion::{Completion, JobCell};
+use crate::completion::Completion;
 use crate::error::{Error, Site};
+use crate::job::{JobCell, Tally};
 use crate::process;
+use crate::util::log_panic;
 
-use super::job::{claim, deliver, guarded};
+use super::pool_job::{run_claimed, JobContext};
+use super::stats::PoolStats;
 
 /// CPU-bound work on a rayon pool (the global one, or your own), with the result as a
 /// [`Completion`] that sync code waits for and async code awaits.
@@ -47,6 +49,9 @@ pub struct RayonPool {
     /// The fork generation this handle was made in: a forked child has none of the
     /// pool's threads.
     fork_generation: u64,
+    /// The running jobs and the counters, shared by every handle to the same pool made
+    /// through the same constructor call (and by every `global()` handle).
+    jobs: Arc<JobContext>,
 }
 
 impl RayonPool {
@@ -61,9 +66,11 @@ impl RayonPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn global() -> RayonPool {
+        static GLOBAL_JOBS: LazyLock<Arc<JobContext>> = LazyLock::new(Arc::default);
         RayonPool {
             pool: None,
             fork_generation: process::generation(),
+            jobs: GLOBAL_JOBS.clone(),
         }
     }
 
@@ -87,6 +94,7 @@ impl RayonPool {
         RayonPool {
             pool: Some(pool),
             fork_generation: process::generation(),
+            jobs: Arc::default(),
         }
     }
 
@@ -115,26 +123,52 @@ impl RayonPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let site = Site::caller();
+        self.submit_at(Site::caller(), f)
+    }
+
+    /// What the jobs submitted through this pool's handles are doing: submitted,
+    /// running, finished, cancelled and panicked. (`queued` and the worker counts are
+    /// rayon's own and stay zero here.) Handles from [`RayonPool::global`] share one
+    /// count; each [`RayonPool::new`] starts its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let pool = loopbridge::RayonPool::new(Arc::new(rayon::ThreadPoolBuilder::new().build()?));
+    /// pool.submit(|| 1).wait()?;
+    /// let _ = pool.submit(|| -> u8 { panic!("no") }).wait();
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.submitted, stats.finished, stats.panicked), (2, 1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        self.jobs.counters.snapshot()
+    }
+
+    pub(crate) fn submit_at<F, T>(&self, site: Site, f: F) -> Completion<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         if process::forked_away(self.fork_generation, &site) {
             // The pool's threads stayed in the parent: the job would never run.
             return Completion::failed(Error::Closed { site });
         }
         let cell = Arc::new(JobCell::owned(site, self.fork_generation, Duration::ZERO));
         let completion = Completion::new(cell.clone());
+        let jobs = self.jobs.clone();
+        // Counted before it is queued, so a reader woken by its result sees it counted.
+        Tally::bump(&jobs.counters.jobs.submitted);
         let task = move || {
             // A panic escaping a rayon job aborts the process: nothing may escape, not
             // even from a destructor or a `then` callback.
-            guarded(move || {
-                if !claim(&cell) {
-                    return;
-                }
-                let produced = {
-                    let _context = cell.record.span.enter();
-                    catch_unwind(AssertUnwindSafe(f))
-                };
-                deliver(&cell, produced, None);
-            });
+            log_panic(
+                "a rayon job's teardown or delivery (a destructor or a callback)",
+                None,
+                || run_claimed(&cell, f, Some(&jobs)),
+            );
         };
         match &self.pool {
             None => rayon::spawn(task),

@@ -5,15 +5,13 @@
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::bridge::Builder;
-use crate::completion::{Completion, JobCell};
-use crate::dispatch::Jobs;
+use crate::completion::Completion;
 use crate::error::Site;
-use crate::handle::LoopState;
-use crate::run::{run, Finish};
-use crate::schedule::{Arrival, NewJob, Start};
+use crate::event_loop::{admit, run, Admitted, Jobs, LoopState};
+use crate::job::{Arrival, NewJob, Start};
 
 /// A loop without a runtime: jobs are submitted to its run queue through a
 /// [`Submitter`] from any thread, and [`run_until`](DispatchModel::run_until) is the
@@ -31,7 +29,7 @@ pub struct Submitter {
 
 /// What a model job's future sees of its own job when it is polled.
 pub struct JobView<'a> {
-    cell: &'a JobCell<()>,
+    cell: &'a crate::job::JobCell<()>,
     waker: &'a Waker,
 }
 
@@ -50,7 +48,7 @@ impl JobView<'_> {
 impl DispatchModel {
     /// A loop with nothing queued, polled on this thread.
     pub fn new() -> DispatchModel {
-        let state = Arc::new(Builder::default().loop_state());
+        let state = Arc::new(LoopState::new(Builder::default().settings()));
         DispatchModel {
             jobs: Jobs::new(state.clone()),
             state,
@@ -70,7 +68,7 @@ impl DispatchModel {
         while !done() {
             loom::future::block_on(poll_fn(|cx| self.jobs.poll_arrivals(cx)));
             while let Some(arrival) = self.jobs.next_arrival() {
-                self.jobs.admit(arrival, Instant::now());
+                self.jobs.take_in(arrival, Instant::now());
             }
         }
     }
@@ -84,9 +82,7 @@ impl DispatchModel {
 impl Drop for DispatchModel {
     /// The model's loop stops as a bridge's does: closed first, then its jobs dropped.
     fn drop(&mut self) {
-        self.state
-            .closed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.state.refuse_new();
     }
 }
 
@@ -106,13 +102,12 @@ impl Submitter {
         P: FnMut(JobView<'_>) -> Poll<()> + Send + 'static,
         D: FnOnce() + Send + 'static,
     {
-        let cell = Arc::new(JobCell::on_loop(
-            Site::caller(),
-            self.state.queue.clone(),
-            0,
-            Duration::ZERO,
-        ));
-        let Some((finish, registered)) = Finish::register(cell.clone(), &self.state) else {
+        let Ok(Admitted {
+            cell,
+            resolver,
+            key,
+        }) = admit::<()>(&self.state, Site::caller())
+        else {
             unreachable!("the model's loop never closes");
         };
         let own = cell.clone();
@@ -129,12 +124,12 @@ impl Submitter {
         };
         // Wrapped as every job is: the wrapper delivers the value, or ends a cancelled
         // job at its next poll without polling the model's future again.
-        let start = Start::Ready(Box::pin(run(future, finish)));
+        let start = Start::Sent(Box::pin(run(future, resolver)));
         let new = NewJob {
             start,
             waker: Waker::from(cell.clone()),
             job: cell.clone(),
-            registered,
+            key,
         };
         if self.state.queue.push(Arrival::New(new)).is_err() {
             unreachable!("the model's queue is never closed");

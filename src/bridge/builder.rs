@@ -1,0 +1,220 @@
+//! [`Builder`]: a bridge's configuration, each setting with its default and reason.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event_loop::LoopSettings;
+use crate::handle::Handle;
+use crate::loop_thread::{self, AssertMode};
+use crate::pool::DefaultPool;
+
+use super::{loop_body, Bridge};
+
+/// How long `Drop` lets jobs finish: long enough for well-behaved jobs to complete a
+/// network round trip, short enough that a stuck process still exits promptly.
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// asyncio's `slow_callback_duration`: a poll this long is a stall users notice.
+const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// Configures and starts a [`Bridge`]. Every setting has a default chosen for the
+/// common case.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use loopbridge::{AssertMode, Bridge};
+///
+/// let bridge = Bridge::builder()
+///     .thread_name("plugins")
+///     .shutdown_timeout(Duration::from_secs(2))
+///     .slow_poll_threshold(Duration::from_millis(50))
+///     .assert_mode(AssertMode::Log)
+///     .build()?;
+/// assert_eq!(bridge.handle().submit(async { 1 }).wait()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    thread_name: String,
+    shutdown_timeout: Duration,
+    slow_poll_threshold: Duration,
+    assert_mode: AssertMode,
+    spin_before_park: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            thread_name: "loopbridge".to_owned(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            slow_poll_threshold: DEFAULT_SLOW_POLL_THRESHOLD,
+            assert_mode: AssertMode::default(),
+            spin_before_park: Duration::ZERO,
+        }
+    }
+}
+
+impl Builder {
+    /// The loop thread's name (default `"loopbridge"`), shown in panics, logs and
+    /// debuggers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::builder().thread_name("io-loop").build()?;
+    /// let name = bridge.handle().run_callback(loopbridge::on_loop_thread).wait()?;
+    /// assert!(name);
+    /// assert!(format!("{:?}", bridge.handle()).contains("io-loop"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// How long dropping the bridge lets jobs finish (default 5 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::builder()
+    ///     .shutdown_timeout(Duration::from_millis(10))
+    ///     .build()?;
+    /// let forever = bridge.handle().submit(std::future::pending::<()>());
+    /// drop(bridge); // waits at most about 10 ms for the job, then ends it
+    /// assert!(forever.wait().unwrap_err().is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// A poll or callback that holds the loop this long is logged and counted as slow
+    /// (default 100 ms, asyncio's `slow_callback_duration`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // A zero threshold counts every poll, which makes the counter easy to see.
+    /// let bridge = loopbridge::Bridge::builder()
+    ///     .slow_poll_threshold(Duration::ZERO)
+    ///     .build()?;
+    /// let handle = bridge.handle();
+    /// handle.run_callback(|| ()).wait()?;
+    /// # while handle.stats().slow_polls == 0 { std::thread::yield_now(); }
+    /// assert_eq!(handle.stats().slow_polls, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll_threshold = threshold;
+        self
+    }
+
+    /// What breaking a loop-thread rule does (default [`AssertMode::Panic`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopbridge::{AssertMode, Bridge};
+    ///
+    /// let bridge = Bridge::builder().assert_mode(AssertMode::Ignore).build()?;
+    /// // Off the loop thread, but ignored: no panic, no log.
+    /// bridge.handle().verify_loop_thread("refresh cache");
+    /// let blocked = bridge.handle().run_callback(|| loopbridge::check_blocking("read file"));
+    /// assert!(blocked.wait().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn assert_mode(mut self, mode: AssertMode) -> Builder {
+        self.assert_mode = mode;
+        self
+    }
+
+    /// The low-latency wait: a thread waiting on one of this bridge's completions spins
+    /// for up to `spin` before it parks, and the loop thread stays awake (polling without
+    /// blocking) for `spin` after its last job ends (default zero: both park at once).
+    ///
+    /// Waking a parked thread costs several microseconds on each side of a round trip;
+    /// with both sides awake a back-to-back round trip takes a fraction of that. The
+    /// price is CPU: the loop thread keeps one core busy for `spin` after every burst of
+    /// work, and each waiter burns its core for up to `spin` per wait. Use it for
+    /// latency-bound request/response traffic on machines with cores to spare; a few
+    /// tens of microseconds covers a typical job. Spinning is never used on a loop
+    /// thread, where waits are refused anyway.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::builder()
+    ///     .spin_before_park(Duration::from_micros(50))
+    ///     .build()?;
+    /// for n in 0..100 {
+    ///     assert_eq!(bridge.handle().submit(async move { n }).wait()?, n);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spin_before_park(mut self, spin: Duration) -> Builder {
+        self.spin_before_park = spin;
+        self
+    }
+
+    /// Starts the loop thread and returns the bridge once the loop is ready.
+    ///
+    /// # Errors
+    ///
+    /// If the thread cannot be spawned or the runtime cannot be built; the error comes
+    /// back here, never as a panic on the loop thread. A thread name with a NUL byte is
+    /// refused with [`std::io::ErrorKind::InvalidInput`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    ///
+    /// let bridge = loopbridge::Bridge::builder().build()?;
+    /// assert_eq!(bridge.handle().submit(async { 1 }).wait()?, 1);
+    ///
+    /// let refused = loopbridge::Bridge::builder().thread_name("bad\0name").build();
+    /// assert_eq!(refused.unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build(self) -> io::Result<Bridge> {
+        loop_thread::check_thread_name(&self.thread_name)?;
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let (exited_tx, exited_rx) = crossbeam_channel::bounded(1);
+        let shutdown_timeout = self.shutdown_timeout;
+        std::thread::Builder::new()
+            .name(self.thread_name.clone())
+            .spawn(move || loop_body::run_loop_thread(self.settings(), ready_tx, exited_tx))?;
+        let state = ready_rx.recv().map_err(|_| {
+            io::Error::other("loopbridge: the loop thread exited during start-up")
+        })??;
+        Ok(Bridge {
+            handle: Handle::new(state, Arc::new(DefaultPool::default())),
+            exited: exited_rx,
+            shutdown_timeout,
+            shut_down: false,
+        })
+    }
+}
+
+impl Builder {
+    /// The loop's part of this configuration.
+    pub(crate) fn settings(&self) -> LoopSettings {
+        LoopSettings {
+            thread_name: self.thread_name.as_str().into(),
+            slow_poll_threshold: self.slow_poll_threshold,
+            spin_before_park: self.spin_before_park,
+            assert_mode: self.assert_mode,
+        }
+    }
+}

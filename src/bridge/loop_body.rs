@@ -1,0 +1,86 @@
+//! The loop thread's whole life: build the runtime, put the loop under the watchdog, run
+//! the dispatcher until told to stop, then tear down what is left inside the runtime.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use tokio::task::LocalSet;
+
+use crate::event_loop::{dispatch, LoopSettings, LoopState};
+use crate::loop_thread::{self, LoopMark};
+use crate::watchdog;
+
+/// What the loop thread may take, after the shutdown timeout, to drop the jobs it cut off.
+pub(super) const TEARDOWN_GRACE: Duration = Duration::from_millis(200);
+
+/// The loop thread's whole life.
+pub(super) fn run_loop_thread(
+    settings: LoopSettings,
+    ready: crossbeam_channel::Sender<io::Result<Arc<LoopState>>>,
+    exited: crossbeam_channel::Sender<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    let assert_mode = settings.assert_mode;
+    let state = Arc::new(LoopState::new(settings));
+    watchdog::watch(&state);
+    loop_thread::mark_current(LoopMark {
+        bridge: state.id,
+        mode: assert_mode,
+    });
+    // The LocalSet lets jobs hold what is not `Send` (and spawn with `spawn_local`).
+    let local = LocalSet::new();
+    local.spawn_local(dispatch(state.clone()));
+    if ready.send(Ok(state.clone())).is_err() {
+        return;
+    }
+
+    local.block_on(&runtime, run_until_stopped(&state));
+
+    // Closing the queue refuses every later submission; then what is still queued, the
+    // dispatcher's jobs (in the LocalSet) and the runtime's tasks are dropped. Each job's
+    // `Resolver` resolves its completion with `Closed`. Inside the runtime, so that the
+    // jobs' destructors can still use tokio (spawn a last cleanup, read a handle).
+    let in_runtime = runtime.enter();
+    state.close_run_queue();
+    drop(local);
+    drop(in_runtime);
+    runtime.shutdown_timeout(TEARDOWN_GRACE);
+    let _ = exited.send(());
+}
+
+/// The loop's own future: waits to be told to stop, then for the last job to end or the
+/// deadline to pass.
+async fn run_until_stopped(state: &LoopState) {
+    state.stop.notified().await;
+    let deadline = state.stop_deadline.lock().unwrap_or_else(Instant::now);
+    let mut expired = pin!(tokio::time::sleep_until(deadline.into()));
+    loop {
+        let mut idle = pin!(state.idle.notified());
+        if state.registry.len() == 0 {
+            return;
+        }
+        let timed_out = poll_fn(|cx| {
+            if expired.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(true);
+            }
+            idle.as_mut().poll(cx).map(|()| false)
+        })
+        .await;
+        if timed_out {
+            return;
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! [`LoopState`]: what a bridge's handles, its loop thread and the stall watchdog share,
+//! and the steps every job takes through it: admitted (registered as live), enqueued for
+//! the dispatcher, deregistered when it ends, or cut off when the loop stops first.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::error::{Error, Site};
+use crate::job::{Arrival, JobCell, LiveJob, NewJob, Registry, RunQueue, Start, Tally};
+use crate::loop_thread::AssertMode;
+use crate::sync::AtomicBool;
+use crate::util::log_panic;
+
+use super::counters::Counters;
+use super::poll_clock::PollClock;
+
+static NEXT_LOOP_ID: StdAtomicU64 = StdAtomicU64::new(1);
+
+/// How a loop is configured (the bridge's `Builder` fills it in).
+#[derive(Clone, Debug)]
+pub(crate) struct LoopSettings {
+    pub(crate) thread_name: Arc<str>,
+    pub(crate) slow_poll_threshold: Duration,
+    pub(crate) spin_before_park: Duration,
+    pub(crate) assert_mode: AssertMode,
+}
+
+/// What a bridge's handles and its loop thread share.
+///
+/// Aligned to its own cache lines so that the `Arc`'s reference counts, which change
+/// whenever a handle is cloned or dropped, never share a line with the fields every
+/// submission reads.
+#[repr(align(128))]
+pub(crate) struct LoopState {
+    /// Distinguishes this bridge's loop thread from other bridges'.
+    pub(crate) id: u64,
+    pub(crate) thread_name: Arc<str>,
+    /// Set once shutdown starts; submissions are refused from then on.
+    closed: AtomicBool,
+    pub(crate) registry: Registry,
+    /// Brings new and woken jobs to the loop's dispatcher.
+    pub(crate) queue: Arc<RunQueue<Arrival>>,
+    pub(crate) counters: Counters,
+    /// Tells the loop to stop; `stop_deadline` says by when.
+    pub(crate) stop: Notify,
+    pub(crate) stop_deadline: parking_lot::Mutex<Option<Instant>>,
+    /// Tells a stopping loop that its last job ended.
+    pub(crate) idle: Notify,
+    pub(crate) slow_poll_threshold: Duration,
+    /// When the running poll began, for the stall watchdog.
+    pub(crate) poll_clock: PollClock,
+    /// The low-latency wait: how long waiters spin, and the dispatcher stays awake,
+    /// before parking (zero: off).
+    pub(crate) spin_before_park: Duration,
+    /// The fork generation the loop thread runs in.
+    pub(crate) fork_generation: u64,
+    pub(crate) assert_mode: AssertMode,
+}
+
+thread_local! {
+    /// The loop whose jobs this thread polls: what a job's own code needs of it (its
+    /// counters) without holding a reference of its own. Set by the dispatcher.
+    static POLLING: RefCell<Option<Arc<LoopState>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the loop whose jobs this thread polls (`None` off a loop thread).
+pub(crate) fn with_polling_loop<R>(f: impl FnOnce(Option<&Arc<LoopState>>) -> R) -> R {
+    POLLING.with(|polling| f(polling.borrow().as_ref()))
+}
+
+/// Makes `state` (or, with `None`, no loop) the loop whose jobs this thread polls.
+pub(crate) fn set_polling_loop(state: Option<Arc<LoopState>>) {
+    POLLING.with(|polling| *polling.borrow_mut() = state);
+}
+
+impl LoopState {
+    pub(crate) fn new(settings: LoopSettings) -> LoopState {
+        LoopState {
+            // ORDERING: only makes ids unique; nothing is published through it.
+            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            thread_name: settings.thread_name,
+            closed: AtomicBool::new(false),
+            registry: Registry::default(),
+            queue: Arc::default(),
+            counters: Counters::default(),
+            stop: Notify::new(),
+            stop_deadline: parking_lot::Mutex::new(None),
+            idle: Notify::new(),
+            slow_poll_threshold: settings.slow_poll_threshold,
+            poll_clock: PollClock::new(),
+            spin_before_park: settings.spin_before_park,
+            fork_generation: crate::process::generation(),
+            assert_mode: settings.assert_mode,
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        // ORDERING: a report or a fast refusal only; the exact check for a submission is
+        // in `register`. Acquire pairs with `refuse_new`'s SeqCst store.
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Registers a new job as live and returns its cell and registry key, or refuses it
+    /// with `Closed` once the bridge has closed.
+    ///
+    /// Registering before checking `closed` is what makes the check exact: the stopping
+    /// loop closes the bridge first and looks at the registry after, so a job that finds
+    /// the bridge open here is seen by the loop and run (or resolved) by it.
+    pub(crate) fn register<T: Send + 'static>(
+        &self,
+        site: Site,
+    ) -> Result<(Arc<JobCell<T>>, usize), Error> {
+        // In a forked child the loop thread does not exist, and a lock held by one of
+        // the parent's threads at the fork stays held: refuse before touching anything.
+        if crate::process::forked_away(self.fork_generation, &site) {
+            return Err(Error::Closed { site });
+        }
+        let cell = Arc::new(JobCell::on_loop(
+            site,
+            self.queue.clone(),
+            self.fork_generation,
+            self.spin_before_park,
+        ));
+        let key = self.registry.insert(cell.clone());
+        // ORDERING: the registry's lock orders this insert against the stopping loop's
+        // look at the registry, which comes after the SeqCst store of `closed`: if that
+        // look missed the job, this load comes after the store and sees it.
+        if self.closed.load(Ordering::SeqCst) {
+            self.deregister(key);
+            return Err(Error::Closed {
+                site: cell.record.site.clone(),
+            });
+        }
+        Tally::bump(&self.counters.jobs.submitted);
+        Ok((cell, key))
+    }
+
+    /// Sends an admitted job to the loop's dispatcher.
+    pub(crate) fn enqueue<T: Send + 'static>(
+        &self,
+        cell: Arc<JobCell<T>>,
+        key: usize,
+        start: Start,
+    ) {
+        let new = NewJob {
+            start,
+            waker: Waker::from(cell.clone()),
+            job: cell,
+            key,
+        };
+        // Refused only once the loop has stopped.
+        if let Err(Arrival::New(refused)) = self.queue.push(Arrival::New(new)) {
+            self.cut_off_arrival(refused);
+        }
+    }
+
+    /// Removes an ended job from the registry, and wakes a stopping loop that waits for
+    /// its last job if this was it.
+    pub(crate) fn deregister(&self, key: usize) {
+        self.registry.remove(key);
+        // ORDERING: Acquire pairs with `refuse_new`'s SeqCst store. A removal that misses
+        // the flag comes before the stopping loop's own look at the registry (the
+        // registry's lock orders them), so that look sees the removal.
+        if self.closed.load(Ordering::Acquire) && self.registry.len() == 0 {
+            self.idle.notify_one();
+        }
+    }
+
+    /// Refuses every later submission; `true` if this call closed the bridge.
+    pub(crate) fn refuse_new(&self) -> bool {
+        // ORDERING: SeqCst, so that a submission that registers after it sees it (see
+        // `register`), and a job that ends after it sees that it must wake the stopping loop.
+        !self.closed.swap(true, Ordering::SeqCst)
+    }
+
+    /// Closes the bridge and its run queue: no submission gets in from now on, and every
+    /// job still queued for the dispatcher is cut off here. Returns how many this
+    /// resolved.
+    pub(crate) fn close_run_queue(&self) -> usize {
+        self.refuse_new();
+        let mut resolved = 0;
+        for arrival in self.queue.close() {
+            if let Arrival::New(new) = arrival {
+                resolved += usize::from(self.cut_off_arrival(new));
+            }
+        }
+        resolved
+    }
+
+    /// [`cut_off`](LoopState::cut_off)s a job that never reached the dispatcher.
+    pub(crate) fn cut_off_arrival(&self, new: NewJob) -> bool {
+        let NewJob {
+            start,
+            waker,
+            job,
+            key,
+        } = new;
+        self.cut_off(key, job, (start, waker))
+    }
+
+    /// Ends a job that will not run to its end because the loop stopped: resolves it
+    /// with `Closed` (counted as cancelled if this was what resolved it), drops the rest
+    /// of it (`parts`: its future, its waker, running user destructors) and removes it
+    /// from the registry. Returns whether this resolved it.
+    pub(crate) fn cut_off<J: LiveJob + ?Sized>(
+        &self,
+        key: usize,
+        job: Arc<J>,
+        parts: impl Sized,
+    ) -> bool {
+        let closed = Error::Closed {
+            site: job.record().site.clone(),
+        };
+        let resolved = job.cut_off(closed);
+        if resolved {
+            Tally::bump(&self.counters.jobs.cancelled);
+        }
+        // Each step may run user code (destructors, the tracing subscriber closing the
+        // job's span when its last reference goes); one failing must not skip the next.
+        let site = job.record().site.clone();
+        log_panic("dropping a job cut off by shutdown", Some(&site), || {
+            drop((parts, job));
+        });
+        log_panic("removing a job cut off by shutdown", Some(&site), || {
+            self.deregister(key);
+        });
+        resolved
+    }
+}

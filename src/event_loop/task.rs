@@ -1,0 +1,128 @@
+//! A job's future as the loop polls it: each poll guarded against panics, and the job's
+//! slot resolved exactly once, also when the job is dropped unfinished. The dispatcher
+//! around it times each poll and keeps the registry (see `dispatcher`).
+
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use crate::error::{panic_message, Error, Site};
+use crate::job::{deliver, JobCell, Tally};
+use crate::util::log_panic;
+
+use super::state::{with_polling_loop, LoopState};
+
+/// A job admitted to the loop, not yet on its way there.
+pub(crate) struct Admitted<T> {
+    pub(crate) cell: Arc<JobCell<T>>,
+    pub(crate) resolver: Resolver<T>,
+    /// Its key in the registry.
+    pub(crate) key: usize,
+}
+
+/// Admits a new job to `state`'s loop (see [`LoopState::register`]), with the resolver
+/// its future will carry; `Closed` once the bridge has closed.
+pub(crate) fn admit<T: Send + 'static>(
+    state: &LoopState,
+    site: Site,
+) -> Result<Admitted<T>, Error> {
+    let (cell, key) = state.register(site)?;
+    let resolver = Resolver::new(cell.clone());
+    Ok(Admitted {
+        cell,
+        resolver,
+        key,
+    })
+}
+
+/// The producer half of a loop job's slot: whoever holds it resolves the job. Dropped
+/// unfinished (the loop stopped before the job ended), it resolves the job with
+/// `Closed`; whoever drops it then counts the job and removes it from the registry.
+pub(crate) struct Resolver<T> {
+    cell: Arc<JobCell<T>>,
+    ended: bool,
+}
+
+impl<T: Send + 'static> Resolver<T> {
+    fn new(cell: Arc<JobCell<T>>) -> Resolver<T> {
+        Resolver { cell, ended: false }
+    }
+
+    /// Ends the job with what its future produced: a value, a panic message, or `None`
+    /// when it stopped because it was cancelled. Counted before the result is delivered,
+    /// so a reader that wakes up finds the job in the counters.
+    fn end(&mut self, produced: Option<Result<T, String>>) {
+        self.ended = true;
+        // The loop polling this job (see `dispatcher`); held apart from its
+        // thread-local, which is not borrowed while user code runs.
+        let state = with_polling_loop(|state| state.cloned());
+        let tally = state.as_ref().map(|state| &state.counters.jobs);
+        // Delivering runs user code (dropping an unread value, a `then` callback, waking
+        // a reader); a panic there must not unwind into the dispatcher.
+        let site = self.cell.record.site.clone();
+        log_panic(
+            "delivering a job's result (a destructor or a waker)",
+            Some(&site),
+            || match produced {
+                None => {
+                    if let Some(tally) = tally {
+                        Tally::bump(&tally.cancelled);
+                    }
+                }
+                Some(produced) => deliver(&self.cell, produced, tally),
+            },
+        );
+    }
+}
+
+impl<T> Drop for Resolver<T> {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let closed = Error::Closed {
+            site: self.cell.record.site.clone(),
+        };
+        let _ = self.cell.resolve(Err(closed));
+    }
+}
+
+/// Runs `fut` as the job `resolver` resolves: each poll's panic caught, the result
+/// delivered once. Stops without polling again once the job is resolved (cancelled).
+pub(crate) async fn run<F>(fut: F, resolver: Resolver<F::Output>)
+where
+    F: Future,
+    F::Output: Send + 'static,
+{
+    let mut fut = pin!(fut);
+    let mut resolver = resolver;
+    poll_fn(|cx| {
+        if resolver.cell.slot.is_resolved() {
+            resolver.end(None);
+            return Poll::Ready(());
+        }
+        let produced = {
+            // The span is entered inside the guard: entering runs the application's
+            // subscriber, and a panic there is the job's.
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                let _context = resolver.cell.record.span.enter();
+                fut.as_mut().poll(cx)
+            }));
+            match polled {
+                Ok(Poll::Pending) => None,
+                Ok(Poll::Ready(value)) => Some(Ok(value)),
+                Err(payload) => Some(Err(panic_message(&*payload))),
+            }
+        };
+        match produced {
+            None => Poll::Pending,
+            produced => {
+                resolver.end(produced);
+                Poll::Ready(())
+            }
+        }
+    })
+    .await;
+}

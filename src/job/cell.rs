@@ -1,0 +1,116 @@
+//! [`JobCell`]: a job's record, its place in the loop's scheduling and its result slot,
+//! in the one allocation a job and its [`Completion`](crate::Completion) share.
+
+use std::sync::Arc;
+use std::task::Wake;
+use std::time::Duration;
+
+use crate::error::{Error, Site};
+use crate::slot::{Resolved, Slot};
+
+use super::record::{JobRecord, LiveJob};
+use super::run_queue::RunQueue;
+use super::schedule::{Arrival, LoopJob, Schedule};
+
+/// A job's record, schedule and result slot, shared by the job and its completion.
+pub(crate) struct JobCell<T> {
+    pub(crate) record: JobRecord,
+    /// How the job is queued for a poll on its loop (no loop polls pool jobs).
+    pub(crate) schedule: Schedule,
+    pub(crate) slot: Slot<T>,
+}
+
+impl<T> JobCell<T> {
+    /// A job run by an executor of fork generation `fork_generation`, whose waiters spin
+    /// for up to `spin` before they park.
+    pub(crate) fn owned(site: Site, fork_generation: u64, spin: Duration) -> JobCell<T> {
+        let mut record = JobRecord::new(site);
+        record.fork_generation = fork_generation;
+        record.spin_before_park = spin;
+        JobCell {
+            record,
+            schedule: Schedule::none(),
+            slot: Slot::new(),
+        }
+    }
+
+    /// A job for the loop whose run queue is `queue`.
+    pub(crate) fn on_loop(
+        site: Site,
+        queue: Arc<RunQueue<Arrival>>,
+        fork_generation: u64,
+        spin: Duration,
+    ) -> JobCell<T> {
+        let mut cell = JobCell::owned(site, fork_generation, spin);
+        cell.schedule = Schedule::on(queue);
+        cell
+    }
+
+    /// A job that is already resolved with `error` (refused before it was submitted).
+    pub(crate) fn failed(error: Error) -> JobCell<T> {
+        JobCell {
+            record: JobRecord::new(error.site().clone()),
+            schedule: Schedule::none(),
+            slot: Slot::resolved(Err(error)),
+        }
+    }
+
+    /// Offers the job's result; reports it if it is an error nobody will read.
+    pub(crate) fn resolve(&self, result: Result<T, Error>) -> Resolved {
+        let resolved = self.slot.resolve(result);
+        if let Resolved::Unread(Some(error)) = &resolved {
+            report_unread(error);
+        }
+        resolved
+    }
+}
+
+/// A loop job's waker: it queues the job for another poll.
+impl<T: Send + 'static> Wake for JobCell<T> {
+    fn wake(self: Arc<Self>) {
+        self.schedule.wake();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.schedule.wake();
+    }
+}
+
+impl<T: Send> LiveJob for JobCell<T> {
+    fn record(&self) -> &JobRecord {
+        &self.record
+    }
+
+    fn cut_off(&self, error: Error) -> bool {
+        !matches!(self.resolve(Err(error)), Resolved::AlreadyResolved)
+    }
+
+    fn is_resolved(&self) -> bool {
+        self.slot.is_resolved()
+    }
+}
+
+impl<T: Send> LoopJob for JobCell<T> {
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+}
+
+/// Logs an error that no reader will see, so it is never silently lost. Only failures
+/// (a panic, a job that could not run) are worth a log line: cancellation and shutdown
+/// are reported where they happen.
+pub(crate) fn report_unread(error: &Error) {
+    match error {
+        Error::Panicked { message, site } => tracing::error!(
+            target: "loopbridge",
+            site = %site,
+            "job panicked and nobody read its result: {message}"
+        ),
+        Error::Unavailable { message, site } => tracing::error!(
+            target: "loopbridge",
+            site = %site,
+            "job could not run and nobody read its result: {message}"
+        ),
+        _ => {}
+    }
+}

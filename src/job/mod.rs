@@ -1,0 +1,23 @@
+//! What every job is, whoever runs it: its cell (record, schedule, result slot), the
+//! registry of live jobs, how a loop job is queued for a poll, and the one way a result
+//! is delivered and counted. The loop (`event_loop`) and the pools (`pool`) build on it;
+//! it knows neither of them, nor tokio.
+//!
+//! May import: `slot`, `sync`, `util`, `error`, `report`, `process`.
+
+mod cell;
+mod deliver;
+mod record;
+mod registry;
+mod run_queue;
+mod schedule;
+mod tally;
+
+pub(crate) use cell::{report_unread, JobCell};
+pub(crate) use deliver::deliver;
+pub(crate) use record::{JobRecord, LiveJob};
+pub use registry::JobInfo;
+pub(crate) use registry::Registry;
+pub(crate) use run_queue::RunQueue;
+pub(crate) use schedule::{Arrival, LocalFuture, LoopJob, NewJob, Start};
+pub(crate) use tally::Tally;

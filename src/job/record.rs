@@ -1,0 +1,75 @@
+//! [`JobRecord`]: what the crate knows about one job, whatever runs it, and [`LiveJob`],
+//! a job seen without its output type (as the registry and shutdown see it).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Site};
+use crate::util::PollTimer;
+
+/// What the crate knows about one job, kept beside its result in one allocation.
+pub(crate) struct JobRecord {
+    pub(crate) site: Site,
+    pub(crate) submitted: Instant,
+    polls: AtomicU64,
+    /// When the running poll (or pool run) started, measured from `submitted`.
+    poll: PollTimer,
+    /// The fork generation of the executor that runs the job, so a forked child waiting
+    /// on it can be told at once that it never will run there.
+    pub(crate) fork_generation: u64,
+    /// How long a waiter spins on the result before it parks (the bridge's
+    /// `spin_before_park`; zero for pool jobs).
+    pub(crate) spin_before_park: Duration,
+    /// The `tracing` span current where the job was submitted; the job runs inside it,
+    /// so its logs keep the submitter's context (as `asyncio.to_thread` copies
+    /// contextvars).
+    pub(crate) span: tracing::Span,
+}
+
+impl JobRecord {
+    pub(crate) fn new(site: Site) -> JobRecord {
+        JobRecord {
+            site,
+            submitted: Instant::now(),
+            polls: AtomicU64::new(0),
+            poll: PollTimer::default(),
+            fork_generation: crate::process::generation(),
+            spin_before_park: Duration::ZERO,
+            span: tracing::Span::current(),
+        }
+    }
+
+    // ORDERING: `polls` is written only by the thread that polls the job and read by
+    // others as a report; no other memory is published through it, so relaxed suffices.
+    pub(crate) fn poll_began(&self, now: Instant) {
+        // One writer: a load and a store, not a read-modify-write.
+        self.polls
+            .store(self.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.poll.began(self.submitted, now);
+    }
+
+    pub(crate) fn poll_ended(&self) {
+        self.poll.ended();
+    }
+
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Ordering::Relaxed)
+    }
+
+    /// How long the poll running now has run, if one is running.
+    pub(crate) fn running_poll(&self, now: Instant) -> Option<Duration> {
+        self.poll
+            .running(self.submitted, now)
+            .map(|(_, running_for)| running_for)
+    }
+}
+
+/// A live job, whatever its output type.
+pub(crate) trait LiveJob: Send + Sync {
+    fn record(&self) -> &JobRecord;
+    /// Cuts the job off: resolves it with `error` (`Closed`, `Panicked`) if it is still
+    /// pending; `true` if it was, so the caller counts it.
+    fn cut_off(&self, error: Error) -> bool;
+    /// `true` once the job has a result (it may still be delivering it).
+    fn is_resolved(&self) -> bool;
+}

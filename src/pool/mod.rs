@@ -1,0 +1,25 @@
+//! Pools that run blocking and CPU-bound work off the loop, with their results as
+//! [`Completion`](crate::Completion)s: [`ThreadPool`] for blocking calls (its queue, the
+//! room of a bounded queue, permits, workers, and the bridge's default pool),
+//! [`RayonPool`] for computation, and the claim-run-deliver code both share.
+//!
+//! May import: `job`, `completion`, `report`, `sync`, `util`, `error`, `loop_thread`,
+//! `process`. Not `event_loop`: a pool knows no loop.
+
+mod default_pool;
+mod named;
+mod permit;
+mod pool_job;
+pub(crate) mod queue;
+mod rayon_pool;
+pub(crate) mod room;
+mod stats;
+mod thread_pool;
+pub(crate) mod worker;
+
+pub(crate) use default_pool::DefaultPool;
+pub use named::{RayonPoolJob, ThreadPoolJob};
+pub use permit::{Permit, Reserve};
+pub use rayon_pool::RayonPool;
+pub use stats::PoolStats;
+pub use thread_pool::{ThreadPool, ThreadPoolBuilder};

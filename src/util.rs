@@ -1,0 +1,87 @@
+//! Small pieces every layer uses: a cache-line pad, a saturating deadline, the one guard
+//! that catches and logs a panic in user code the crate runs on its own threads, and the
+//! one timer of a running poll.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{panic_message, Site};
+
+/// A deadline `timeout` from now, saturating instead of overflowing.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(60 * 60 * 24 * 365 * 30))
+}
+
+/// A value alone on its own cache lines (two 64-byte lines, as adjacent-line prefetching
+/// pairs them), so that a counter one thread writes does not slow down another thread
+/// writing its neighbour.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Runs `f`, which runs user code (a destructor, a callback, the application's tracing
+/// subscriber) on one of the crate's own threads, and logs a panic in it instead of
+/// letting it unwind into the loop, a worker or the watchdog. `what` says what was being
+/// done, `site` which job it was for.
+pub(crate) fn log_panic(what: &str, site: Option<&Site>, f: impl FnOnce()) {
+    let Err(payload) = catch_unwind(AssertUnwindSafe(f)) else {
+        return;
+    };
+    let message = panic_message(&*payload);
+    // Best effort: the subscriber that panicked may panic again, and so may dropping the
+    // payload.
+    let _ = catch_unwind(AssertUnwindSafe(move || {
+        match site {
+            Some(site) => tracing::error!(
+                target: "loopbridge",
+                site = %site,
+                what,
+                "{what} panicked: {message}"
+            ),
+            None => tracing::error!(target: "loopbridge", what, "{what} panicked: {message}"),
+        }
+        drop(payload);
+    }));
+}
+
+/// When a running poll (or a pool job's run) began, as nanoseconds after an epoch the
+/// owner keeps, plus one; zero while none runs. One writer (the thread that polls), any
+/// number of readers (reports, the watchdog).
+#[derive(Default)]
+pub(crate) struct PollTimer(AtomicU64);
+
+impl PollTimer {
+    // ORDERING: the timer publishes only its own value, read as a report; relaxed is
+    // enough, and keeps the per-poll cost to two plain stores.
+    pub(crate) fn began(&self, epoch: Instant, now: Instant) {
+        let since = now.saturating_duration_since(epoch).as_nanos();
+        let since = u64::try_from(since).unwrap_or(u64::MAX - 1);
+        self.0.store(since + 1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn ended(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// The running poll's mark (unique per poll start) and how long it has run.
+    pub(crate) fn running(&self, epoch: Instant, now: Instant) -> Option<(u64, Duration)> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            mark => {
+                let began = epoch + Duration::from_nanos(mark - 1);
+                Some((mark, now.saturating_duration_since(began)))
+            }
+        }
+    }
+}
