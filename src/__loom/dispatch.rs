@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use crate::bridge::Builder;
 use crate::completion::Completion;
-use crate::error::Site;
+use crate::error::{Error, Site};
 use crate::event_loop::{admit, run, Admitted, Jobs, LoopState};
-use crate::job::{Arrival, NewJob, Start};
+use crate::job::Start;
 
 /// A loop without a runtime: jobs are submitted to its run queue through a
 /// [`Submitter`] from any thread, and [`run_until`](DispatchModel::run_until) is the
@@ -77,12 +77,22 @@ impl DispatchModel {
     pub fn live_jobs(&self) -> usize {
         self.state.registry.len()
     }
-}
 
-impl Drop for DispatchModel {
-    /// The model's loop stops as a bridge's does: closed first, then its jobs dropped.
-    fn drop(&mut self) {
+    /// The first steps of a bridge's shutdown: refuse new submissions, then look at the
+    /// registry, as the stopping loop does before it decides whether to wait. Returns how
+    /// many jobs that look found live.
+    pub fn begin_stop(&self) -> usize {
         self.state.refuse_new();
+        self.state.registry.len()
+    }
+
+    /// The loop's teardown: what is still queued is cut off, then the job table (and with
+    /// it every job left) is dropped. Returns how many jobs the queue's closing resolved.
+    pub fn finish_stop(self) -> usize {
+        let DispatchModel { state, jobs } = self;
+        let resolved = state.close_run_queue();
+        drop(jobs);
+        resolved
     }
 }
 
@@ -97,21 +107,33 @@ impl Submitter {
     /// (`Ready` ends the job); `future_dropped` runs when the dispatcher drops the future.
     /// The job's value is `()`.
     #[track_caller]
-    pub fn submit<P, D>(&self, mut poll: P, future_dropped: D) -> Completion<()>
+    pub fn submit<P, D>(&self, poll: P, future_dropped: D) -> Completion<()>
     where
         P: FnMut(JobView<'_>) -> Poll<()> + Send + 'static,
         D: FnOnce() + Send + 'static,
     {
-        let Ok(Admitted {
+        match self.try_submit(poll, future_dropped) {
+            Ok(completion) => completion,
+            Err(error) => panic!("the model's loop was closed: {error}"),
+        }
+    }
+
+    /// [`submit`](Submitter::submit), refused with `Closed` once the model's loop began
+    /// to stop.
+    #[track_caller]
+    pub fn try_submit<P, D>(&self, mut poll: P, future_dropped: D) -> Result<Completion<()>, Error>
+    where
+        P: FnMut(JobView<'_>) -> Poll<()> + Send + 'static,
+        D: FnOnce() + Send + 'static,
+    {
+        // Made first: a refused job's future is dropped, as `Handle::submit` drops it.
+        let guard = OnDrop(Some(future_dropped));
+        let Admitted {
             cell,
             resolver,
             key,
-        }) = admit::<()>(&self.state, Site::caller())
-        else {
-            unreachable!("the model's loop never closes");
-        };
+        } = admit::<()>(&self.state, Site::caller())?;
         let own = cell.clone();
-        let guard = OnDrop(Some(future_dropped));
         let future = async move {
             let _guard = guard;
             poll_fn(|cx| {
@@ -125,16 +147,8 @@ impl Submitter {
         // Wrapped as every job is: the wrapper delivers the value, or ends a cancelled
         // job at its next poll without polling the model's future again.
         let start = Start::Sent(Box::pin(run(future, resolver)));
-        let new = NewJob {
-            start,
-            waker: Waker::from(cell.clone()),
-            job: cell.clone(),
-            key,
-        };
-        if self.state.queue.push(Arrival::New(new)).is_err() {
-            unreachable!("the model's queue is never closed");
-        }
-        Completion::new(cell)
+        self.state.enqueue(cell.clone(), key, start);
+        Ok(Completion::new(cell))
     }
 }
 

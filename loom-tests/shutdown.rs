@@ -1,0 +1,49 @@
+//! loom model of a submission racing the bridge's close: the real registry, closed flag
+//! and run queue (through `__loom::dispatch::DispatchModel`), with a loom thread as the
+//! submitter and the model's thread as the stopping loop.
+
+use std::task::Poll;
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+
+use loopbridge::__loom::dispatch::DispatchModel;
+
+/// A submission racing shutdown is either refused with `Closed`, or admitted and then seen
+/// by the stopping loop's look at the registry (so the loop waits for it, and runs or cuts
+/// it off): never admitted behind the loop's back, never left pending, its future dropped
+/// exactly once. This is the "register before checking closed" argument of
+/// `LoopState::register`; checking `closed` first fails this model.
+#[test]
+fn a_submission_racing_close_is_refused_or_seen_and_never_left_pending() {
+    loom::model(|| {
+        let dispatcher = DispatchModel::new();
+        let submitter = dispatcher.submitter();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let dropped = drops.clone();
+        let submitting = thread::spawn(move || {
+            submitter.try_submit(
+                |_| Poll::Pending,
+                move || {
+                    dropped.fetch_add(1, SeqCst);
+                },
+            )
+        });
+        let seen = dispatcher.begin_stop();
+        let submitted = submitting.join().unwrap();
+        dispatcher.finish_stop();
+        match submitted {
+            Err(refused) => {
+                assert!(refused.is_closed(), "refused with Closed, not {refused}");
+                assert_eq!(drops.load(SeqCst), 1, "its future is dropped once");
+            }
+            Ok(completion) => {
+                assert_eq!(seen, 1, "an admitted job is seen by the stopping loop");
+                let error = completion.wait().unwrap_err();
+                assert!(error.is_closed(), "cut off with Closed, not {error}");
+                assert_eq!(drops.load(SeqCst), 1, "its future is dropped exactly once");
+            }
+        }
+    });
+}
