@@ -290,18 +290,14 @@ impl<T> Completion<T> {
         &self.cell.record.site
     }
 
-    /// `Closed` when the job is still pending and the threads that would run it were
+    /// `Forked` when the job is still pending and the threads that would run it were
     /// left behind in a fork: waiting would never end.
     fn orphaned(&self) -> Option<Error> {
         let record = &self.cell.record;
-        if self.cell.slot.is_resolved()
-            || !process::forked_away(record.fork_generation, &record.site)
-        {
+        if self.cell.slot.is_resolved() {
             return None;
         }
-        Some(Error::Closed {
-            site: record.site.clone(),
-        })
+        process::check_not_forked(record.fork_generation, &record.site).err()
     }
 
     /// The low-latency wait: spins on the result for up to `limit` before the caller parks.

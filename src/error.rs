@@ -140,6 +140,14 @@ pub enum Error {
         /// Where the blocking call was made.
         site: Site,
     },
+    /// The bridge or pool was started before this process was forked: its threads stayed
+    /// in the parent, so in this (child) process the job was refused, or a wait on a job
+    /// submitted before the fork gave up at once instead of waiting forever. Start a new
+    /// `Bridge` (or pool) in the child; [`global()`](crate::global) does so by itself.
+    Forked {
+        /// Where the job (or the refused call) was submitted.
+        site: Site,
+    },
     /// A pool with a bounded queue had no room for the job, so it was refused and never
     /// runs: at once from [`ThreadPool::submit`](crate::ThreadPool::submit), or once the
     /// wait of [`ThreadPool::submit_timeout`](crate::ThreadPool::submit_timeout) ran out.
@@ -174,6 +182,7 @@ impl Error {
             | Error::Closed { site }
             | Error::BlockingOnLoop { site }
             | Error::QueueFull { site }
+            | Error::Forked { site }
             | Error::Unavailable { site, .. } => site,
         }
     }
@@ -230,6 +239,12 @@ impl Error {
         matches!(self, Error::QueueFull { .. })
     }
 
+    /// `true` for [`Error::Forked`]: the bridge or pool belongs to the parent of this
+    /// forked process.
+    pub fn is_forked(&self) -> bool {
+        matches!(self, Error::Forked { .. })
+    }
+
     /// `true` for [`Error::Unavailable`].
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Unavailable { .. })
@@ -272,6 +287,12 @@ impl fmt::Display for Error {
             Error::Unavailable { message, .. } => {
                 write!(f, "{job} could not be run: {message} (submitted at {at})")
             }
+            Error::Forked { .. } => write!(
+                f,
+                "{job} (submitted at {at}) belongs to a bridge or pool started before this \
+                 process was forked: its threads stayed in the parent, so it never runs here; \
+                 start a new bridge or pool in the child"
+            ),
             Error::QueueFull { .. } => write!(
                 f,
                 "pool queue is full: {job} was refused (submitted at {at}); wait for room \

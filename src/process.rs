@@ -1,14 +1,14 @@
 //! Fork awareness. A forked child inherits a bridge's or a pool's memory but none of its
 //! threads: a job handed to them there never runs. Each job records the *fork
 //! generation* of the executor that will run it; a blocking wait compares it with the
-//! calling process's, so a child gets `Error::Closed` at once instead of waiting forever.
+//! calling process's, so a child gets `Error::Forked` at once instead of waiting forever.
 //!
 //! The generation is counted by a `pthread_atfork` child handler, so the check on every
 //! wait is one relaxed atomic load, not a system call.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::Site;
+use crate::error::{Error, Site};
 
 /// How many forks separate this process from the one that first asked: zero there, one
 /// more in each forked child.
@@ -49,10 +49,12 @@ fn register_fork_handler() {
 
 /// `true` when the executor that runs a job (of fork generation `owner`) does not exist
 /// in this process: its threads were left behind in a fork.
-pub(crate) fn forked_away(owner: u64, site: &Site) -> bool {
+/// `Err(Forked)` when an executor of fork generation `owner` was left behind in a fork:
+/// its threads do not exist in this process. Logged once per process.
+pub(crate) fn check_not_forked(owner: u64, site: &Site) -> Result<(), Error> {
     let here = GENERATION.load(Ordering::Relaxed);
     if owner == here {
-        return false;
+        return Ok(());
     }
     static REPORTED: std::sync::Once = std::sync::Once::new();
     REPORTED.call_once(|| {
@@ -64,5 +66,5 @@ pub(crate) fn forked_away(owner: u64, site: &Site) -> bool {
              pool in the child"
         );
     });
-    true
+    Err(Error::Forked { site: site.clone() })
 }

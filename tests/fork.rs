@@ -1,5 +1,5 @@
 //! A forked child inherits a bridge and a thread pool but none of their threads: waiting
-//! on them there fails at once with `Closed` instead of hanging forever, and a bridge
+//! on them there fails at once with `Forked` instead of hanging forever, and a bridge
 //! started in the child works. A process of its own (`harness = false`): the fork is
 //! made from a known state, with the loop and the pool idle.
 
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use loopbridge::{Bridge, Completion, RayonPool, ThreadPool};
 
 /// Long enough never to be reached when the crate works; a wait that ends by this
-/// timeout (instead of `Closed`) is the bug this test catches.
+/// timeout (instead of `Forked`) is the bug this test catches.
 const WAIT: Duration = Duration::from_secs(30);
 
 fn main() {
@@ -63,22 +63,21 @@ fn main() {
 /// Runs in the forked child; its exit code says whether every check held.
 fn child(bridge: &Bridge, pool: &ThreadPool, rayon: &RayonPool, pending: Completion<u32>) -> i32 {
     let inherited = bridge.handle().submit(async { 3 }).wait_timeout(WAIT);
-    if !matches!(&inherited, Err(error) if error.is_closed()) {
-        eprintln!("child: a job on the inherited bridge gave {inherited:?}, not Closed");
+    if !matches!(&inherited, Err(error) if error.is_forked()) {
+        eprintln!("child: a job on the inherited bridge gave {inherited:?}, not Forked");
         return 1;
     }
-    // An inherited pool may start a worker of the child's own for the job (when the
-    // fork caught its worker between two jobs); otherwise the wait fails fast. Either
-    // way it never waits out its timeout.
+    // An inherited pool refuses the job unrun: a worker of the child's own would run it
+    // and then have its result disowned.
     let inherited = pool.submit(|| 4).wait_timeout(WAIT);
-    if !matches!(&inherited, Ok(4)) && !matches!(&inherited, Err(error) if error.is_closed()) {
-        eprintln!("child: a job on the inherited pool gave {inherited:?}, not 4 or Closed");
+    if !matches!(&inherited, Err(error) if error.is_forked()) {
+        eprintln!("child: a job on the inherited pool gave {inherited:?}, not Forked");
         return 2;
     }
     // rayon's threads stayed in the parent too.
     let inherited = rayon.submit(|| 14).wait_timeout(WAIT);
-    if !matches!(&inherited, Err(error) if error.is_closed()) {
-        eprintln!("child: a job on the inherited rayon pool gave {inherited:?}, not Closed");
+    if !matches!(&inherited, Err(error) if error.is_forked()) {
+        eprintln!("child: a job on the inherited rayon pool gave {inherited:?}, not Forked");
         return 8;
     }
     let fresh = match Bridge::new() {
@@ -106,10 +105,19 @@ fn child(bridge: &Bridge, pool: &ThreadPool, rayon: &RayonPool, pending: Complet
     }
     // Awaiting (not waiting on) a job that was pending on the inherited bridge.
     match fresh.handle().block_on(pending) {
-        Ok(Err(error)) if error.is_closed() => {}
+        Ok(Err(error)) if error.is_forked() => {}
         other => {
-            eprintln!("child: awaiting an inherited pending job gave {other:?}, not Closed");
+            eprintln!("child: awaiting an inherited pending job gave {other:?}, not Forked");
             return 6;
+        }
+    }
+    // rayon's global pool ran a job in the parent, so its threads are there: a
+    // `RayonPool::global()` made in the child runs on a pool of the child's own.
+    match RayonPool::global().submit(|| 16).wait_timeout(WAIT) {
+        Ok(16) => {}
+        other => {
+            eprintln!("child: RayonPool::global() made in the child gave {other:?}, not 16");
+            return 9;
         }
     }
     let fresh_pool = ThreadPool::new(1).expect("pool in the child");

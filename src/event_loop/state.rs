@@ -117,9 +117,7 @@ impl LoopState {
     ) -> Result<(Arc<JobCell<T>>, usize), Error> {
         // In a forked child the loop thread does not exist, and a lock held by one of
         // the parent's threads at the fork stays held: refuse before touching anything.
-        if crate::process::forked_away(self.fork_generation, &site) {
-            return Err(Error::Closed { site });
-        }
+        crate::process::check_not_forked(self.fork_generation, &site)?;
         let cell = Arc::new(JobCell::on_loop(
             site,
             self.queue.clone(),

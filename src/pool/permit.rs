@@ -54,6 +54,9 @@ impl Future for Reserve {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let core = this.pool.core();
+        if let Err(forked) = crate::process::check_not_forked(core.fork_generation, &this.site) {
+            return Poll::Ready(Err(forked));
+        }
         let closed = || Error::Closed {
             site: this.site.clone(),
         };
@@ -121,6 +124,7 @@ impl Permit {
     /// pool is shut down.
     pub(crate) fn try_new(pool: &ThreadPool, site: Site) -> Result<Permit, Error> {
         let core = pool.core();
+        crate::process::check_not_forked(core.fork_generation, &site)?;
         let Some(room) = &core.room else {
             if core.queue.is_closed() {
                 return Err(Error::Closed { site });

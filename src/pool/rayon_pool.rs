@@ -1,7 +1,7 @@
 //! [`RayonPool`]: CPU-bound work on rayon, with results as [`Completion`]s.
 
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use crate::completion::Completion;
@@ -44,8 +44,7 @@ use super::stats::PoolStats;
 /// ```
 #[derive(Clone)]
 pub struct RayonPool {
-    /// `None`: rayon's global pool.
-    pool: Option<Arc<rayon::ThreadPool>>,
+    pool: Target,
     /// The fork generation this handle was made in: a forked child has none of the
     /// pool's threads.
     fork_generation: u64,
@@ -54,8 +53,31 @@ pub struct RayonPool {
     jobs: Arc<JobContext>,
 }
 
+/// Where a handle's jobs go.
+#[derive(Clone)]
+enum Target {
+    /// rayon's global pool.
+    Global,
+    /// A pool built with rayon's builder (the caller's, or a forked child's own).
+    Own(Arc<rayon::ThreadPool>),
+    /// No pool could be had (a forked child could not start one): every job is refused
+    /// with this message.
+    Unavailable(Arc<str>),
+}
+
+/// How many fork generations get a rayon pool of their own cached; deeper generations
+/// (a fork of a fork of … 64 times) build one per `global()` call.
+const CHILD_POOLS: usize = 64;
+
 impl RayonPool {
     /// rayon's global pool (started by rayon on first use, one thread per CPU).
+    ///
+    /// In a process forked from one that used loopbridge, rayon's global pool may have
+    /// started in the parent, and then its threads do not exist in the child (rayon
+    /// cannot tell whether it did). There, `global()` runs jobs on a rayon pool of the
+    /// child's own instead (one per process, started on first use, one thread per CPU),
+    /// so a job never waits for threads that stayed in the parent. If that pool cannot
+    /// start, jobs fail with [`Error::Unavailable`](crate::Error::Unavailable).
     ///
     /// # Examples
     ///
@@ -67,10 +89,30 @@ impl RayonPool {
     /// ```
     pub fn global() -> RayonPool {
         static GLOBAL_JOBS: LazyLock<Arc<JobContext>> = LazyLock::new(Arc::default);
+        let generation = process::generation();
+        if generation == 0 {
+            return RayonPool {
+                pool: Target::Global,
+                fork_generation: generation,
+                jobs: GLOBAL_JOBS.clone(),
+            };
+        }
+        // A forked child. One slot per generation, so a child never inherits a slot that
+        // a parent's thread was filling at the fork.
+        static CHILD: [OnceLock<(Target, Arc<JobContext>)>; CHILD_POOLS] =
+            [const { OnceLock::new() }; CHILD_POOLS];
+        let start = || (child_pool(), Arc::default());
+        let (pool, jobs) = match usize::try_from(generation)
+            .ok()
+            .and_then(|at| CHILD.get(at))
+        {
+            Some(slot) => slot.get_or_init(start).clone(),
+            None => start(),
+        };
         RayonPool {
-            pool: None,
-            fork_generation: process::generation(),
-            jobs: GLOBAL_JOBS.clone(),
+            pool,
+            fork_generation: generation,
+            jobs,
         }
     }
 
@@ -92,7 +134,7 @@ impl RayonPool {
     /// ```
     pub fn new(pool: Arc<rayon::ThreadPool>) -> RayonPool {
         RayonPool {
-            pool: Some(pool),
+            pool: Target::Own(pool),
             fork_generation: process::generation(),
             jobs: Arc::default(),
         }
@@ -152,9 +194,13 @@ impl RayonPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if process::forked_away(self.fork_generation, &site) {
+        if let Err(forked) = process::check_not_forked(self.fork_generation, &site) {
             // The pool's threads stayed in the parent: the job would never run.
-            return Completion::failed(Error::Closed { site });
+            return Completion::failed(forked);
+        }
+        if let Target::Unavailable(message) = &self.pool {
+            let message = message.to_string();
+            return Completion::failed(Error::Unavailable { message, site });
         }
         let cell = Arc::new(JobCell::owned(site, self.fork_generation, Duration::ZERO));
         let completion = Completion::new(cell.clone());
@@ -171,8 +217,9 @@ impl RayonPool {
             );
         };
         match &self.pool {
-            None => rayon::spawn(task),
-            Some(pool) => pool.spawn(task),
+            Target::Global => rayon::spawn(task),
+            Target::Own(pool) => pool.spawn(task),
+            Target::Unavailable(_) => unreachable!("refused before the job was made"),
         }
         completion
     }
@@ -181,12 +228,28 @@ impl RayonPool {
 impl fmt::Debug for RayonPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let threads = match &self.pool {
-            None => rayon::current_num_threads(),
-            Some(pool) => pool.current_num_threads(),
+            Target::Global => rayon::current_num_threads(),
+            Target::Own(pool) => pool.current_num_threads(),
+            Target::Unavailable(_) => 0,
         };
         f.debug_struct("RayonPool")
-            .field("global", &self.pool.is_none())
+            .field("global", &matches!(self.pool, Target::Global))
             .field("threads", &threads)
             .finish()
+    }
+}
+
+/// A forked child's own rayon pool, standing in for rayon's global one.
+fn child_pool() -> Target {
+    let built = rayon::ThreadPoolBuilder::new()
+        .thread_name(|n| format!("loopbridge-rayon-{n}"))
+        .build();
+    match built {
+        Ok(pool) => Target::Own(Arc::new(pool)),
+        Err(error) => {
+            let message = format!("no rayon pool could be started in this forked process: {error}");
+            tracing::error!(target: "loopbridge", "{message}");
+            Target::Unavailable(message.into())
+        }
     }
 }

@@ -232,6 +232,10 @@ impl ThreadPool {
             return Completion::failed(Error::BlockingOnLoop { site });
         }
         let core = self.core();
+        // Before the room's lock, which a parent's thread may have held at a fork.
+        if let Err(forked) = crate::process::check_not_forked(core.fork_generation, &site) {
+            return Completion::failed(forked);
+        }
         if core.queue.is_closed() {
             return Completion::failed(Error::Closed { site });
         }
@@ -360,6 +364,10 @@ impl ThreadPool {
         T: Send + 'static,
     {
         let core = self.core();
+        // Before the room's lock, which a parent's thread may have held at a fork.
+        if let Err(forked) = crate::process::check_not_forked(core.fork_generation, &site) {
+            return Completion::failed(forked);
+        }
         if core.queue.is_closed() {
             return Completion::failed(Error::Closed { site });
         }

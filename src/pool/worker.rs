@@ -32,7 +32,7 @@ pub(crate) struct Core {
     exits: Mutex<()>,
     exited: Condvar,
     /// The fork generation the workers run in (a forked child has none of them).
-    fork_generation: u64,
+    pub(crate) fork_generation: u64,
 }
 
 impl Core {
@@ -55,6 +55,12 @@ impl Core {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        // In a forked child the pool's workers do not exist; a worker started here would
+        // run the job and then be told its result belongs to the parent: refuse it unrun.
+        if let Err(forked) = crate::process::check_not_forked(self.fork_generation, &site) {
+            self.release_room();
+            return (Completion::failed(forked), Push::Queued);
+        }
         let (completion, job) = pool_job(site, self.fork_generation, f);
         let counters = &self.jobs.counters;
         // Counted before it is queued, so a reader woken by its result sees it counted.
