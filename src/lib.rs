@@ -161,7 +161,7 @@ mod watchdog;
 mod bridge;
 mod handle;
 
-pub use bridge::{global, Bridge, Builder};
+pub use bridge::{global, Bridge, Builder, MAX_SPIN_BEFORE_PARK};
 pub use completion::Completion;
 pub use error::{Error, Site};
 pub use event_loop::Stats;

@@ -506,3 +506,85 @@ fn a_subscriber_panicking_as_cut_off_jobs_close_leaves_every_job_counted() {
     assert_eq!(report.cancelled, 2, "{report}");
     assert_eq!(handle.stats().in_flight, 0, "{:?}", handle.stats());
 }
+
+/// Blocks in its destructor until told to go on.
+struct BlocksOnDrop(mpsc::Receiver<()>);
+
+impl Drop for BlocksOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.recv();
+    }
+}
+
+#[test]
+fn a_job_whose_drop_blocks_is_counted_and_does_not_leave_the_loop_behind() {
+    // Broke: a cut-off job whose destructor outlasted the teardown grace made shutdown
+    // give up on the loop: `loop_left_behind` was true with no job stuck, and the
+    // counters never saw the job end (`in_flight` stayed 1).
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (release_tx, release_rx) = mpsc::channel();
+    let (started_tx, started_rx) = mpsc::channel();
+    let guard = BlocksOnDrop(release_rx);
+    let job = handle.submit(async move {
+        let _guard = guard;
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    recv(&started_rx, "the job started");
+    // Returns while the destructor still blocks the loop thread: the teardown's slow
+    // half is off the caller's path.
+    let report = bridge.shutdown(Duration::ZERO);
+    assert!(job.is_done(), "resolved before shutdown returned");
+    assert_eq!(report.cancelled, 1, "{report}");
+    assert!(!report.loop_left_behind, "{report}");
+    assert!(report.stuck.is_empty(), "{report}");
+    let stats = handle.stats();
+    assert_eq!((stats.cancelled, stats.in_flight), (1, 0), "{stats:?}");
+    assert!(wait(job).unwrap_err().is_closed());
+    release_tx.send(()).unwrap();
+}
+
+#[test]
+fn a_shutdown_cutting_off_many_jobs_counts_each_exactly_once() {
+    // Broke: with a great many pending jobs the teardown outlasted its grace, and the
+    // jobs the stopping thread resolved itself were missing from `Stats::cancelled`.
+    const JOBS: usize = 100_000;
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|_| handle.submit(std::future::pending::<()>()))
+        .collect();
+    let report = bridge.shutdown(Duration::ZERO);
+    assert_eq!(report.cancelled, JOBS, "{report}");
+    assert!(!report.loop_left_behind, "{report}");
+    assert!(jobs.iter().all(|job| job.is_done()), "every job resolved by the return");
+    let stats = handle.stats();
+    assert_eq!((stats.submitted, stats.cancelled), (JOBS as u64, JOBS as u64));
+    assert_eq!(stats.in_flight, 0, "{stats:?}");
+    assert!(jobs.into_iter().all(|job| job.wait().unwrap_err().is_closed()));
+}
+
+#[test]
+fn dropping_a_bridge_on_a_worker_of_another_runtime_does_not_block_that_worker() {
+    // Broke: dropping a bridge on a multi-thread runtime's worker while a job was pending
+    // blocked that worker for the whole shutdown timeout (5 s by default).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let bridge = Bridge::builder()
+        .shutdown_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let pending = bridge.handle().submit(std::future::pending::<()>());
+    let (dropped_tx, dropped_rx) = mpsc::channel();
+    runtime.spawn(async move {
+        drop(bridge);
+        dropped_tx.send(()).unwrap();
+    });
+    // Within the test's generous wait, far below the hour the timeout would block.
+    recv(&dropped_rx, "the drop returned on the runtime's worker");
+    assert!(!pending.is_done(), "the job keeps its timeout, finished in the background");
+    pending.cancel();
+}

@@ -75,7 +75,7 @@ impl DispatchModel {
 
     /// How many jobs are registered as live.
     pub fn live_jobs(&self) -> usize {
-        self.state.registry.len()
+        self.state.registry.live()
     }
 
     /// The first steps of a bridge's shutdown: refuse new submissions, then look at the
@@ -83,7 +83,7 @@ impl DispatchModel {
     /// many jobs that look found live.
     pub fn begin_stop(&self) -> usize {
         self.state.refuse_new();
-        self.state.registry.len()
+        self.state.registry.live()
     }
 
     /// The loop's teardown: what is still queued is cut off, then the job table (and with

@@ -15,6 +15,10 @@ use super::{loop_body, Bridge};
 /// network round trip, short enough that a stuck process still exits promptly.
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest `spin_before_park` accepted: a thread wakes from a park in tens of
+/// microseconds, so spinning for longer than this only burns a core.
+pub const MAX_SPIN_BEFORE_PARK: Duration = Duration::from_millis(10);
+
 /// asyncio's `slow_callback_duration`: a poll this long is a stall users notice.
 const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(100);
 
@@ -149,6 +153,9 @@ impl Builder {
     /// tens of microseconds covers a typical job. Spinning is never used on a loop
     /// thread, where waits are refused anyway.
     ///
+    /// At most [`MAX_SPIN_BEFORE_PARK`] (10 ms): [`build`](Builder::build) refuses a
+    /// longer spin with [`io::ErrorKind::InvalidInput`].
+    ///
     /// # Examples
     ///
     /// ```
@@ -160,6 +167,14 @@ impl Builder {
     /// for n in 0..100 {
     ///     assert_eq!(bridge.handle().submit(async move { n }).wait()?, n);
     /// }
+    ///
+    /// // A spin that would burn a core for minutes is refused, naming the limit.
+    /// let refused = loopbridge::Bridge::builder()
+    ///     .spin_before_park(Duration::MAX)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(refused.to_string().contains("spin_before_park"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spin_before_park(mut self, spin: Duration) -> Builder {
@@ -189,18 +204,28 @@ impl Builder {
     /// ```
     pub fn build(self) -> io::Result<Bridge> {
         loop_thread::check_thread_name(&self.thread_name)?;
+        if self.spin_before_park > MAX_SPIN_BEFORE_PARK {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "loopbridge: spin_before_park({:?}) is longer than its limit of {:?}: every \
+                     wait and the loop thread would burn a core for that long",
+                    self.spin_before_park, MAX_SPIN_BEFORE_PARK
+                ),
+            ));
+        }
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let (exited_tx, exited_rx) = crossbeam_channel::bounded(1);
+        let (stages_tx, stages_rx) = crossbeam_channel::bounded(2);
         let shutdown_timeout = self.shutdown_timeout;
         std::thread::Builder::new()
             .name(self.thread_name.clone())
-            .spawn(move || loop_body::run_loop_thread(self.settings(), ready_tx, exited_tx))?;
+            .spawn(move || loop_body::run_loop_thread(self.settings(), ready_tx, stages_tx))?;
         let state = ready_rx.recv().map_err(|_| {
             io::Error::other("loopbridge: the loop thread exited during start-up")
         })??;
         Ok(Bridge {
             handle: Handle::new(state, Arc::new(DefaultPool::default())),
-            exited: exited_rx,
+            stages: stages_rx,
             shutdown_timeout,
             shut_down: false,
         })

@@ -14,6 +14,8 @@ use crate::event_loop::{dispatch, LoopSettings, LoopState};
 use crate::loop_thread::{self, LoopMark};
 use crate::watchdog;
 
+use super::shutdown::Stage;
+
 /// What the loop thread may take, after the shutdown timeout, to drop the jobs it cut off.
 pub(super) const TEARDOWN_GRACE: Duration = Duration::from_millis(200);
 
@@ -21,7 +23,7 @@ pub(super) const TEARDOWN_GRACE: Duration = Duration::from_millis(200);
 pub(super) fn run_loop_thread(
     settings: LoopSettings,
     ready: crossbeam_channel::Sender<io::Result<Arc<LoopState>>>,
-    exited: crossbeam_channel::Sender<()>,
+    stages: crossbeam_channel::Sender<Stage>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -49,16 +51,20 @@ pub(super) fn run_loop_thread(
 
     local.block_on(&runtime, run_until_stopped(&state));
 
-    // Closing the queue refuses every later submission; then what is still queued, the
-    // dispatcher's jobs (in the LocalSet) and the runtime's tasks are dropped. Each job's
-    // `Resolver` resolves its completion with `Closed`. Inside the runtime, so that the
-    // jobs' destructors can still use tokio (spawn a last cleanup, read a handle).
+    // The fast half of the teardown: closing the queue refuses every later submission
+    // and cuts off what is still queued; then every job left is resolved with `Closed`
+    // and counted, and the stopper told. The slow half follows: the dispatcher's jobs
+    // (in the LocalSet) and the runtime's tasks are dropped, inside the runtime, so that
+    // their destructors can still use tokio (spawn a last cleanup, read a handle).
     let in_runtime = runtime.enter();
+    state.begin_teardown();
     state.close_run_queue();
+    state.cut_off_registered();
+    let _ = stages.send(Stage::Resolved);
     drop(local);
     drop(in_runtime);
     runtime.shutdown_timeout(TEARDOWN_GRACE);
-    let _ = exited.send(());
+    let _ = stages.send(Stage::Exited);
 }
 
 /// The loop's own future: waits to be told to stop, then for the last job to end or the
@@ -69,7 +75,7 @@ async fn run_until_stopped(state: &LoopState) {
     let mut expired = pin!(tokio::time::sleep_until(deadline.into()));
     loop {
         let mut idle = pin!(state.idle.notified());
-        if state.registry.len() == 0 {
+        if state.registry.live() == 0 {
             return;
         }
         let timed_out = poll_fn(|cx| {

@@ -16,7 +16,7 @@ mod global;
 mod loop_body;
 mod shutdown;
 
-pub use builder::Builder;
+pub use builder::{Builder, MAX_SPIN_BEFORE_PARK};
 pub use global::global;
 
 /// Owns one loop thread: a dedicated thread running a tokio current-thread runtime (with
@@ -44,7 +44,7 @@ pub use global::global;
 pub struct Bridge {
     handle: Handle,
     /// Receives a message as the loop thread ends.
-    exited: crossbeam_channel::Receiver<()>,
+    stages: crossbeam_channel::Receiver<shutdown::Stage>,
     shutdown_timeout: Duration,
     shut_down: bool,
 }
@@ -142,7 +142,12 @@ impl Bridge {
     /// ```
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.shut_down = true;
-        shutdown::stop(&self.handle, &self.exited, timeout)
+        shutdown::stop(
+            &self.handle,
+            &self.stages,
+            timeout,
+            shutdown::Caller::Shutdown,
+        )
     }
 }
 
@@ -151,7 +156,12 @@ impl Drop for Bridge {
         if self.shut_down {
             return;
         }
-        let report = shutdown::stop(&self.handle, &self.exited, self.shutdown_timeout);
+        let report = shutdown::stop(
+            &self.handle,
+            &self.stages,
+            self.shutdown_timeout,
+            shutdown::Caller::Drop,
+        );
         if !report.is_clean() {
             tracing::warn!(target: "loopbridge", "bridge dropped: {report}");
         }

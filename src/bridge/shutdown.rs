@@ -1,9 +1,15 @@
 //! A bridge's bounded shutdown: close, let the loop wind down until the deadline, and
 //! leave behind a loop thread that a stuck job holds.
+//!
+//! The loop thread tells the stopper two things as it ends ([`Stage`]): that every job
+//! is resolved and counted (its teardown's fast half), then that it exited (the slow
+//! half: dropping the jobs' futures, the runtime). The stopper waits for both until the
+//! deadline plus a grace; a loop still dropping futures then finishes in the background,
+//! so a shutdown's length does not grow with the number of jobs it cuts off.
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::RecvTimeoutError;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::event_loop::LoopState;
 use crate::handle::Handle;
@@ -15,12 +21,33 @@ use crate::util::deadline_after;
 
 use super::loop_body::TEARDOWN_GRACE;
 
+/// What the loop thread tells a stopper as it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// The loop stopped polling, and every job left is resolved and counted.
+    Resolved,
+    /// The jobs' futures and the runtime are dropped; the thread ends.
+    Exited,
+}
+
+/// Whether the calling thread may wait for the loop thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Caller {
+    /// `Bridge::shutdown`: wait, unless on a loop thread.
+    Shutdown,
+    /// `Bridge`'s `Drop`: wait, unless on a loop thread or inside an async context (a
+    /// worker of another runtime, which waiting would block for the whole timeout).
+    Drop,
+}
+
 /// Shuts the loop behind `handle` down, waiting at most about `timeout` (see
-/// [`Bridge::shutdown`](super::Bridge::shutdown)); `exited` hears from the loop thread as it ends.
+/// [`Bridge::shutdown`](super::Bridge::shutdown)); `stages` hears from the loop thread as
+/// it ends.
 pub(super) fn stop(
     handle: &Handle,
-    exited: &crossbeam_channel::Receiver<()>,
+    stages: &Receiver<Stage>,
     timeout: Duration,
+    caller: Caller,
 ) -> ShutdownReport {
     let started = Instant::now();
     let deadline = deadline_after(timeout);
@@ -35,59 +62,89 @@ pub(super) fn stop(
     // A forked child has neither the loop thread nor the pool's workers: nothing to
     // wait for.
     let forked = state.fork_generation != process::generation();
+    let in_background = !forked
+        && (loop_thread::on_loop_thread()
+            || (caller == Caller::Drop && tokio::runtime::Handle::try_current().is_ok()));
     // The default pool shuts down within the same deadline while the loop winds down
-    // (on the loop thread itself it does not wait).
+    // (where this thread must not wait, it does not wait for the pool either).
     let executor = handle
         .executor()
         .shutdown(if forked { Instant::now() } else { deadline });
 
     let mut report = ShutdownReport::default();
-    let cancelled_by_loop = || Tally::read(&tally.cancelled) - cancelled_before;
-    let mut cancelled = 0;
     if forked {
-        // A forked child: the loop thread is in the parent, and nothing here will
-        // ever end these jobs.
-        leave_loop_behind(&state, &mut report);
-        report.stuck.clear();
-    } else if loop_thread::on_loop_thread() {
-        // Waiting here would stall this loop (or deadlock, on the bridge's own loop)
-        // for the whole timeout: a thread of its own waits instead, and cuts off
-        // what the loop could not end by the deadline.
-        let exited = exited.clone();
-        let reaper_state = state.clone();
-        let reaper = std::thread::Builder::new()
+        // A forked child: the loop thread is in the parent, and nothing here will ever
+        // end these jobs.
+        state.close_run_queue();
+        state.cut_off_registered();
+        report.loop_left_behind = true;
+    } else if in_background {
+        // Waiting here would stall this loop (or deadlock, on the bridge's own loop), or
+        // block a worker of another runtime, for the whole timeout: a thread of its own
+        // waits instead, and cuts off what the loop could not end by the deadline.
+        let stages = stages.clone();
+        let waiting_state = state.clone();
+        let waiter = std::thread::Builder::new()
             .name(format!("{}-stop", state.thread_name))
             .spawn(move || {
-                if let Err(RecvTimeoutError::Timeout) =
-                    exited.recv_deadline(deadline + TEARDOWN_GRACE)
-                {
-                    let mut report = ShutdownReport::default();
-                    leave_loop_behind(&reaper_state, &mut report);
-                    tracing::warn!(target: "loopbridge", "bridge shut down from a loop thread: {report}");
+                let mut report = ShutdownReport::default();
+                wait_for_loop(&waiting_state, &stages, deadline, &mut report);
+                if !report.is_clean() {
+                    tracing::warn!(target: "loopbridge", "bridge shut down in the background: {report}");
                 }
             });
-        if let Err(error) = reaper {
+        if let Err(error) = waiter {
             tracing::error!(target: "loopbridge", "cannot start a thread to finish a shutdown: {error}");
         }
+        tracing::debug!(
+            target: "loopbridge",
+            thread = %state.thread_name,
+            "shutdown called where waiting would block a loop or a runtime's worker: it finishes in the background"
+        );
     } else {
-        match exited.recv_deadline(deadline + TEARDOWN_GRACE) {
-            Ok(_) | Err(RecvTimeoutError::Disconnected) => cancelled = cancelled_by_loop(),
-            Err(RecvTimeoutError::Timeout) => {
-                // Counted before leaving the loop behind: a job the stuck loop drops later is
-                // already counted here, not twice.
-                cancelled = cancelled_by_loop();
-                leave_loop_behind(&state, &mut report);
-            }
-        }
+        wait_for_loop(&state, stages, deadline, &mut report);
     }
-    let finished_after = tally.ran();
-    report.finished = usize::try_from(finished_after - finished_before).unwrap_or(usize::MAX);
-    report.cancelled += usize::try_from(cancelled).unwrap_or(usize::MAX);
+    report.finished = usize::try_from(tally.ran() - finished_before).unwrap_or(usize::MAX);
+    let cancelled = Tally::read(&tally.cancelled) - cancelled_before;
+    report.cancelled = usize::try_from(cancelled).unwrap_or(usize::MAX);
     if let Some(executor) = executor {
         report.absorb(executor);
     }
     report.elapsed = started.elapsed();
     report
+}
+
+/// Waits until `deadline` plus the teardown grace for the loop thread to resolve its
+/// jobs and exit; past that, cuts off what is left here, and leaves the thread behind if
+/// a job (or other code on it) still holds it.
+fn wait_for_loop(
+    state: &LoopState,
+    stages: &Receiver<Stage>,
+    deadline: Instant,
+    report: &mut ShutdownReport,
+) {
+    let give_up = deadline + TEARDOWN_GRACE;
+    match stages.recv_deadline(give_up) {
+        Ok(Stage::Resolved) => {
+            if let Err(RecvTimeoutError::Timeout) = stages.recv_deadline(give_up) {
+                tracing::debug!(
+                    target: "loopbridge",
+                    thread = %state.thread_name,
+                    "every job is resolved; the loop thread goes on dropping them in the background"
+                );
+            }
+        }
+        // Exited (the teardown resolved nothing, or its fast half had no listener), or
+        // the thread ended without saying so: every job was resolved as it ended.
+        Ok(Stage::Exited) | Err(RecvTimeoutError::Disconnected) => {}
+        Err(RecvTimeoutError::Timeout) if state.is_tearing_down() => {
+            // No job holds the loop thread: it is still resolving a great many jobs.
+            // Resolve the rest from here, so this shutdown stays bounded.
+            state.close_run_queue();
+            state.cut_off_registered();
+        }
+        Err(RecvTimeoutError::Timeout) => leave_loop_behind(state, report),
+    }
 }
 
 /// The loop thread did not stop in time: name the jobs holding it, resolve every job
@@ -96,12 +153,8 @@ fn leave_loop_behind(state: &LoopState, report: &mut ShutdownReport) {
     report.loop_left_behind = true;
     // Jobs still queued will never reach the loop: end them here, and refuse later
     // pushes (which also frees what the queue holds).
-    report.cancelled += state.close_run_queue();
-    let (stuck, resolved) = state
-        .registry
-        .cut_off_all(|_| false, |record, now| record.running_poll(now));
-    report.stuck = stuck;
-    report.cancelled += resolved;
+    state.close_run_queue();
+    report.stuck = state.cut_off_registered();
     tracing::error!(
         target: "loopbridge",
         thread = %state.thread_name,

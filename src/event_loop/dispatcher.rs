@@ -24,7 +24,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::{panic_message, Error};
-use crate::job::{Arrival, JobRecord, LocalFuture, LoopJob, NewJob, Tally};
+use crate::job::{Arrival, Ended, JobRecord, LocalFuture, LoopJob, NewJob};
 use crate::util::log_panic;
 
 use super::state::{set_polling_loop, LoopState};
@@ -297,9 +297,8 @@ fn end_panicked(state: &LoopState, job: &dyn LoopJob, payload: &(dyn std::any::A
         site = %site,
         "a job panicked outside its own poll (a destructor?): {message}"
     );
-    if job.cut_off(Error::Panicked { message, site }) {
-        Tally::bump(&state.counters.jobs.panicked);
-    }
+    job.cut_off(Error::Panicked { message, site });
+    state.counters.jobs.end(job.record(), Ended::Panicked);
 }
 
 fn report_slow_poll(state: &LoopState, record: &JobRecord, elapsed: Duration) {

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::error::{Error, Site};
-use crate::job::{Arrival, JobCell, LiveJob, NewJob, Registry, RunQueue, Start, Tally};
+use crate::job::{Arrival, Ended, JobCell, LiveJob, NewJob, Registry, RunQueue, Start, Tally};
 use crate::loop_thread::AssertMode;
-use crate::sync::AtomicBool;
+use crate::report::StuckJob;
+use crate::sync::{fence, AtomicBool};
 use crate::util::log_panic;
 
 use super::counters::Counters;
@@ -42,6 +43,9 @@ pub(crate) struct LoopState {
     pub(crate) thread_name: Arc<str>,
     /// Set once shutdown starts; submissions are refused from then on.
     closed: AtomicBool,
+    /// Set once the loop thread stopped polling and began to cut off what is left: a
+    /// stopper that finds it set knows no job holds the loop thread.
+    tearing_down: std::sync::atomic::AtomicBool,
     pub(crate) registry: Registry,
     /// Brings new and woken jobs to the loop's dispatcher.
     pub(crate) queue: Arc<RunQueue<Arrival>>,
@@ -85,6 +89,7 @@ impl LoopState {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             thread_name: settings.thread_name,
             closed: AtomicBool::new(false),
+            tearing_down: std::sync::atomic::AtomicBool::new(false),
             registry: Registry::default(),
             queue: Arc::default(),
             counters: Counters::default(),
@@ -125,9 +130,11 @@ impl LoopState {
             self.spin_before_park,
         ));
         let key = self.registry.insert(cell.clone());
-        // ORDERING: the registry's lock orders this insert against the stopping loop's
-        // look at the registry, which comes after the SeqCst store of `closed`: if that
-        // look missed the job, this load comes after the store and sees it.
+        // ORDERING: a Dekker pair with `refuse_new`: this side counts the job live, then
+        // fences, then reads `closed`; shutdown stores `closed`, fences, then reads the
+        // live count. The fences order both pairs, so at least one side sees the other's
+        // store: the job is refused, or the stopping loop sees it live.
+        fence(Ordering::SeqCst);
         if self.closed.load(Ordering::SeqCst) {
             self.deregister(key);
             return Err(Error::Closed {
@@ -161,19 +168,44 @@ impl LoopState {
     /// its last job if this was it.
     pub(crate) fn deregister(&self, key: usize) {
         self.registry.remove(key);
-        // ORDERING: Acquire pairs with `refuse_new`'s SeqCst store. A removal that misses
-        // the flag comes before the stopping loop's own look at the registry (the
-        // registry's lock orders them), so that look sees the removal.
-        if self.closed.load(Ordering::Acquire) && self.registry.len() == 0 {
+        // ORDERING: the same Dekker pair as in `register`: a removal whose look misses
+        // `closed` is seen by the stopping loop's own look at the live count, which comes
+        // after `refuse_new`'s fence.
+        fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) && self.registry.live() == 0 {
             self.idle.notify_one();
         }
     }
 
     /// Refuses every later submission; `true` if this call closed the bridge.
     pub(crate) fn refuse_new(&self) -> bool {
-        // ORDERING: SeqCst, so that a submission that registers after it sees it (see
-        // `register`), and a job that ends after it sees that it must wake the stopping loop.
-        !self.closed.swap(true, Ordering::SeqCst)
+        // ORDERING: see `register`: the fence orders this store before every later look
+        // at the live count.
+        let first = !self.closed.swap(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        first
+    }
+
+    /// The loop thread has stopped polling jobs and tears down what is left.
+    pub(crate) fn begin_teardown(&self) {
+        // ORDERING: Release, so a stopper that sees it also sees that no poll runs.
+        self.tearing_down.store(true, Ordering::Release);
+    }
+
+    /// `true` once the loop thread began its teardown: nothing of a job runs there.
+    pub(crate) fn is_tearing_down(&self) -> bool {
+        self.tearing_down.load(Ordering::Acquire)
+    }
+
+    /// Cuts off every job still registered (resolved with `Closed`, counted as
+    /// cancelled unless counted already), leaving their futures to whoever holds them.
+    /// Returns the jobs whose poll is running now: they hold the loop thread.
+    pub(crate) fn cut_off_registered(&self) -> Vec<StuckJob> {
+        self.registry.cut_off_all(
+            &self.counters.jobs,
+            |_| false,
+            |record, now| record.running_poll(now),
+        )
     }
 
     /// Closes the bridge and its run queue: no submission gets in from now on, and every
@@ -202,9 +234,9 @@ impl LoopState {
     }
 
     /// Ends a job that will not run to its end because the loop stopped: resolves it
-    /// with `Closed` (counted as cancelled if this was what resolved it), drops the rest
-    /// of it (`parts`: its future, its waker, running user destructors) and removes it
-    /// from the registry. Returns whether this resolved it.
+    /// with `Closed`, counts it as cancelled (unless another side counted it), drops the
+    /// rest of it (`parts`: its future, its waker, running user destructors) and removes
+    /// it from the registry. Returns whether this resolved it.
     pub(crate) fn cut_off<J: LiveJob + ?Sized>(
         &self,
         key: usize,
@@ -215,9 +247,7 @@ impl LoopState {
             site: job.record().site.clone(),
         };
         let resolved = job.cut_off(closed);
-        if resolved {
-            Tally::bump(&self.counters.jobs.cancelled);
-        }
+        self.counters.jobs.end(job.record(), Ended::Cancelled);
         // Each step may run user code (destructors, the tracing subscriber closing the
         // job's span when its last reference goes); one failing must not skip the next.
         let site = job.record().site.clone();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use crate::error::{panic_message, Error, Site};
-use crate::job::{deliver, JobCell, Tally};
+use crate::job::{deliver, Ended, JobCell};
 use crate::util::log_panic;
 
 use super::state::{with_polling_loop, LoopState};
@@ -68,7 +68,7 @@ impl<T: Send + 'static> Resolver<T> {
             || match produced {
                 None => {
                     if let Some(tally) = tally {
-                        Tally::bump(&tally.cancelled);
+                        tally.end(&self.cell.record, Ended::Cancelled);
                     }
                 }
                 Some(produced) => deliver(&self.cell, produced, tally),

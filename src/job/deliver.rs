@@ -6,29 +6,27 @@ use crate::error::Error;
 use crate::slot::Resolved;
 
 use super::cell::JobCell;
-use super::tally::Tally;
+use super::tally::{Ended, Tally};
 
-/// Delivers what a job produced: its value, or the message of its panic.
+/// Delivers what a job produced: its value, or the message of its panic. Counted in
+/// `tally` (if given) unless another side counted the job already.
 pub(crate) fn deliver<T>(cell: &JobCell<T>, produced: Result<T, String>, tally: Option<&Tally>) {
-    let count = |pick: fn(&Tally) -> &std::sync::atomic::AtomicU64| {
-        if let Some(tally) = tally {
-            Tally::bump(pick(tally));
-        }
-    };
+    let record = &cell.record;
     match produced {
         Ok(value) => {
-            count(|tally| &tally.finished);
+            let counted = tally.is_some_and(|tally| tally.end(record, Ended::Finished));
             if let Resolved::AlreadyResolved = cell.resolve(Ok(value)) {
-                // A cancel won the race: the value was dropped, so count it cancelled.
-                if let Some(tally) = tally {
-                    Tally::unbump(&tally.finished);
-                    Tally::bump(&tally.cancelled);
+                // A cancel (or a cut-off) won the race: the value was dropped.
+                if let (true, Some(tally)) = (counted, tally) {
+                    tally.finished_was_cancelled();
                 }
             }
         }
         Err(message) => {
-            count(|tally| &tally.panicked);
-            let site = cell.record.site.clone();
+            if let Some(tally) = tally {
+                tally.end(record, Ended::Panicked);
+            }
+            let site = record.site.clone();
             let panicked = Error::Panicked {
                 message: message.clone(),
                 site: site.clone(),

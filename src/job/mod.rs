@@ -20,4 +20,4 @@ pub use registry::JobInfo;
 pub(crate) use registry::Registry;
 pub(crate) use run_queue::RunQueue;
 pub(crate) use schedule::{Arrival, LocalFuture, LoopJob, NewJob, Start};
-pub(crate) use tally::Tally;
+pub(crate) use tally::{Ended, Tally};

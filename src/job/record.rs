@@ -1,7 +1,7 @@
 //! [`JobRecord`]: what the crate knows about one job, whatever runs it, and [`LiveJob`],
 //! a job seen without its output type (as the registry and shutdown see it).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
@@ -12,6 +12,9 @@ pub(crate) struct JobRecord {
     pub(crate) site: Site,
     pub(crate) submitted: Instant,
     polls: AtomicU64,
+    /// The job's end has been counted (see [`Tally::end`](super::Tally::end)): whichever
+    /// side ends or gives up on the job first counts it, and no other side does.
+    counted: AtomicBool,
     /// When the running poll (or pool run) started, measured from `submitted`.
     poll: PollTimer,
     /// The fork generation of the executor that runs the job, so a forked child waiting
@@ -32,6 +35,7 @@ impl JobRecord {
             site,
             submitted: Instant::now(),
             polls: AtomicU64::new(0),
+            counted: AtomicBool::new(false),
             poll: PollTimer::default(),
             fork_generation: crate::process::generation(),
             spin_before_park: Duration::ZERO,
@@ -50,6 +54,12 @@ impl JobRecord {
 
     pub(crate) fn poll_ended(&self) {
         self.poll.ended();
+    }
+
+    /// Claims the counting of the job's end; `true` for the one caller that gets it.
+    pub(crate) fn claim_count(&self) -> bool {
+        // ORDERING: only decides who counts; the counters publish nothing.
+        !self.counted.swap(true, Ordering::Relaxed)
     }
 
     pub(crate) fn polls(&self) -> u64 {

@@ -1,15 +1,16 @@
 //! The live jobs of a bridge or a pool: what each is, how long it has lived, whether it
 //! is being polled right now. Shutdown uses it to find and cut off what it must leave.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
 use crate::report::StuckJob;
-use crate::sync::Mutex;
+use crate::sync::{AtomicUsize, Mutex};
 
 use super::record::{JobRecord, LiveJob};
+use super::tally::{Ended, Tally};
 
 /// How many independently locked parts the registry has. Each thread registers its jobs
 /// in one part (chosen once per thread), so submitting threads do not contend with each
@@ -22,6 +23,9 @@ const RETAINED_ENTRIES: usize = 1024;
 /// The live jobs, in sharded slabs: a job's key is stable while it lives.
 pub(crate) struct Registry {
     shards: [Shard; SHARDS],
+    /// How many jobs are live, across the shards: read without locking them (a stopping
+    /// loop waits for it to reach zero; every job ending during a shutdown looks at it).
+    live: AtomicUsize,
 }
 
 /// One part of the registry, alone on its cache lines so that parts used by different
@@ -46,13 +50,14 @@ impl Default for Registry {
     fn default() -> Registry {
         Registry {
             shards: std::array::from_fn(|_| Shard::default()),
+            live: AtomicUsize::new(0),
         }
     }
 }
 
 /// The shard the calling thread registers its jobs in.
 fn home_shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     thread_local! {
         // ORDERING: only spreads threads over shards; any value is correct.
         static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
@@ -75,6 +80,11 @@ impl Registry {
                 slab.entries.len() - 1
             }
         };
+        drop(slab);
+        // ORDERING: SeqCst, and a SeqCst fence follows in `LoopState::register` before its
+        // look at `closed`: with the fence after shutdown's store of `closed`, either the
+        // stopping loop sees this job counted or the job sees the bridge closed.
+        self.live.fetch_add(1, Ordering::SeqCst);
         index * SHARDS + shard
     }
 
@@ -91,19 +101,31 @@ impl Registry {
             }
         }
         drop(slab);
+        if removed.is_some() {
+            // ORDERING: see `insert`; `LoopState::deregister` fences before its look at
+            // `closed`.
+            self.live.fetch_sub(1, Ordering::SeqCst);
+        }
         // The job itself is dropped outside the lock: dropping it may drop a result.
         drop(removed);
     }
 
-    /// How many jobs are live (locks every shard: not for hot paths).
-    pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.0.lock().len).sum()
+    /// How many jobs are live.
+    pub(crate) fn live(&self) -> usize {
+        // ORDERING: see `insert`.
+        self.live.load(Ordering::SeqCst)
     }
 
     /// The live jobs, oldest first.
     pub(crate) fn snapshot(&self) -> Vec<Arc<dyn LiveJob>> {
-        let mut jobs: Vec<_> = self
-            .shards
+        let mut jobs = self.unordered();
+        jobs.sort_by_key(|job| job.record().submitted);
+        jobs
+    }
+
+    /// The live jobs, in no order (cheaper than a snapshot for a million of them).
+    fn unordered(&self) -> Vec<Arc<dyn LiveJob>> {
+        self.shards
             .iter()
             .flat_map(|shard| {
                 shard
@@ -115,24 +137,22 @@ impl Registry {
                     .cloned()
                     .collect::<Vec<_>>()
             })
-            .collect();
-        jobs.sort_by_key(|job| job.record().submitted);
-        jobs
+            .collect()
     }
 
     /// Cuts off every live job but those `spare` names (a pool job shutting down its own
-    /// pool): each is resolved with `Closed` if still pending. Those `stuck` says are
-    /// holding a thread are listed, with how long. Returns the list and how many jobs
-    /// this resolved.
+    /// pool): each is resolved with `Closed` if still pending, and counted as cancelled in
+    /// `tally` unless counted already (a stuck job that ends later is not counted again).
+    /// Those `stuck` says are holding a thread are listed, with how long.
     pub(crate) fn cut_off_all(
         &self,
+        tally: &Tally,
         spare: impl Fn(&JobRecord) -> bool,
         stuck: impl Fn(&JobRecord, Instant) -> Option<Duration>,
-    ) -> (Vec<StuckJob>, usize) {
+    ) -> Vec<StuckJob> {
         let now = Instant::now();
         let mut listed = Vec::new();
-        let mut resolved = 0;
-        for job in self.snapshot() {
+        for job in self.unordered() {
             let record = job.record();
             if spare(record) {
                 continue;
@@ -146,11 +166,10 @@ impl Registry {
             let closed = Error::Closed {
                 site: record.site.clone(),
             };
-            if job.cut_off(closed) {
-                resolved += 1;
-            }
+            job.cut_off(closed);
+            tally.end(record, Ended::Cancelled);
         }
-        (listed, resolved)
+        listed
     }
 }
 

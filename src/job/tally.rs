@@ -6,8 +6,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::util::CachePadded;
 
-/// Counts of accepted jobs by how they ended. A job is counted as ended exactly once,
-/// by whichever side resolved it.
+use super::record::JobRecord;
+
+/// How a job ended, as counted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ended {
+    /// It produced a value that was delivered.
+    Finished,
+    /// It was cancelled, or cut off by a shutdown, or its value was dropped unread
+    /// because a cancel won.
+    Cancelled,
+    /// It panicked.
+    Panicked,
+}
+
+/// Counts of accepted jobs by how they ended. A job is counted as ended exactly once, by
+/// whichever side first ends it or gives up on it (its record's count claim): the job's
+/// own run, a cancel noticed by it, or a shutdown that cuts it off.
 #[derive(Default)]
 pub(crate) struct Tally {
     /// Written by submitting threads; padded away from the counters the executor writes.
@@ -20,6 +35,26 @@ pub(crate) struct Tally {
 // ORDERING: every counter is independent and only ever read as a statistic, so relaxed
 // increments and loads are enough; no decision of the crate reads them.
 impl Tally {
+    /// Counts `record`'s job as ended `how`, unless another side counted it already;
+    /// `true` if this call counted it.
+    pub(crate) fn end(&self, record: &JobRecord, how: Ended) -> bool {
+        if !record.claim_count() {
+            return false;
+        }
+        Self::bump(match how {
+            Ended::Finished => &self.finished,
+            Ended::Cancelled => &self.cancelled,
+            Ended::Panicked => &self.panicked,
+        });
+        true
+    }
+
+    /// A job counted as finished whose value a cancel (or a cut-off) dropped after all.
+    pub(crate) fn finished_was_cancelled(&self) {
+        Self::unbump(&self.finished);
+        Self::bump(&self.cancelled);
+    }
+
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::completion::Completion;
 use crate::error::{panic_message, Error, Site};
-use crate::job::{deliver, JobCell, JobRecord, LiveJob, Registry, Tally};
+use crate::job::{deliver, Ended, JobCell, JobRecord, LiveJob, Registry};
 
 use super::stats::PoolCounters;
 
@@ -39,8 +39,12 @@ pub(crate) trait Queued: Send {
     /// Cuts the job off: resolves it with `error` without running it; `false` if it had
     /// resolved already (a cancel came first).
     fn cut_off(self: Box<Self>, error: Error) -> bool;
+    /// What the crate knows about the job.
+    fn record(&self) -> &JobRecord;
     /// Where the job was submitted.
-    fn site(&self) -> &Site;
+    fn site(&self) -> &Site {
+        &self.record().site
+    }
 }
 
 struct PoolJob<F, T> {
@@ -77,8 +81,8 @@ where
         self.cell.cut_off(error)
     }
 
-    fn site(&self) -> &Site {
-        &self.cell.record.site
+    fn record(&self) -> &JobRecord {
+        &self.cell.record
     }
 }
 
@@ -95,7 +99,7 @@ where
     let tally = jobs.map(|jobs| &jobs.counters.jobs);
     if cell.slot.is_resolved() {
         if let Some(tally) = tally {
-            Tally::bump(&tally.cancelled);
+            tally.end(&cell.record, Ended::Cancelled);
         }
         return;
     }

@@ -301,7 +301,6 @@ impl ThreadPool {
 
         core.close();
         let mut report = ShutdownReport::default();
-        let mut left_behind = 0;
         if loop_thread::on_loop_thread() {
             tracing::debug!(
                 target: "loopbridge",
@@ -317,15 +316,13 @@ impl ThreadPool {
                 .filter(|job| pool_job::is_current(job.record()))
                 .count();
             if !core.wait_for_busy(own, deadline) {
-                left_behind = self.leave_stuck_behind(&mut report);
+                self.leave_stuck_behind(&mut report);
             }
         }
         let ended = counters.jobs.ran().saturating_sub(ended_before);
         let cancelled = Tally::read(&counters.jobs.cancelled).saturating_sub(cancelled_before);
         report.finished = usize::try_from(ended).unwrap_or(usize::MAX);
-        report.cancelled = usize::try_from(cancelled)
-            .unwrap_or(usize::MAX)
-            .saturating_add(left_behind);
+        report.cancelled = usize::try_from(cancelled).unwrap_or(usize::MAX);
         report.elapsed = started.elapsed();
         report
     }
@@ -408,14 +405,12 @@ impl ThreadPool {
     }
 
     /// The shutdown's timeout ran out with jobs still running: list them, resolve their
-    /// completions with `Closed`, and leave their threads behind. Returns how many it
-    /// resolved.
-    fn leave_stuck_behind(&self, report: &mut ShutdownReport) -> usize {
-        let (stuck, resolved) =
-            self.core()
-                .jobs
-                .running
-                .cut_off_all(pool_job::is_current, |record, now| {
+    /// completions with `Closed` (counted as cancelled), and leave their threads behind.
+    fn leave_stuck_behind(&self, report: &mut ShutdownReport) {
+        let jobs = &self.core().jobs;
+        let stuck =
+            jobs.running
+                .cut_off_all(&jobs.counters.jobs, pool_job::is_current, |record, now| {
                     Some(
                         record
                             .running_poll(now)
@@ -431,7 +426,6 @@ impl ThreadPool {
                 "pool jobs still running at the shutdown timeout; their threads are left behind"
             );
         }
-        resolved
     }
 }
 

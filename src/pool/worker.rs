@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
-use crate::job::Tally;
+use crate::job::{Ended, Tally};
 use crate::sync::{Condvar, Mutex};
 use crate::util::log_panic;
 
@@ -119,7 +119,7 @@ impl Core {
         self.queue.worker_not_started(|job| {
             self.release_room();
             // Ended without running, like a job cut off by shutdown.
-            Tally::bump(&self.jobs.counters.jobs.cancelled);
+            self.jobs.counters.jobs.end(job.record(), Ended::Cancelled);
             let error = Error::Unavailable {
                 message: format!("no pool worker thread could be started: {error}"),
                 site: job.site().clone(),
@@ -177,7 +177,7 @@ impl Core {
     }
 
     fn cut_off_closed(&self, job: Box<dyn Queued>) -> bool {
-        Tally::bump(&self.jobs.counters.jobs.cancelled);
+        self.jobs.counters.jobs.end(job.record(), Ended::Cancelled);
         let site = job.site().clone();
         job.cut_off(Error::Closed { site })
     }
