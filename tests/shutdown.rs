@@ -558,11 +558,19 @@ fn a_shutdown_cutting_off_many_jobs_counts_each_exactly_once() {
     let report = bridge.shutdown(Duration::ZERO);
     assert_eq!(report.cancelled, JOBS, "{report}");
     assert!(!report.loop_left_behind, "{report}");
-    assert!(jobs.iter().all(|job| job.is_done()), "every job resolved by the return");
+    assert!(
+        jobs.iter().all(|job| job.is_done()),
+        "every job resolved by the return"
+    );
     let stats = handle.stats();
-    assert_eq!((stats.submitted, stats.cancelled), (JOBS as u64, JOBS as u64));
+    assert_eq!(
+        (stats.submitted, stats.cancelled),
+        (JOBS as u64, JOBS as u64)
+    );
     assert_eq!(stats.in_flight, 0, "{stats:?}");
-    assert!(jobs.into_iter().all(|job| job.wait().unwrap_err().is_closed()));
+    assert!(jobs
+        .into_iter()
+        .all(|job| job.wait().unwrap_err().is_closed()));
 }
 
 #[test]
@@ -585,6 +593,9 @@ fn dropping_a_bridge_on_a_worker_of_another_runtime_does_not_block_that_worker()
     });
     // Within the test's generous wait, far below the hour the timeout would block.
     recv(&dropped_rx, "the drop returned on the runtime's worker");
-    assert!(!pending.is_done(), "the job keeps its timeout, finished in the background");
+    assert!(
+        !pending.is_done(),
+        "the job keeps its timeout, finished in the background"
+    );
     pending.cancel();
 }

@@ -107,11 +107,20 @@ impl Bridge {
     /// takes `&self` instead because a pool's clones are all equal owners that any of
     /// them may close, as a library's pool is often shared with no single owner.
     ///
-    /// Submissions fail with [`Error::Closed`](crate::Error::Closed) from now on. Jobs in flight (including
-    /// [`add_job`](Handle::add_job) jobs) get until `timeout` to finish; the rest are
-    /// dropped and their completions resolve with [`Error::Closed`](crate::Error::Closed). A job that blocks the
-    /// loop thread itself past `timeout` is reported in [`ShutdownReport::stuck`] and the
-    /// loop thread is left behind rather than joined forever.
+    /// Submissions fail with [`Error::Closed`](crate::Error::Closed) from now on. Jobs in
+    /// flight (including [`add_job`](Handle::add_job) jobs) get until `timeout` to finish;
+    /// the rest are cut off: their completions resolve with
+    /// [`Error::Closed`](crate::Error::Closed) and they count as
+    /// [`cancelled`](ShutdownReport::cancelled), then their futures are dropped on the loop
+    /// thread, inside its runtime. A job that blocks the loop thread itself past
+    /// `timeout` is reported in [`ShutdownReport::stuck`] and the loop thread is left
+    /// behind rather than joined forever.
+    ///
+    /// Every completion is resolved, and every job counted in [`Handle::stats`], by the
+    /// time this returns. Dropping the cut-off futures is the slow half of a teardown
+    /// (a million of them, or one whose destructor blocks): what is not done within the
+    /// teardown's grace (200 ms after `timeout`) finishes in the background, so the time
+    /// this takes does not grow with the number of jobs.
     ///
     /// # Blocking
     ///
@@ -120,7 +129,9 @@ impl Bridge {
     /// callback) it does not wait, since that would stall or deadlock the calling loop:
     /// it starts the shutdown and returns at once; a thread of its own then waits up to
     /// `timeout` and resolves (with `Closed`) whatever the loop could not end, logging
-    /// what it abandoned. The report returned then covers only the bridge's default pool.
+    /// what it cut off. The report returned then covers only the bridge's default pool.
+    /// Dropping a bridge inside an async context (on a worker of another runtime, which
+    /// waiting would block) finishes in the background the same way.
     /// In a forked child (where the loop thread does not exist) every pending job is
     /// resolved with `Closed` at once.
     ///
