@@ -1,13 +1,17 @@
 //! Waits that give up: which line their errors name (the wait's, through `#[track_caller]`
-//! helpers too), and the waits that cancel the job.
+//! helpers too), the cancelling waits, and what a poll after the value was taken reports.
 
 mod common;
 
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Once};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use common::{at, eventually, recv, DropCount, DropSignal};
+use common::{at, eventually, panic_text, recv, DropCount, DropSignal};
 use loopbridge::{Bridge, Completion, Error, ThreadPool};
 
 /// A user's "give it a moment" wait, as a thread-per-connection server writes one for
@@ -279,4 +283,85 @@ fn a_cancelling_wait_on_a_loop_thread_is_refused_and_cancels_the_job() {
     eventually("the refused wait's job is dropped", || {
         drops.load(Ordering::SeqCst) == 1
     });
+}
+
+// ---- a poll after the value was taken ----------------------------------------------------
+
+thread_local! {
+    /// Where the last panic on this thread was raised, as the panic hook saw it.
+    static PANICKED_AT: RefCell<Option<(String, u32)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, which must panic; returns the panic's message and the `file`, `line` it
+/// was raised at.
+fn panic_of(f: impl FnOnce()) -> (String, (String, u32)) {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(location) = info.location() {
+                let seen = (location.file().to_owned(), location.line());
+                PANICKED_AT.with(|at| *at.borrow_mut() = Some(seen));
+            }
+            previous(info);
+        }));
+    });
+    PANICKED_AT.with(|at| at.borrow_mut().take());
+    let payload =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("the closure panics");
+    let location = PANICKED_AT
+        .with(|at| at.borrow_mut().take())
+        .expect("the hook saw the panic");
+    (panic_text(&*payload), location)
+}
+
+fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
+    let mut future = std::pin::pin!(future);
+    future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn awaiting_a_completion_whose_value_was_taken_names_the_await_and_the_job() {
+    let bridge = Bridge::new().unwrap();
+    let submit_line = line!() + 1;
+    let mut completion = bridge.handle().submit(async { 9 });
+    assert_eq!(completion.wait_timeout(common::WAIT).unwrap(), 9);
+
+    let await_line = line!() + 1;
+    let awaiting = async move { completion.await.map(|n| n + 1) };
+    let (message, location) = panic_of(|| {
+        let _ = poll_once(awaiting);
+    });
+    assert_eq!(location, (file!().to_owned(), await_line), "{message}");
+    assert!(
+        message.contains("polled after it returned its value"),
+        "{message}"
+    );
+    assert!(message.contains(&at(file!(), submit_line)), "{message}");
+}
+
+#[test]
+fn a_second_poll_names_the_polling_line_and_the_job() {
+    let bridge = Bridge::new().unwrap();
+    let submit_line = line!() + 1;
+    let mut completion = bridge.handle().submit(async { 9 });
+    common::eventually("the job resolves", || completion.is_done());
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(
+        Pin::new(&mut completion).poll(&mut cx),
+        Poll::Ready(Ok(9))
+    ));
+
+    let poll_line = line!() + 2;
+    let (message, location) = panic_of(|| {
+        let _ = Pin::new(&mut completion).poll(&mut cx);
+    });
+    assert_eq!(location, (file!().to_owned(), poll_line), "{message}");
+    assert!(
+        message.contains("polled after it returned its value"),
+        "{message}"
+    );
+    assert!(message.contains(&at(file!(), submit_line)), "{message}");
 }
