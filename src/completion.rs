@@ -2,10 +2,11 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
 use crate::job::{report_unread, JobCell};
@@ -18,14 +19,54 @@ use crate::util::{deadline_after, log_panic};
 /// The result of a job that finishes later: a future on a bridge's loop, a callback run
 /// on the loop, or a closure run on a pool.
 ///
-/// Synchronous code calls [`wait`](Completion::wait) or
-/// [`wait_timeout`](Completion::wait_timeout); async code writes `.await`. Every
-/// `Completion` resolves exactly once: with the value, or with an [`Error`] saying why not.
+/// Synchronous code calls [`wait`](Completion::wait), or waits for a bounded time; async
+/// code writes `.await`. Every `Completion` resolves exactly once: with the value, or with
+/// an [`Error`] saying why not.
+///
+/// | wait | gives up | then the job |
+/// |------|----------|--------------|
+/// | [`wait`](Completion::wait) | never | — |
+/// | [`wait_timeout`](Completion::wait_timeout), [`wait_deadline`](Completion::wait_deadline) | after a duration, at an instant | keeps running; wait again or cancel it |
+/// | [`wait_timeout_or_cancel`](Completion::wait_timeout_or_cancel), [`wait_deadline_or_cancel`](Completion::wait_deadline_or_cancel) | after a duration, at an instant | is cancelled |
 ///
 /// Dropping a `Completion` detaches its job: the job keeps running and its result is
 /// dropped (a value that is already in is dropped right there, on the dropping thread);
 /// if the job panics, the panic is logged with its site rather than lost. To stop the
 /// job, call [`cancel`](Completion::cancel).
+///
+/// # Which line an error names
+///
+/// The job's own errors ([`Error::Cancelled`], [`Error::Panicked`], [`Error::Closed`], …)
+/// name the line that submitted the job, [`site`](Completion::site). The errors a wait
+/// makes itself, [`Error::Timeout`] and [`Error::BlockingOnLoop`], name the line of the
+/// wait: every wait is `#[track_caller]`, so a wait inside a helper of yours that is
+/// marked `#[track_caller]` names the line that called the helper:
+///
+/// ```
+/// use std::time::Duration;
+/// use loopbridge::{Completion, Error};
+///
+/// /// Every database call gets at most 50 ms.
+/// #[track_caller]
+/// fn query<T>(completion: Completion<T>) -> Result<T, Error> {
+///     completion.wait_timeout_or_cancel(Duration::from_millis(50))
+/// }
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let error = query(bridge.handle().submit(std::future::pending::<()>())).unwrap_err();
+/// assert_eq!(error.site().location().line(), line!() - 1, "the helper's caller");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Misuse panics (reading a value that was already taken) are raised at the reading
+/// line too. `poll` is `#[track_caller]` as well, which the language allows on a trait
+/// method's impl; what it reports depends on who polls. For `completion.await` in an
+/// `async` block or function, it is the `.await`'s line. When generic code polls the
+/// completion (`(&mut completion).await` goes through the standard library's impl for
+/// `&mut F`; `select!`, a `join`), it is a line inside that code; through `dyn Future`
+/// (a boxed future, a spawned task) it is a line in this crate. So the panic message
+/// always names the job's submission site as well. It costs the poll one hidden pointer
+/// argument: no allocation, no atomic.
 ///
 /// # Examples
 ///
@@ -70,7 +111,7 @@ impl<T> Completion<T> {
     /// # Errors
     ///
     /// The job's error ([`Error::Cancelled`], [`Error::Panicked`], [`Error::Closed`]), or
-    /// [`Error::BlockingOnLoop`] at once when called on a loop thread.
+    /// [`Error::BlockingOnLoop`] at once when called on a loop thread, naming this call.
     ///
     /// # Blocking
     ///
@@ -95,9 +136,7 @@ impl<T> Completion<T> {
     #[track_caller]
     pub fn wait(self) -> Result<T, Error> {
         if loop_thread::on_loop_thread() {
-            return Err(Error::BlockingOnLoop {
-                site: Site::caller(),
-            });
+            return Err(self.blocking_on_loop(Location::caller()));
         }
         self.spin_before_park(self.cell.record.spin_before_park);
         let mut this = self;
@@ -113,12 +152,12 @@ impl<T> Completion<T> {
     }
 
     /// Blocks for at most `timeout`. A timeout does not cancel the job: wait again later,
-    /// or cancel it.
+    /// or cancel it (or use [`wait_timeout_or_cancel`](Completion::wait_timeout_or_cancel)).
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] if the job is still running after `timeout`; otherwise as
-    /// [`wait`](Completion::wait).
+    /// [`Error::Timeout`] (with `cancelled: false`) if the job is still running after
+    /// `timeout`, naming this call; otherwise as [`wait`](Completion::wait).
     ///
     /// # Blocking
     ///
@@ -139,6 +178,7 @@ impl<T> Completion<T> {
     ///
     /// let error = completion.wait_timeout(Duration::from_millis(10)).unwrap_err();
     /// assert!(error.is_timeout());
+    /// assert_eq!(error.site().location().line(), line!() - 2, "names the wait");
     ///
     /// tx.send(7).unwrap();
     /// assert_eq!(completion.wait_timeout(Duration::from_secs(30))?, 7);
@@ -146,22 +186,139 @@ impl<T> Completion<T> {
     /// ```
     #[track_caller]
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<T, Error> {
-        if loop_thread::on_loop_thread() {
-            return Err(Error::BlockingOnLoop {
-                site: Site::caller(),
-            });
-        }
-        self.spin_before_park(self.cell.record.spin_before_park.min(timeout));
-        if let Some(error) = self.orphaned() {
-            self.read = true;
-            return Err(error);
-        }
-        let outcome = self.cell.slot.wait_until(deadline_after(timeout));
-        self.unwrap_outcome(outcome).unwrap_or_else(|| {
-            Err(Error::Timeout {
-                site: self.site().clone(),
-            })
-        })
+        self.wait_keeping(deadline_after(timeout), Location::caller())
+    }
+
+    /// Blocks until `deadline` at the latest: [`wait_timeout`](Completion::wait_timeout)
+    /// with an instant instead of a duration, for several waits that share one deadline.
+    /// A timeout does not cancel the job.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] (with `cancelled: false`) if the job is still running at
+    /// `deadline`, naming this call; otherwise as [`wait`](Completion::wait).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks until `deadline` at most (not at all if it has passed: then it only takes a
+    /// result that is already in); on a loop thread, returns `Err(BlockingOnLoop)` at once.
+    ///
+    /// # Panics
+    ///
+    /// If the value was already taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let deadline = Instant::now() + Duration::from_secs(30);
+    /// let mut first = handle.submit(async { 1 });
+    /// let mut second = handle.submit(async { 2 });
+    /// assert_eq!(first.wait_deadline(deadline)? + second.wait_deadline(deadline)?, 3);
+    ///
+    /// let mut stuck = handle.submit(std::future::pending::<()>());
+    /// let error = stuck.wait_deadline(Instant::now()).unwrap_err();
+    /// assert!(error.is_timeout());
+    /// assert!(!stuck.is_done(), "still running");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn wait_deadline(&mut self, deadline: Instant) -> Result<T, Error> {
+        self.wait_keeping(deadline, Location::caller())
+    }
+
+    /// Blocks for at most `timeout`, and cancels the job if it has not resolved by then:
+    /// the wait for a job that must not outlive it (a query, a request), where giving up
+    /// and stopping the job are one step. Consumes the completion, since whatever it
+    /// returns is final.
+    ///
+    /// On a timeout the job is cancelled as by [`cancel`](Completion::cancel): a future on
+    /// the loop is dropped at its next poll boundary, a pool job that has not started
+    /// never runs, a pool job already running finishes and its result is dropped. If the
+    /// job resolved in the moment between the timeout and the cancel, its result is
+    /// returned instead.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] with `cancelled: true` if the job had not resolved after
+    /// `timeout` and was cancelled, naming this call; otherwise as
+    /// [`wait`](Completion::wait).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks for at most `timeout`. On a loop thread it never blocks: it cancels the job
+    /// (the caller gave up on it, and nobody is left to read its result) and returns
+    /// `Err(BlockingOnLoop)` at once, whether or not the job is done.
+    ///
+    /// # Panics
+    ///
+    /// If the value was already taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use loopbridge::Error;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let quick = handle.submit(async { 7 });
+    /// assert_eq!(quick.wait_timeout_or_cancel(Duration::from_secs(30))?, 7);
+    ///
+    /// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    /// let stuck = handle.submit(async move { rx.await });
+    /// let error = stuck.wait_timeout_or_cancel(Duration::from_millis(10)).unwrap_err();
+    /// assert!(matches!(error, Error::Timeout { cancelled: true, .. }));
+    /// assert!(error.to_string().ends_with("it was cancelled"));
+    /// // The job's future was dropped, and its receiver with it.
+    /// while !tx.is_closed() { std::thread::yield_now(); }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn wait_timeout_or_cancel(self, timeout: Duration) -> Result<T, Error> {
+        self.wait_or_cancel(deadline_after(timeout), Location::caller())
+    }
+
+    /// Blocks until `deadline` at the latest, and cancels the job if it has not resolved
+    /// by then: [`wait_timeout_or_cancel`](Completion::wait_timeout_or_cancel) with an
+    /// instant instead of a duration, for the calls of one request that share a deadline.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] with `cancelled: true` if the job had not resolved at `deadline`
+    /// and was cancelled, naming this call; otherwise as [`wait`](Completion::wait).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks until `deadline` at most (not at all if it has passed); on a loop thread,
+    /// cancels the job and returns `Err(BlockingOnLoop)` at once.
+    ///
+    /// # Panics
+    ///
+    /// If the value was already taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let deadline = Instant::now() + Duration::from_secs(30);
+    /// let rows = handle.submit(async { vec![1, 2] }).wait_deadline_or_cancel(deadline)?;
+    /// assert_eq!(rows.len(), 2);
+    ///
+    /// let late = handle.submit(std::future::pending::<()>());
+    /// let error = late.wait_deadline_or_cancel(Instant::now()).unwrap_err();
+    /// assert!(error.is_timeout() && error.to_string().ends_with("it was cancelled"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn wait_deadline_or_cancel(self, deadline: Instant) -> Result<T, Error> {
+        self.wait_or_cancel(deadline, Location::caller())
     }
 
     /// Takes the result if the job has resolved, without blocking (also fine on a loop
@@ -290,6 +447,86 @@ impl<T> Completion<T> {
         &self.cell.record.site
     }
 
+    /// The timed wait that leaves the job running: `Timeout` at `deadline`.
+    #[track_caller]
+    fn wait_keeping(
+        &mut self,
+        deadline: Instant,
+        at: &'static Location<'static>,
+    ) -> Result<T, Error> {
+        if loop_thread::on_loop_thread() {
+            return Err(self.blocking_on_loop(at));
+        }
+        self.park_until(deadline)
+            .unwrap_or_else(|| Err(self.timed_out(at, false)))
+    }
+
+    /// The timed wait that cancels the job at `deadline`, unless it resolved meanwhile.
+    #[track_caller]
+    fn wait_or_cancel(
+        mut self,
+        deadline: Instant,
+        at: &'static Location<'static>,
+    ) -> Result<T, Error> {
+        if loop_thread::on_loop_thread() {
+            // A value already in stays in the slot and is dropped with `self`, an unread
+            // panic is logged: as for any completion dropped unread.
+            if self.cancel() {
+                self.read = true;
+            }
+            return Err(self.blocking_on_loop(at));
+        }
+        match self.park_until(deadline) {
+            Some(result) => result,
+            None => self.give_up(at),
+        }
+    }
+
+    /// The deadline passed: cancels the job and says so, or, if it resolved since the
+    /// timed wait returned (the cancel lost), returns its result.
+    #[track_caller]
+    fn give_up(mut self, at: &'static Location<'static>) -> Result<T, Error> {
+        if self.cancel() {
+            self.read = true;
+            return Err(self.timed_out(at, true));
+        }
+        let outcome = self.cell.slot.try_take();
+        self.unwrap_outcome(outcome)
+            .expect("a cancel that lost finds the job resolved")
+    }
+
+    /// Spins (if configured) and parks until the job resolves (`Some`) or `deadline`
+    /// passes (`None`). Not for a loop thread.
+    #[track_caller]
+    fn park_until(&mut self, deadline: Instant) -> Option<Result<T, Error>> {
+        let spin = self.cell.record.spin_before_park;
+        if !spin.is_zero() {
+            self.spin_before_park(spin.min(deadline.saturating_duration_since(Instant::now())));
+        }
+        if let Some(error) = self.orphaned() {
+            self.read = true;
+            return Some(Err(error));
+        }
+        let outcome = self.cell.slot.wait_until(deadline);
+        self.unwrap_outcome(outcome)
+    }
+
+    /// `Timeout` made by the wait called at `at`.
+    fn timed_out(&self, at: &'static Location<'static>, cancelled: bool) -> Error {
+        Error::Timeout {
+            site: self.site().at(at),
+            submitted: self.site().clone(),
+            cancelled,
+        }
+    }
+
+    /// `BlockingOnLoop` for the wait called at `at`.
+    fn blocking_on_loop(&self, at: &'static Location<'static>) -> Error {
+        Error::BlockingOnLoop {
+            site: self.site().at(at),
+        }
+    }
+
     /// `Forked` when the job is still pending and the threads that would run it were
     /// left behind in a fork: waiting would never end.
     fn orphaned(&self) -> Option<Error> {
@@ -330,7 +567,11 @@ impl<T> Future for Completion<T> {
 
     /// # Panics
     ///
-    /// If polled again after it returned the value.
+    /// If polled again after it returned the value (or after a wait or
+    /// [`try_take`](Completion::try_take) took it). The message names the job's
+    /// submission site; the panic's location is the `.await` that polled it (see the
+    /// type's docs for what else it can be).
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if let Some(error) = this.orphaned() {
@@ -339,12 +580,24 @@ impl<T> Future for Completion<T> {
         }
         match this.cell.slot.poll(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(outcome) => Poll::Ready(
-                this.unwrap_outcome(outcome)
-                    .expect("a ready poll carries a result"),
-            ),
+            Poll::Ready(Outcome::Ready(result)) => {
+                this.read = true;
+                Poll::Ready(result)
+            }
+            Poll::Ready(Outcome::AlreadyTaken) => polled_after_taken(this.site()),
+            Poll::Ready(Outcome::Pending) => unreachable!("a ready poll carries a result"),
         }
     }
+}
+
+/// The misuse of polling a completion whose value is gone; raised at the poll's caller.
+#[cold]
+#[track_caller]
+fn polled_after_taken(site: &Site) -> ! {
+    panic!(
+        "`Completion` polled after it returned its value (or after a wait took it); \
+         the job was submitted at {site}"
+    )
 }
 
 impl<T> Drop for Completion<T> {
@@ -364,5 +617,39 @@ impl<T> fmt::Debug for Completion<T> {
             .field("site", self.site())
             .field("done", &self.is_done())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loopbridge_loom)))]
+mod tests {
+    use super::*;
+
+    fn pending_completion() -> Completion<u32> {
+        let cell = JobCell::owned(Site::caller(), process::generation(), Duration::ZERO);
+        Completion::new(Arc::new(cell))
+    }
+
+    #[test]
+    fn giving_up_on_a_job_that_resolved_meanwhile_returns_its_value() {
+        // The race the public waits cannot stage: the job resolves after the timed wait
+        // returned and before the cancel.
+        let completion = pending_completion();
+        completion.cell.slot.resolve(Ok(5));
+        assert_eq!(completion.give_up(Location::caller()).unwrap(), 5);
+    }
+
+    #[test]
+    fn giving_up_on_a_pending_job_cancels_it() {
+        let completion = pending_completion();
+        let cell = completion.cell.clone();
+        let error = completion.give_up(Location::caller()).unwrap_err();
+        assert!(matches!(
+            error,
+            Error::Timeout {
+                cancelled: true,
+                ..
+            }
+        ));
+        assert!(cell.slot.is_resolved(), "resolved as cancelled");
     }
 }

@@ -4,10 +4,12 @@ use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 
-/// Where a job was submitted: the caller's source location and, for named jobs, the name.
+/// A source location and, for named jobs, the job's name: where a job was submitted, or
+/// (for an error a wait made) where the wait was called.
 ///
 /// Every [`Error`], log line and report about a job names its site, so a failure can be
-/// traced back to the line of code that started it.
+/// traced back to the line of code that started it, or to the line that gave up waiting
+/// for it. [`Error`] says which one each variant names.
 ///
 /// # Examples
 ///
@@ -36,7 +38,13 @@ impl Site {
         Site::new(Location::caller(), None)
     }
 
-    /// The source location of the call that submitted the job.
+    /// The same job's name at another location: the site of a call made about the job.
+    pub(crate) fn at(&self, location: &'static Location<'static>) -> Site {
+        Site::new(location, self.name.clone())
+    }
+
+    /// The source location: of the call that submitted the job, or of the wait that made
+    /// the error.
     ///
     /// # Examples
     ///
@@ -85,7 +93,31 @@ impl fmt::Debug for Site {
 
 /// Why a [`Completion`](crate::Completion) (or a call on a bridge) did not produce a value.
 ///
-/// Every variant names the [`Site`] of the job or call it is about.
+/// Every variant names the [`Site`] of the job or call it is about, in its `site` field
+/// (also [`Error::site`]). Which line that is depends on who made the error:
+///
+/// - **The job's own result** names the line that *submitted* the job: [`Cancelled`],
+///   [`Panicked`], [`Closed`], [`Unavailable`], [`Forked`] and [`QueueFull`]. These are
+///   stored with the job, so every wait, poll or `then` that reads them sees the same
+///   error, wherever it is.
+/// - **An error the wait made itself** names the line that *waited*: [`Timeout`] and
+///   [`BlockingOnLoop`]. Nothing went wrong with the job; the wait gave up or was refused,
+///   so the line to look at is the wait. The waits are `#[track_caller]`: a helper of
+///   yours marked `#[track_caller]` that calls one passes its own caller through, so the
+///   error names the line that called the helper, not a line inside it. A wait on a
+///   [`Completion`](crate::Completion) keeps the job's name in the site, and `Timeout`
+///   also carries the submitting site, in `submitted`.
+///
+/// A poll (`.await`) makes no error of its own: on a loop thread it does not block.
+///
+/// [`Cancelled`]: Error::Cancelled
+/// [`Panicked`]: Error::Panicked
+/// [`Closed`]: Error::Closed
+/// [`Unavailable`]: Error::Unavailable
+/// [`Forked`]: Error::Forked
+/// [`QueueFull`]: Error::QueueFull
+/// [`Timeout`]: Error::Timeout
+/// [`BlockingOnLoop`]: Error::BlockingOnLoop
 ///
 /// # Examples
 ///
@@ -115,10 +147,20 @@ pub enum Error {
         /// Where the job was submitted.
         site: Site,
     },
-    /// A timed wait elapsed; the job keeps running and can be waited for again.
+    /// A timed wait elapsed before the job resolved. After
+    /// [`wait_timeout`](crate::Completion::wait_timeout) and
+    /// [`wait_deadline`](crate::Completion::wait_deadline) the job keeps running and can be
+    /// waited for again (`cancelled` is `false`); after
+    /// [`wait_timeout_or_cancel`](crate::Completion::wait_timeout_or_cancel) and
+    /// [`wait_deadline_or_cancel`](crate::Completion::wait_deadline_or_cancel) it was
+    /// cancelled (`cancelled` is `true`).
     Timeout {
-        /// Where the job was submitted.
+        /// Where the wait that timed out was called, with the job's name.
         site: Site,
+        /// Where the job was submitted.
+        submitted: Site,
+        /// The wait cancelled the job when it gave up: it never produces a value.
+        cancelled: bool,
     },
     /// The bridge or pool is shut down or shutting down: the job was refused, or it was
     /// ended unfinished by the shutdown.
@@ -137,7 +179,7 @@ pub enum Error {
     /// A blocking wait was attempted on a loop thread, where it would deadlock or stall
     /// every other job; nothing was waited for.
     BlockingOnLoop {
-        /// Where the blocking call was made.
+        /// Where the blocking call was made (for a wait on a job, with the job's name).
         site: Site,
     },
     /// The bridge or pool was started before this process was forked: its threads stayed
@@ -178,7 +220,7 @@ impl Error {
         match self {
             Error::Cancelled { site }
             | Error::Panicked { site, .. }
-            | Error::Timeout { site }
+            | Error::Timeout { site, .. }
             | Error::Closed { site }
             | Error::BlockingOnLoop { site }
             | Error::QueueFull { site }
@@ -187,7 +229,9 @@ impl Error {
         }
     }
 
-    /// `true` for [`Error::Cancelled`].
+    /// `true` for [`Error::Cancelled`]: the job was cancelled through
+    /// [`cancel`](crate::Completion::cancel) before the read. A cancelling wait that gave
+    /// up reports [`Error::Timeout`] with `cancelled: true` instead.
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Error::Cancelled { .. })
     }
@@ -197,7 +241,22 @@ impl Error {
         matches!(self, Error::Panicked { .. })
     }
 
-    /// `true` for [`Error::Timeout`].
+    /// `true` for [`Error::Timeout`], whether or not the wait cancelled the job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use loopbridge::Error;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let completion = bridge.handle().submit(std::future::pending::<()>());
+    /// let error = completion.wait_timeout_or_cancel(Duration::ZERO).unwrap_err();
+    /// assert!(error.is_timeout() && !error.is_cancelled());
+    /// assert!(matches!(error, Error::Timeout { cancelled: true, .. }));
+    /// assert_eq!(error.site().location().line(), line!() - 3, "the waiting line");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
     }
@@ -269,10 +328,20 @@ impl fmt::Display for Error {
             Error::Panicked { message, .. } => {
                 write!(f, "{job} panicked: {message} (submitted at {at})")
             }
-            Error::Timeout { .. } => {
+            Error::Timeout {
+                submitted,
+                cancelled,
+                ..
+            } => {
+                let now = if *cancelled {
+                    "it was cancelled"
+                } else {
+                    "it is still running"
+                };
                 write!(
                     f,
-                    "timed out waiting for {job} (submitted at {at}); it is still running"
+                    "timed out at {at} waiting for {job} (submitted at {}); {now}",
+                    submitted.location()
                 )
             }
             Error::Closed { .. } => write!(

@@ -35,8 +35,9 @@
 //! # Nothing hangs, nothing is lost
 //!
 //! Every [`Completion`] resolves exactly once, with the value or an [`Error`] that names
-//! the line that submitted the job. Waits can time out without cancelling; cancels are
-//! honest; a panic becomes [`Error::Panicked`] and the loop keeps serving.
+//! the line that submitted the job (or, for a wait that gave up, the line that waited).
+//! Waits can time out without cancelling, or cancel the job when they give up; cancels
+//! are honest; a panic becomes [`Error::Panicked`] and the loop keeps serving.
 //!
 //! ```
 //! use std::time::Duration;
@@ -48,6 +49,10 @@
 //! assert!(slow.wait_timeout(Duration::from_millis(5)).unwrap_err().is_timeout());
 //! assert!(slow.cancel());
 //! assert!(slow.wait().unwrap_err().is_cancelled());
+//!
+//! let stuck = handle.submit(std::future::pending::<()>());
+//! let error = stuck.wait_timeout_or_cancel(Duration::from_millis(5)).unwrap_err();
+//! assert!(error.is_timeout() && error.to_string().ends_with("it was cancelled"));
 //!
 //! let error = handle.submit(async { panic!("bad input") }).wait().unwrap_err();
 //! assert_eq!(error.panic_message(), Some("bad input"));

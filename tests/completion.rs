@@ -34,11 +34,23 @@ fn wait_timeout_does_not_cancel_and_the_completion_can_be_waited_again() {
     });
 
     // The job cannot finish before `tx` sends, so this must time out.
+    let wait_line = line!() + 2;
     let error = completion
         .wait_timeout(Duration::from_millis(1))
         .unwrap_err();
     assert!(error.is_timeout(), "{error}");
-    assert_eq!(error.site().location(), completion.site().location());
+    assert!(matches!(
+        error,
+        loopbridge::Error::Timeout {
+            cancelled: false,
+            ..
+        }
+    ));
+    // The wait made this error: it names the wait, and the job's site as `submitted`.
+    assert_eq!(error.site().location().line(), wait_line);
+    if let loopbridge::Error::Timeout { submitted, .. } = &error {
+        assert_eq!(submitted.location(), completion.site().location());
+    }
     let error = completion.wait_timeout(Duration::ZERO).unwrap_err();
     assert!(error.is_timeout(), "{error}");
 
