@@ -393,6 +393,51 @@ impl<T> Completion<T> {
         won
     }
 
+    /// Cancels the job (as [`cancel`](Completion::cancel)) and blocks until it has really
+    /// stopped: a loop job's future dropped (at its next poll boundary), a pool job's
+    /// closure returned, or dropped before it ran. `Ok(())` also when the job had already
+    /// finished; its value then stays for a later wait.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] (naming this call, with `cancelled: true`) if the job had not
+    /// stopped within `timeout`: a pool job's closure still running, or a loop held by
+    /// another job. [`Error::BlockingOnLoop`] at once on a loop thread, after cancelling
+    /// (the loop could not drop the job while this waits).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks for at most `timeout`; on a loop thread it cancels and returns at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    /// let job = bridge.handle().submit(async move {
+    ///     let _ = rx.await;
+    /// });
+    /// job.cancel_and_wait(Duration::from_secs(30))?;
+    /// // The future was dropped, and the receiver it held with it.
+    /// assert!(tx.is_closed());
+    /// assert!(job.wait().unwrap_err().is_cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn cancel_and_wait(&self, timeout: Duration) -> Result<(), Error> {
+        let at = Location::caller();
+        self.cancel();
+        if loop_thread::on_loop_thread() {
+            return Err(self.blocking_on_loop(at));
+        }
+        if self.orphaned().is_some() || self.cell.record.wait_stopped(deadline_after(timeout)) {
+            return Ok(());
+        }
+        Err(self.timed_out(at, true))
+    }
+
     /// Runs `f` with the result, exactly once: later on the thread that resolves the job,
     /// or now on this thread if it has already resolved. A panic in `f` is caught and
     /// logged; it does not disturb the loop or pool that ran the job.
@@ -625,7 +670,7 @@ mod tests {
     use super::*;
 
     fn pending_completion() -> Completion<u32> {
-        let cell = JobCell::owned(Site::caller(), process::generation(), Duration::ZERO);
+        let cell = JobCell::owned(Site::caller(), None, process::generation(), Duration::ZERO);
         Completion::new(Arc::new(cell))
     }
 

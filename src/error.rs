@@ -25,11 +25,23 @@ use std::sync::Arc;
 pub struct Site {
     location: &'static Location<'static>,
     name: Option<Arc<str>>,
+    /// The path of the scope the job belongs to (`plugins/weather`), if any.
+    scope: Option<Arc<str>>,
 }
 
 impl Site {
     pub(crate) fn new(location: &'static Location<'static>, name: Option<Arc<str>>) -> Site {
-        Site { location, name }
+        Site {
+            location,
+            name,
+            scope: None,
+        }
+    }
+
+    /// The same site, in the scope whose path is `scope`.
+    pub(crate) fn in_scope(mut self, scope: Option<Arc<str>>) -> Site {
+        self.scope = scope;
+        self
     }
 
     /// The site of the function calling this one (through `#[track_caller]` chains).
@@ -40,7 +52,7 @@ impl Site {
 
     /// The same job's name at another location: the site of a call made about the job.
     pub(crate) fn at(&self, location: &'static Location<'static>) -> Site {
-        Site::new(location, self.name.clone())
+        Site::new(location, self.name.clone()).in_scope(self.scope.clone())
     }
 
     /// The source location: of the call that submitted the job, or of the wait that made
@@ -74,13 +86,36 @@ impl Site {
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
+
+    /// The path of the [`Scope`](crate::Scope) the job belongs to (a child's path is its
+    /// parent's, a slash, and its own name), if it belongs to one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let plugins = bridge.handle().scope("plugins");
+    /// let weather = plugins.child("weather");
+    /// let job = weather.handle().submit(async {});
+    /// assert_eq!(job.site().scope(), Some("plugins/weather"));
+    /// assert!(job.site().to_string().contains("in scope `plugins/weather`"));
+    /// job.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
 }
 
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.name {
-            Some(name) => write!(f, "{name} at {}", self.location),
-            None => write!(f, "{}", self.location),
+            Some(name) => write!(f, "{name} at {}", self.location)?,
+            None => write!(f, "{}", self.location)?,
+        }
+        match &self.scope {
+            Some(scope) => write!(f, " in scope `{scope}`"),
+            None => Ok(()),
         }
     }
 }
@@ -344,10 +379,17 @@ impl fmt::Display for Error {
                     submitted.location()
                 )
             }
-            Error::Closed { .. } => write!(
-                f,
-                "bridge or pool is shut down: {job} was refused or ended (submitted at {at})"
-            ),
+            Error::Closed { .. } => match site.scope() {
+                Some(scope) => write!(
+                    f,
+                    "scope `{scope}` (or its bridge) is closed: {job} was refused or cut off \
+                     (submitted at {at})"
+                ),
+                None => write!(
+                    f,
+                    "bridge or pool is shut down: {job} was refused or ended (submitted at {at})"
+                ),
+            },
             Error::BlockingOnLoop { .. } => write!(
                 f,
                 "blocking wait at {at} refused: it runs on a loop thread, where waiting would \

@@ -165,6 +165,7 @@ mod watchdog;
 // The API on top.
 mod bridge;
 mod handle;
+mod scope;
 
 pub use bridge::{global, Bridge, Builder, MAX_SPIN_BEFORE_PARK};
 pub use completion::Completion;
@@ -178,6 +179,9 @@ pub use pool::{
     ThreadPoolJob,
 };
 pub use report::{ShutdownReport, StuckJob};
+pub use scope::{cancellation_token, outside_scopes, Scope};
+/// tokio-util's cancellation token, as scopes hand it out.
+pub use tokio_util::sync::CancellationToken;
 
 /// Internals exposed to the loom models only: the slot under [`Completion`], re-wrapped
 /// with public methods, the pool's and the loop's cores, so the models in `loom-tests/`

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crate::error::Site;
 
-/// What a shutdown did, from [`Bridge::shutdown`](crate::Bridge::shutdown).
+/// What a shutdown did, from [`Bridge::shutdown`](crate::Bridge::shutdown),
+/// [`ThreadPool::shutdown`](crate::ThreadPool::shutdown), [`Scope::close`](crate::Scope::close)
+/// or [`Scope::drain`](crate::Scope::drain).
 ///
 /// # Examples
 ///
@@ -36,6 +38,10 @@ pub struct ShutdownReport {
     /// task spawned with `tokio::spawn` from a job, or a destructor run while the runtime
     /// is torn down).
     pub loop_left_behind: bool,
+    /// The shutdown was called where waiting would stall a loop (a loop thread, or an
+    /// async context): it did not wait, and finishes in the background. The counts then
+    /// cover only what was ended before it returned.
+    pub finishing_in_background: bool,
     /// How long the shutdown took.
     pub elapsed: Duration,
 }
@@ -64,6 +70,7 @@ impl ShutdownReport {
         self.cancelled += other.cancelled;
         self.stuck.extend(other.stuck);
         self.loop_left_behind |= other.loop_left_behind;
+        self.finishing_in_background |= other.finishing_in_background;
     }
 }
 
@@ -82,6 +89,9 @@ impl fmt::Display for ShutdownReport {
         }
         if self.loop_left_behind {
             write!(f, "; the loop thread was left behind")?;
+        }
+        if self.finishing_in_background {
+            write!(f, "; finishing in the background")?;
         }
         Ok(())
     }

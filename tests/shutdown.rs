@@ -595,7 +595,10 @@ fn dropping_a_bridge_on_a_worker_of_another_runtime_does_not_block_that_worker()
     let dropped = dropped_rx.recv_timeout(WAIT);
     // Not dropped: dropping a runtime waits for its workers, one of which may be blocked.
     runtime.shutdown_background();
-    assert!(dropped.is_ok(), "the drop did not return on the runtime's worker");
+    assert!(
+        dropped.is_ok(),
+        "the drop did not return on the runtime's worker"
+    );
     assert!(
         !pending.is_done(),
         "the job keeps its timeout, finished in the background"

@@ -240,6 +240,7 @@ impl Builder {
             slow_poll_threshold: self.slow_poll_threshold,
             spin_before_park: self.spin_before_park,
             assert_mode: self.assert_mode,
+            shutdown_timeout: self.shutdown_timeout,
         }
     }
 }

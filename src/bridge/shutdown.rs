@@ -58,6 +58,7 @@ pub(super) fn stop(
 
     *state.stop_deadline.lock() = Some(deadline);
     state.refuse_new();
+    state.refuse_scopes();
     state.stop.notify_one();
     // A forked child has neither the loop thread nor the pool's workers: nothing to
     // wait for.
@@ -89,6 +90,7 @@ pub(super) fn stop(
             .spawn(move || {
                 let mut report = ShutdownReport::default();
                 wait_for_loop(&waiting_state, &stages, deadline, &mut report);
+                waiting_state.close_scopes();
                 if !report.is_clean() {
                     tracing::warn!(target: "loopbridge", "bridge shut down in the background: {report}");
                 }
@@ -101,8 +103,10 @@ pub(super) fn stop(
             thread = %state.thread_name,
             "shutdown called where waiting would block a loop or a runtime's worker: it finishes in the background"
         );
+        report.finishing_in_background = true;
     } else {
         wait_for_loop(&state, stages, deadline, &mut report);
+        state.close_scopes();
     }
     report.finished = usize::try_from(tally.ran() - finished_before).unwrap_or(usize::MAX);
     let cancelled = Tally::read(&tally.cancelled) - cancelled_before;

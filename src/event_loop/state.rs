@@ -4,14 +4,16 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use crate::error::{Error, Site};
-use crate::job::{Arrival, Ended, JobCell, LiveJob, NewJob, Registry, RunQueue, Start, Tally};
+use crate::job::{
+    Arrival, Ended, JobCell, LiveJob, NewJob, Registry, RunQueue, ScopeState, Start, Tally,
+};
 use crate::loop_thread::AssertMode;
 use crate::report::StuckJob;
 use crate::sync::{fence, AtomicBool};
@@ -29,6 +31,8 @@ pub(crate) struct LoopSettings {
     pub(crate) slow_poll_threshold: Duration,
     pub(crate) spin_before_park: Duration,
     pub(crate) assert_mode: AssertMode,
+    /// How long dropping the bridge (or one of its scopes) lets jobs finish.
+    pub(crate) shutdown_timeout: Duration,
 }
 
 /// What a bridge's handles and its loop thread share.
@@ -64,6 +68,9 @@ pub(crate) struct LoopState {
     /// The fork generation the loop thread runs in.
     pub(crate) fork_generation: u64,
     pub(crate) assert_mode: AssertMode,
+    pub(crate) shutdown_timeout: Duration,
+    /// The bridge's root scopes (children hang off their parents): closed with it.
+    scopes: parking_lot::Mutex<Vec<Weak<ScopeState>>>,
 }
 
 thread_local! {
@@ -101,7 +108,46 @@ impl LoopState {
             spin_before_park: settings.spin_before_park,
             fork_generation: crate::process::generation(),
             assert_mode: settings.assert_mode,
+            shutdown_timeout: settings.shutdown_timeout,
+            scopes: parking_lot::Mutex::new(Vec::new()),
         }
+    }
+
+    /// A new root scope on this loop; closed when the bridge shuts down.
+    pub(crate) fn new_scope(&self, name: &str) -> Arc<ScopeState> {
+        let scope = ScopeState::root(name, self.id);
+        let mut scopes = self.scopes.lock();
+        scopes.retain(|scope| scope.strong_count() > 0);
+        scopes.push(Arc::downgrade(&scope));
+        drop(scopes);
+        if self.is_closed() {
+            scope.refuse_new();
+        }
+        scope
+    }
+
+    /// Starts closing every scope on this loop: new work refused, tokens cancelled, so
+    /// that jobs watching them can end on their own while the bridge winds down.
+    pub(crate) fn refuse_scopes(&self) {
+        for scope in self.live_scopes() {
+            scope.refuse_new();
+        }
+    }
+
+    /// Closes every scope on this loop without waiting: members still left (pool jobs
+    /// among them) are cut off.
+    pub(crate) fn close_scopes(&self) {
+        for scope in self.live_scopes() {
+            scope.close(None, &|_| false);
+        }
+    }
+
+    fn live_scopes(&self) -> Vec<Arc<ScopeState>> {
+        self.scopes
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -119,12 +165,17 @@ impl LoopState {
     pub(crate) fn register<T: Send + 'static>(
         &self,
         site: Site,
+        scope: Option<Arc<ScopeState>>,
     ) -> Result<(Arc<JobCell<T>>, usize), Error> {
         // In a forked child the loop thread does not exist, and a lock held by one of
         // the parent's threads at the fork stays held: refuse before touching anything.
         crate::process::check_not_forked(self.fork_generation, &site)?;
+        if let Some(scope) = scope.as_ref().filter(|scope| scope.is_closed()) {
+            return Err(scope.refused(site));
+        }
         let cell = Arc::new(JobCell::on_loop(
             site,
+            scope,
             self.queue.clone(),
             self.fork_generation,
             self.spin_before_park,
@@ -140,6 +191,12 @@ impl LoopState {
             return Err(Error::Closed {
                 site: cell.record.site.clone(),
             });
+        }
+        if let Some(scope) = &cell.record.scope {
+            if let Err(refused) = scope.admit(cell.clone()) {
+                self.deregister(key);
+                return Err(refused);
+            }
         }
         Tally::bump(&self.counters.jobs.submitted);
         Ok((cell, key))

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use crate::error::{panic_message, Error, Site};
-use crate::job::{deliver, Ended, JobCell};
+use crate::job::{deliver, scope, Ended, JobCell, ScopeState};
 use crate::util::log_panic;
 
 use super::state::{with_polling_loop, LoopState};
@@ -27,8 +27,9 @@ pub(crate) struct Admitted<T> {
 pub(crate) fn admit<T: Send + 'static>(
     state: &LoopState,
     site: Site,
+    scope: Option<Arc<ScopeState>>,
 ) -> Result<Admitted<T>, Error> {
-    let (cell, key) = state.register(site)?;
+    let (cell, key) = state.register(site, scope)?;
     let resolver = Resolver::new(cell.clone());
     Ok(Admitted {
         cell,
@@ -78,14 +79,16 @@ impl<T: Send + 'static> Resolver<T> {
 }
 
 impl<T> Drop for Resolver<T> {
+    /// The job's future is dropped (it is dropped before its resolver, see `run`): the job
+    /// has stopped, resolved with `Closed` if it had not ended.
     fn drop(&mut self) {
-        if self.ended {
-            return;
+        if !self.ended {
+            let closed = Error::Closed {
+                site: self.cell.record.site.clone(),
+            };
+            let _ = self.cell.resolve(Err(closed));
         }
-        let closed = Error::Closed {
-            site: self.cell.record.site.clone(),
-        };
-        let _ = self.cell.resolve(Err(closed));
+        self.cell.record.stopped();
     }
 }
 
@@ -96,8 +99,9 @@ where
     F: Future,
     F::Output: Send + 'static,
 {
-    let mut fut = pin!(fut);
+    // Declared first, dropped last: the job has stopped only once its future is gone.
     let mut resolver = resolver;
+    let mut fut = pin!(fut);
     poll_fn(|cx| {
         if resolver.cell.slot.is_resolved() {
             resolver.end(None);
@@ -106,9 +110,14 @@ where
         let produced = {
             // The span is entered inside the guard: entering runs the application's
             // subscriber, and a panic there is the job's.
+            let record = &resolver.cell.record;
             let polled = catch_unwind(AssertUnwindSafe(|| {
-                let _context = resolver.cell.record.span.enter();
-                fut.as_mut().poll(cx)
+                let _context = record.span.enter();
+                match &record.scope {
+                    // Submissions from inside join the job's scope.
+                    Some(scope) => scope::enter(Some(scope), || fut.as_mut().poll(cx)),
+                    None => fut.as_mut().poll(cx),
+                }
             }));
             match polled {
                 Ok(Poll::Pending) => None,

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::event_loop::{admit, run, Admitted, LoopState, Stats};
-use crate::job::{JobInfo, Start};
+use crate::job::{scope, JobInfo, ScopeState, Start};
 use crate::loop_thread;
 use crate::pool::{DefaultPool, PoolStats};
 
@@ -37,11 +37,37 @@ pub struct Handle {
     state: Arc<LoopState>,
     /// The pool behind `run_in_executor`, started on first use.
     executor: Arc<DefaultPool>,
+    /// The scope every submission through this handle joins (see [`Scope`](crate::Scope)).
+    scope: Option<Arc<ScopeState>>,
 }
 
 impl Handle {
     pub(crate) fn new(state: Arc<LoopState>, executor: Arc<DefaultPool>) -> Handle {
-        Handle { state, executor }
+        Handle {
+            state,
+            executor,
+            scope: None,
+        }
+    }
+
+    /// The same bridge, with every submission joining `scope`.
+    pub(crate) fn scoped(&self, scope: Arc<ScopeState>) -> Handle {
+        Handle {
+            state: self.state.clone(),
+            executor: self.executor.clone(),
+            scope: Some(scope),
+        }
+    }
+
+    /// The scope of this handle, if it is a scoped one.
+    pub(crate) fn own_scope(&self) -> Option<&Arc<ScopeState>> {
+        self.scope.as_ref()
+    }
+
+    /// The scope a submission through this handle joins now: the handle's, or the
+    /// running job's when it is nested in it (or the handle has none).
+    fn joined_scope(&self) -> Option<Arc<ScopeState>> {
+        scope::joined(self.scope.as_ref(), Some(self.state.id))
     }
 
     pub(crate) fn state(&self) -> &Arc<LoopState> {
@@ -434,7 +460,7 @@ impl Handle {
             cell,
             resolver,
             key,
-        } = admit(&self.state, site)?;
+        } = admit(&self.state, site, self.joined_scope())?;
         let future = Box::pin(run(fut, resolver));
         self.state.enqueue(cell.clone(), key, Start::Sent(future));
         Ok(Completion::new(cell))
@@ -475,7 +501,11 @@ impl Handle {
             return Completion::failed(Error::Closed { site });
         }
         match self.executor.get(&self.state.thread_name) {
-            Some(pool) => pool.submit_at(site, f),
+            // The pool job joins the scope this handle's submissions join.
+            Some(pool) => match self.joined_scope() {
+                Some(scope) => scope::enter(Some(&scope), || pool.submit_at(site, f)),
+                None => pool.submit_at(site, f),
+            },
             None => Completion::failed(Error::Closed { site }),
         }
     }
@@ -500,7 +530,7 @@ impl Handle {
             cell,
             resolver,
             key,
-        } = match admit(&self.state, site) {
+        } = match admit(&self.state, site, self.joined_scope()) {
             Ok(job) => job,
             Err(refused) => return Completion::failed(refused),
         };
@@ -519,6 +549,7 @@ impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
             .field("thread", &self.state.thread_name)
+            .field("scope", &self.scope.as_ref().map(|scope| &scope.path))
             .field("closed", &self.state.is_closed())
             .finish()
     }

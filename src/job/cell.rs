@@ -11,6 +11,7 @@ use crate::slot::{Resolved, Slot};
 use super::record::{JobRecord, LiveJob};
 use super::run_queue::RunQueue;
 use super::schedule::{Arrival, LoopJob, Schedule};
+use super::scope::ScopeState;
 
 /// A job's record, schedule and result slot, shared by the job and its completion.
 pub(crate) struct JobCell<T> {
@@ -23,10 +24,17 @@ pub(crate) struct JobCell<T> {
 impl<T> JobCell<T> {
     /// A job run by an executor of fork generation `fork_generation`, whose waiters spin
     /// for up to `spin` before they park.
-    pub(crate) fn owned(site: Site, fork_generation: u64, spin: Duration) -> JobCell<T> {
+    pub(crate) fn owned(
+        site: Site,
+        scope: Option<Arc<ScopeState>>,
+        fork_generation: u64,
+        spin: Duration,
+    ) -> JobCell<T> {
+        let site = site.in_scope(scope.as_ref().map(|scope| scope.path.clone()));
         let mut record = JobRecord::new(site);
         record.fork_generation = fork_generation;
         record.spin_before_park = spin;
+        record.scope = scope;
         JobCell {
             record,
             schedule: Schedule::none(),
@@ -37,11 +45,12 @@ impl<T> JobCell<T> {
     /// A job for the loop whose run queue is `queue`.
     pub(crate) fn on_loop(
         site: Site,
+        scope: Option<Arc<ScopeState>>,
         queue: Arc<RunQueue<Arrival>>,
         fork_generation: u64,
         spin: Duration,
     ) -> JobCell<T> {
-        let mut cell = JobCell::owned(site, fork_generation, spin);
+        let mut cell = JobCell::owned(site, scope, fork_generation, spin);
         cell.schedule = Schedule::on(queue);
         cell
     }
@@ -49,7 +58,7 @@ impl<T> JobCell<T> {
     /// A job that is already resolved with `error` (refused before it was submitted).
     pub(crate) fn failed(error: Error) -> JobCell<T> {
         JobCell {
-            record: JobRecord::new(error.site().clone()),
+            record: JobRecord::refused(error.site().clone()),
             schedule: Schedule::none(),
             slot: Slot::resolved(Err(error)),
         }
@@ -83,6 +92,15 @@ impl<T: Send> LiveJob for JobCell<T> {
 
     fn cut_off(&self, error: Error) -> bool {
         !matches!(self.resolve(Err(error)), Resolved::AlreadyResolved)
+    }
+
+    fn interrupt(&self, error: Error) -> bool {
+        let won = self.cut_off(error);
+        if won {
+            // A loop job is polled once more, sees it is resolved and drops its future.
+            self.schedule.wake();
+        }
+        won
     }
 
     fn is_resolved(&self) -> bool {

@@ -18,7 +18,7 @@ pub(crate) fn deliver<T>(cell: &JobCell<T>, produced: Result<T, String>, tally: 
             if let Resolved::AlreadyResolved = cell.resolve(Ok(value)) {
                 // A cancel (or a cut-off) won the race: the value was dropped.
                 if let (true, Some(tally)) = (counted, tally) {
-                    tally.finished_was_cancelled();
+                    tally.finished_was_cancelled(record);
                 }
             }
         }

@@ -3,7 +3,8 @@
 //! is delivered and counted. The loop (`event_loop`) and the pools (`pool`) build on it;
 //! it knows neither of them, nor tokio.
 //!
-//! May import: `slot`, `sync`, `util`, `error`, `report`, `process`.
+//! May import: `slot`, `sync`, `util`, `error`, `report`, `process`; and tokio-util's
+//! `CancellationToken` for scopes.
 
 mod cell;
 mod deliver;
@@ -11,6 +12,8 @@ mod record;
 mod registry;
 mod run_queue;
 mod schedule;
+pub(crate) mod scope;
+mod stop;
 mod tally;
 
 pub(crate) use cell::{report_unread, JobCell};
@@ -20,4 +23,5 @@ pub use registry::JobInfo;
 pub(crate) use registry::Registry;
 pub(crate) use run_queue::RunQueue;
 pub(crate) use schedule::{Arrival, LocalFuture, LoopJob, NewJob, Start};
+pub(crate) use scope::ScopeState;
 pub(crate) use tally::{Ended, Tally};

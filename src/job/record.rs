@@ -1,11 +1,15 @@
 //! [`JobRecord`]: what the crate knows about one job, whatever runs it, and [`LiveJob`],
 //! a job seen without its output type (as the registry and shutdown see it).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
 use crate::util::PollTimer;
+
+use super::scope::ScopeState;
+use super::stop::StopSignal;
 
 /// What the crate knows about one job, kept beside its result in one allocation.
 pub(crate) struct JobRecord {
@@ -27,6 +31,11 @@ pub(crate) struct JobRecord {
     /// so its logs keep the submitter's context (as `asyncio.to_thread` copies
     /// contextvars).
     pub(crate) span: tracing::Span,
+    /// The scope the job belongs to, if any, and its key among the scope's members.
+    pub(crate) scope: Option<Arc<ScopeState>>,
+    scope_key: AtomicUsize,
+    /// Whether the job has really stopped (see `stop`).
+    stop: StopSignal,
 }
 
 impl JobRecord {
@@ -40,7 +49,40 @@ impl JobRecord {
             fork_generation: crate::process::generation(),
             spin_before_park: Duration::ZERO,
             span: tracing::Span::current(),
+            scope: None,
+            scope_key: AtomicUsize::new(usize::MAX),
+            stop: StopSignal::running(),
         }
+    }
+
+    /// The record of a job refused before it ran: it has stopped already.
+    pub(crate) fn refused(site: Site) -> JobRecord {
+        let mut record = JobRecord::new(site);
+        record.stop = StopSignal::stopped();
+        record
+    }
+
+    /// The job became a member of its scope under `key`.
+    pub(crate) fn joined_scope(&self, key: usize) {
+        // ORDERING: published to the job's runner by the queue it is sent through.
+        self.scope_key.store(key, Ordering::Relaxed);
+    }
+
+    /// The job has really stopped (its future dropped, or its closure returned or dropped
+    /// unrun): it leaves its scope, and whoever waits for it is woken.
+    pub(crate) fn stopped(&self) {
+        if let Some(scope) = &self.scope {
+            let key = self.scope_key.swap(usize::MAX, Ordering::Relaxed);
+            if key != usize::MAX {
+                scope.leave(key);
+            }
+        }
+        self.stop.stop();
+    }
+
+    /// Waits until the job has really stopped or `deadline` passes; `true` if it stopped.
+    pub(crate) fn wait_stopped(&self, deadline: Instant) -> bool {
+        self.stop.wait_until(deadline)
     }
 
     // ORDERING: `polls` is written only by the thread that polls the job and read by
@@ -80,6 +122,9 @@ pub(crate) trait LiveJob: Send + Sync {
     /// Cuts the job off: resolves it with `error` (`Closed`, `Panicked`) if it is still
     /// pending; `true` if it was, so the caller counts it.
     fn cut_off(&self, error: Error) -> bool;
+    /// Like `cut_off`, and a loop job is woken so that the loop drops it at its next
+    /// poll (as a cancel does).
+    fn interrupt(&self, error: Error) -> bool;
     /// `true` once the job has a result (it may still be delivering it).
     fn is_resolved(&self) -> bool;
 }

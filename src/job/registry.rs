@@ -124,7 +124,7 @@ impl Registry {
     }
 
     /// The live jobs, in no order (cheaper than a snapshot for a million of them).
-    fn unordered(&self) -> Vec<Arc<dyn LiveJob>> {
+    pub(crate) fn unordered(&self) -> Vec<Arc<dyn LiveJob>> {
         self.shards
             .iter()
             .flat_map(|shard| {

@@ -41,18 +41,30 @@ impl Tally {
         if !record.claim_count() {
             return false;
         }
+        self.bump_ended(how);
+        if let Some(scope) = &record.scope {
+            scope.tally.bump_ended(how);
+        }
+        true
+    }
+
+    fn bump_ended(&self, how: Ended) {
         Self::bump(match how {
             Ended::Finished => &self.finished,
             Ended::Cancelled => &self.cancelled,
             Ended::Panicked => &self.panicked,
         });
-        true
     }
 
-    /// A job counted as finished whose value a cancel (or a cut-off) dropped after all.
-    pub(crate) fn finished_was_cancelled(&self) {
+    /// `record`'s job, counted as finished, had its value dropped by a cancel (or a
+    /// cut-off) after all.
+    pub(crate) fn finished_was_cancelled(&self, record: &JobRecord) {
         Self::unbump(&self.finished);
         Self::bump(&self.cancelled);
+        if let Some(scope) = &record.scope {
+            Self::unbump(&scope.tally.finished);
+            Self::bump(&scope.tally.cancelled);
+        }
     }
 
     pub(crate) fn bump(counter: &AtomicU64) {

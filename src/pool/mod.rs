@@ -20,6 +20,7 @@ pub(crate) mod worker;
 pub(crate) use default_pool::DefaultPool;
 pub use named::{RayonPoolJob, ThreadPoolJob};
 pub use permit::{Permit, Reserve};
+pub(crate) use pool_job::is_current as is_running_pool_job;
 pub use rayon_pool::RayonPool;
 pub use stats::PoolStats;
 pub use thread_pool::{ThreadPool, ThreadPoolBuilder};

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::completion::Completion;
 use crate::error::{panic_message, Error, Site};
-use crate::job::{deliver, Ended, JobCell, JobRecord, LiveJob, Registry};
+use crate::job::{deliver, scope, Ended, JobCell, JobRecord, LiveJob, Registry};
 
 use super::stats::PoolCounters;
 
@@ -47,24 +47,61 @@ pub(crate) trait Queued: Send {
     }
 }
 
-struct PoolJob<F, T> {
+/// A pool job: its cell and its closure (taken when it runs). Dropped, run or not, the
+/// job has stopped.
+pub(crate) struct PoolJob<F, T> {
     cell: Arc<JobCell<T>>,
-    f: F,
+    f: Option<F>,
 }
 
-/// A job for `f` and the completion that reads its result.
+/// A pool job and the completion that reads its result.
+pub(crate) type Accepted<F, T> = (Completion<T>, PoolJob<F, T>);
+
+/// A job for `f` and the completion that reads its result. From inside a scoped job, the
+/// job joins that job's scope; a closed scope refuses it (`Err`, the completion already
+/// resolved).
 pub(crate) fn pool_job<F, T>(
     site: Site,
     fork_generation: u64,
     f: F,
-) -> (Completion<T>, Box<dyn Queued>)
+) -> Result<Accepted<F, T>, Completion<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let cell = Arc::new(JobCell::owned(site, fork_generation, Duration::ZERO));
+    let scope = scope::joined(None, None);
+    if let Some(scope) = scope.as_ref().filter(|scope| scope.is_closed()) {
+        return Err(Completion::failed(scope.refused(site)));
+    }
+    let cell = Arc::new(JobCell::owned(site, scope, fork_generation, Duration::ZERO));
+    if let Some(scope) = &cell.record.scope {
+        if let Err(refused) = scope.admit(cell.clone()) {
+            return Err(Completion::failed(refused));
+        }
+    }
     let completion = Completion::new(cell.clone());
-    (completion, Box::new(PoolJob { cell, f }))
+    Ok((completion, PoolJob { cell, f: Some(f) }))
+}
+
+impl<F, T> PoolJob<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    /// Claims and runs the job on the calling thread, and delivers its result.
+    pub(crate) fn run_here(mut self, jobs: &JobContext) {
+        if let Some(f) = self.f.take() {
+            run_claimed(&self.cell, f, Some(jobs));
+        }
+    }
+}
+
+impl<F, T> Drop for PoolJob<F, T> {
+    fn drop(&mut self) {
+        // Its closure returned (its value delivered) or never will run.
+        drop(self.f.take());
+        self.cell.record.stopped();
+    }
 }
 
 impl<F, T> Queued for PoolJob<F, T>
@@ -73,8 +110,7 @@ where
     T: Send + 'static,
 {
     fn run(self: Box<Self>, jobs: &JobContext) {
-        let PoolJob { cell, f } = *self;
-        run_claimed(&cell, f, Some(jobs));
+        (*self).run_here(jobs);
     }
 
     fn cut_off(self: Box<Self>, error: Error) -> bool {
@@ -106,7 +142,11 @@ where
     let produced = {
         let _context = cell.record.span.enter();
         let _running = jobs.map(|jobs| Running::start(jobs, cell));
-        catch_unwind(AssertUnwindSafe(f))
+        let run = || catch_unwind(AssertUnwindSafe(f));
+        match &cell.record.scope {
+            Some(scope) => scope::enter(Some(scope), run),
+            None => run(),
+        }
     };
     let produced = produced.map_err(|payload| panic_message(&*payload));
     deliver(cell, produced, tally);

@@ -2,15 +2,14 @@
 
 use std::fmt;
 use std::sync::{Arc, LazyLock, OnceLock};
-use std::time::Duration;
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
-use crate::job::{JobCell, Tally};
+use crate::job::Tally;
 use crate::process;
 use crate::util::log_panic;
 
-use super::pool_job::{run_claimed, JobContext};
+use super::pool_job::{pool_job, JobContext};
 use super::stats::PoolStats;
 
 /// CPU-bound work on a rayon pool (the global one, or your own), with the result as a
@@ -202,8 +201,10 @@ impl RayonPool {
             let message = message.to_string();
             return Completion::failed(Error::Unavailable { message, site });
         }
-        let cell = Arc::new(JobCell::owned(site, self.fork_generation, Duration::ZERO));
-        let completion = Completion::new(cell.clone());
+        let (completion, job) = match pool_job(site, self.fork_generation, f) {
+            Ok(job) => job,
+            Err(refused) => return refused,
+        };
         let jobs = self.jobs.clone();
         // Counted before it is queued, so a reader woken by its result sees it counted.
         Tally::bump(&jobs.counters.jobs.submitted);
@@ -213,7 +214,7 @@ impl RayonPool {
             log_panic(
                 "a rayon job's teardown or delivery (a destructor or a callback)",
                 None,
-                || run_claimed(&cell, f, Some(&jobs)),
+                || job.run_here(&jobs),
             );
         };
         match &self.pool {

@@ -61,7 +61,13 @@ impl Core {
             self.release_room();
             return (Completion::failed(forked), Push::Queued);
         }
-        let (completion, job) = pool_job(site, self.fork_generation, f);
+        let (completion, job) = match pool_job(site, self.fork_generation, f) {
+            Ok((completion, job)) => (completion, Box::new(job) as Box<dyn Queued>),
+            Err(refused) => {
+                self.release_room();
+                return (refused, Push::Queued);
+            }
+        };
         let counters = &self.jobs.counters;
         // Counted before it is queued, so a reader woken by its result sees it counted.
         Tally::bump(&counters.jobs.submitted);

@@ -1,0 +1,467 @@
+//! [`Scope`]: a named group of work on one bridge that can be stopped as one, as a plugin
+//! host unloads one plugin while the others keep running. Home Assistant's
+//! `entry.async_create_background_task` (cancelled on unload), anyio's task groups,
+//! tokio-util's `TaskTracker` with a `CancellationToken`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::event_loop::Stats;
+use crate::handle::Handle;
+use crate::job::scope::{self, STOP_GRACE};
+use crate::job::{JobInfo, JobRecord, ScopeState};
+use crate::loop_thread;
+use crate::pool::is_running_pool_job;
+use crate::report::ShutdownReport;
+use crate::util::deadline_after;
+
+/// A named group of jobs on one bridge that is stopped as one: everything submitted
+/// through its [`handle`](Scope::handle), and everything those jobs submit in turn (to
+/// the loop, to the bridge's [`run_in_executor`](Handle::run_in_executor), to a
+/// [`ThreadPool`](crate::ThreadPool) or a [`RayonPool`](crate::RayonPool)), belongs to it
+/// until it has really stopped.
+///
+/// - [`close`](Scope::close) is the unload: new work is refused, every job in the scope
+///   is cut off, and the call waits (bounded) until they have stopped.
+/// - [`drain`](Scope::drain) is the graceful version: new work is refused and the
+///   scope's [cancellation token](Scope::token) cancelled, jobs get until the timeout to
+///   finish, then what is left is closed.
+/// - Dropping a `Scope` closes it, bounded by the bridge's
+///   [`shutdown_timeout`](crate::Builder::shutdown_timeout), and logs what it cut off.
+/// - [`Bridge::shutdown`](crate::Bridge::shutdown) closes every scope on the bridge.
+///
+/// Nested scopes ([`child`](Scope::child)) close with their parent, children first.
+///
+/// **Joining.** A job joins the scope of the handle it was submitted through. From
+/// inside a scoped job (a loop job or a pool job), a submission through *any* handle of
+/// the same bridge, and any submission to a pool, joins the running job's scope (the
+/// innermost one, when the handle's scope encloses it), as the job's tracing span
+/// follows it. Work that must outlive the scope is submitted inside
+/// [`outside_scopes`](crate::outside_scopes). Tasks spawned with `tokio::spawn` are not
+/// jobs: they belong to no scope (end them through the scope's token).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let plugin = bridge.handle().scope("weather");
+/// let ticker = plugin.handle().submit(async {
+///     let mut interval = tokio::time::interval(Duration::from_millis(1));
+///     loop {
+///         interval.tick().await;
+///     }
+/// });
+/// let other = bridge.handle().submit(async { "still serving" });
+///
+/// let report = plugin.close(Duration::from_secs(30));
+/// assert_eq!(report.cancelled, 1);
+/// assert!(ticker.wait().unwrap_err().is_closed());
+/// assert_eq!(other.wait()?, "still serving");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "dropping a Scope closes it: every job in it is cut off"]
+pub struct Scope {
+    state: Arc<ScopeState>,
+    /// The bridge, with every submission joining this scope.
+    handle: Handle,
+    /// `close` or `drain` ran: `Drop` has nothing left to do.
+    done: bool,
+}
+
+/// Scopes.
+impl Handle {
+    /// A new scope on this bridge named `name` (nested in this handle's scope, if it is
+    /// a scoped handle).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let scope = bridge.handle().scope("plugin-a");
+    /// assert_eq!(scope.name(), "plugin-a");
+    /// let nested = scope.handle().scope("tasks");
+    /// assert_eq!(nested.name(), "plugin-a/tasks");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scope(&self, name: &str) -> Scope {
+        let state = match self.own_scope() {
+            Some(parent) => ScopeState::child(parent, name),
+            None => self.state().new_scope(name),
+        };
+        Scope {
+            handle: self.scoped(state.clone()),
+            state,
+            done: false,
+        }
+    }
+}
+
+impl Scope {
+    /// A handle whose every submission belongs to this scope: an ordinary [`Handle`], so
+    /// library code that takes one works with it unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let scope = bridge.handle().scope("plugin");
+    /// let job = scope.handle().run_callback(|| 2 + 2);
+    /// assert_eq!(job.site().scope(), Some("plugin"));
+    /// assert_eq!(job.wait()?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// A scope nested in this one: closed when this one closes (first), counted in this
+    /// one's [`stats`](Scope::stats) and [`jobs`](Scope::jobs). Its name is this scope's,
+    /// a slash, and `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let plugin = bridge.handle().scope("plugin");
+    /// let poller = plugin.child("poller");
+    /// let job = poller.handle().submit(std::future::pending::<()>());
+    /// plugin.close(Duration::from_secs(30));
+    /// assert!(job.wait().unwrap_err().is_closed());
+    /// assert!(poller.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn child(&self, name: &str) -> Scope {
+        let state = ScopeState::child(&self.state, name);
+        Scope {
+            handle: self.handle.scoped(state.clone()),
+            state,
+            done: false,
+        }
+    }
+
+    /// The scope's path: its name, after its parents' (`plugins/weather`).
+    pub fn name(&self) -> &str {
+        &self.state.path
+    }
+
+    /// The scope's cancellation token, cancelled when the scope starts to close or drain
+    /// (a child's is a child token of its parent's). Jobs reach it without being handed
+    /// it through [`cancellation_token`](crate::cancellation_token).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let scope = bridge.handle().scope("sync");
+    /// let token = scope.token();
+    /// assert!(!token.is_cancelled());
+    /// scope.drain(Duration::from_secs(30));
+    /// assert!(token.is_cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn token(&self) -> CancellationToken {
+        self.state.token.clone()
+    }
+
+    /// `true` once the scope has started to close or drain (or its parent, or its
+    /// bridge, has).
+    pub fn is_closed(&self) -> bool {
+        self.state.is_closed()
+    }
+
+    /// Closes the scope (the unload): refuses new work in it at once
+    /// ([`Error::Closed`](crate::Error::Closed), naming the scope), cancels its token and
+    /// cuts off every job in it and in its children: their completions resolve with
+    /// `Closed`; a loop job's future is dropped at its next poll boundary, a queued pool
+    /// job never runs, a running pool job finishes and its value is dropped. Then it
+    /// waits at most `timeout` for them to have stopped, and reports what it cut off, what
+    /// finished meanwhile, and what is stuck (a poll or a pool closure still running).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks for at most `timeout`. On a loop thread (a host unloading a plugin from a
+    /// callback, or a job closing its own scope) it does not wait: the jobs are cut off
+    /// and stop in the background, and the report says
+    /// [`finishing_in_background`](ShutdownReport::finishing_in_background). Called from
+    /// one of the scope's own pool jobs, it does not wait for that job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let pool = loopbridge::ThreadPool::new(2)?;
+    /// let scope = bridge.handle().scope("import");
+    /// let inner = pool.clone();
+    /// // A loop job of the scope offloads to a pool: the pool job joins the scope too.
+    /// let job = scope.handle().submit(async move {
+    ///     inner.submit(|| std::thread::sleep(Duration::from_millis(1))).await
+    /// });
+    /// let report = scope.close(Duration::from_secs(30));
+    /// assert!(report.stuck.is_empty(), "{report}");
+    /// assert!(job.wait().unwrap_err().is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(mut self, timeout: Duration) -> ShutdownReport {
+        self.done = true;
+        self.close_within(timeout)
+    }
+
+    /// Drains the scope (the graceful unload): refuses new work, cancels its token, lets
+    /// its jobs finish on their own within `timeout`, then [closes](Scope::close) what is
+    /// left, waiting up to 100 ms more for the jobs it cut off to stop.
+    ///
+    /// # Blocking
+    ///
+    /// At most about `timeout` plus 100 ms. On a loop thread it does not wait: a thread
+    /// of its own drains the scope, and the report says
+    /// [`finishing_in_background`](ShutdownReport::finishing_in_background).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let scope = bridge.handle().scope("uploader");
+    /// // A job that watches its scope's token and finishes cleanly when it is cancelled.
+    /// let job = scope.handle().submit(async {
+    ///     let token = loopbridge::cancellation_token().expect("runs in a scope");
+    ///     token.cancelled().await;
+    ///     "flushed and stopped"
+    /// });
+    /// let report = scope.drain(Duration::from_secs(30));
+    /// assert_eq!((report.finished, report.cancelled), (1, 0), "{report}");
+    /// assert_eq!(job.wait()?, "flushed and stopped");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drain(mut self, timeout: Duration) -> ShutdownReport {
+        self.done = true;
+        let started = Instant::now();
+        let before = self.state.counts();
+        let deadline = deadline_after(timeout);
+        if loop_thread::on_loop_thread() {
+            // Waiting here would stall the loop: a thread of its own waits instead.
+            self.state.refuse_new();
+            let state = self.state.clone();
+            let waiter = std::thread::Builder::new()
+                .name("loopbridge-drain".to_owned())
+                .spawn(move || {
+                    if !state.drain(deadline, &spare) {
+                        state.close(Some(deadline_after(STOP_GRACE)), &spare);
+                    }
+                });
+            if let Err(error) = waiter {
+                tracing::error!(target: "loopbridge", "cannot start a thread to finish a drain: {error}");
+            }
+            return ShutdownReport {
+                finishing_in_background: true,
+                elapsed: started.elapsed(),
+                ..ShutdownReport::default()
+            };
+        }
+        let mut report = if self.state.drain(deadline, &spare) {
+            ShutdownReport::default()
+        } else {
+            self.cut_off(STOP_GRACE)
+        };
+        self.finish_report(&mut report, before, started);
+        report
+    }
+
+    /// The scope's live jobs and its children's, oldest first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let scope = bridge.handle().scope("plugin");
+    /// let job = scope.handle().job("poll").submit(std::future::pending::<()>());
+    /// let jobs = scope.jobs();
+    /// assert_eq!(jobs.len(), 1);
+    /// assert_eq!(jobs[0].site.scope(), Some("plugin"));
+    /// assert!(bridge.handle().scope("other").jobs().is_empty());
+    /// job.cancel();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        let now = Instant::now();
+        let mut jobs = self.state.jobs();
+        jobs.sort_by_key(|job| job.record().submitted);
+        jobs.iter()
+            .filter(|job| !job.is_resolved())
+            .map(|job| JobInfo::of(job.record(), now))
+            .collect()
+    }
+
+    /// The scope's counters, with its children's: submitted, finished, cancelled,
+    /// panicked and in flight (slow polls are counted per bridge, in
+    /// [`Handle::stats`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let scope = bridge.handle().scope("plugin");
+    /// scope.handle().submit(async {}).wait()?;
+    /// let _ = scope.handle().submit(async { panic!("bad config") }).wait();
+    /// bridge.handle().submit(async {}).wait()?; // not in the scope
+    /// let stats = scope.stats();
+    /// assert_eq!((stats.submitted, stats.finished, stats.panicked), (2, 1, 1));
+    /// assert_eq!(stats.in_flight, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let [submitted, finished, cancelled, panicked] = self.state.counts();
+        Stats {
+            submitted,
+            finished,
+            cancelled,
+            panicked,
+            in_flight: submitted.saturating_sub(finished + cancelled + panicked),
+            ..Stats::default()
+        }
+    }
+
+    fn close_within(&self, timeout: Duration) -> ShutdownReport {
+        let started = Instant::now();
+        let before = self.state.counts();
+        let mut report = self.cut_off(timeout);
+        self.finish_report(&mut report, before, started);
+        report
+    }
+
+    /// Closes the scope, waiting up to `timeout` for its jobs to stop (not on a loop
+    /// thread). Reports what it cut off and what is stuck.
+    fn cut_off(&self, timeout: Duration) -> ShutdownReport {
+        let on_loop = loop_thread::on_loop_thread();
+        let deadline = (!on_loop).then(|| deadline_after(timeout));
+        let closing = self.state.close(deadline, &spare);
+        ShutdownReport {
+            cancelled: closing.cut_off,
+            stuck: closing.stuck,
+            finishing_in_background: on_loop,
+            ..ShutdownReport::default()
+        }
+    }
+
+    /// Fills in what finished since `before`, and how long it took.
+    fn finish_report(&self, report: &mut ShutdownReport, before: [u64; 4], started: Instant) {
+        let after = self.state.counts();
+        let ran = (after[1] + after[3]).saturating_sub(before[1] + before[3]);
+        report.finished = usize::try_from(ran).unwrap_or(usize::MAX);
+        report.elapsed = started.elapsed();
+    }
+}
+
+/// The job doing the closing, if it is one of the scope's pool jobs: not waited for.
+fn spare(record: &JobRecord) -> bool {
+    is_running_pool_job(record)
+}
+
+impl Drop for Scope {
+    /// Closes the scope, bounded by the bridge's shutdown timeout (not waiting on a loop
+    /// thread), and logs what it cut off.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let timeout = self.handle.state().shutdown_timeout;
+        let report = self.close_within(timeout);
+        if !report.is_clean() {
+            tracing::warn!(
+                target: "loopbridge",
+                scope = %self.state.path,
+                cancelled = report.cancelled,
+                stuck = ?report.stuck,
+                "scope dropped: {report}"
+            );
+        }
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("name", &self.state.path)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// The cancellation token of the scope the calling job runs in (a loop job or a pool
+/// job), `None` outside scoped jobs. A long blocking pool job checks it between steps;
+/// an async job `select!`s on `token.cancelled()`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let pool = loopbridge::ThreadPool::new(1)?;
+/// let scope = bridge.handle().scope("batch");
+/// let (started_tx, started) = std::sync::mpsc::channel();
+/// let inner = pool.clone();
+/// let job = scope.handle().submit(async move {
+///     // The pool job joins the scope, and reaches its token without being handed it.
+///     inner.submit(move || {
+///         let token = loopbridge::cancellation_token().expect("in a scope");
+///         started_tx.send(()).unwrap();
+///         let mut steps = 0;
+///         while !token.is_cancelled() {
+///             steps += 1;
+///             std::thread::yield_now();
+///         }
+///         steps
+///     }).await
+/// });
+/// started.recv()?;
+/// let report = scope.drain(Duration::from_secs(30));
+/// assert!(report.stuck.is_empty(), "{report}");
+/// assert!(loopbridge::cancellation_token().is_none(), "not in a scoped job here");
+/// let _ = job.wait();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn cancellation_token() -> Option<CancellationToken> {
+    scope::current().map(|scope| scope.token.clone())
+}
+
+/// Runs `f` outside every scope: what it submits, from inside a scoped job, joins no
+/// scope by itself (a scoped handle's own scope still applies). For work a scoped job
+/// starts that must outlive its scope: a cache refresh shared by every plugin, say.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let handle = bridge.handle();
+/// let scope = handle.scope("plugin");
+/// let outer = handle.clone();
+/// let survivor = scope
+///     .handle()
+///     .submit(async move {
+///         loopbridge::outside_scopes(|| outer.submit(std::future::pending::<()>()))
+///     })
+///     .wait()?;
+/// scope.close(Duration::from_secs(30));
+/// assert!(!survivor.is_done(), "it belongs to no scope");
+/// assert_eq!(survivor.site().scope(), None);
+/// survivor.cancel();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn outside_scopes<R>(f: impl FnOnce() -> R) -> R {
+    scope::outside(f)
+}
