@@ -34,6 +34,15 @@ struct Watched {
 }
 
 impl Watched {
+    /// Drops the entries of bridges that are gone, and the room a crowd of them left.
+    fn prune(&mut self) {
+        self.bridges.retain(|(bridge, _)| bridge.strong_count() > 0);
+        let keep = self.bridges.len().max(8);
+        if self.bridges.capacity() > 4 * keep {
+            self.bridges.shrink_to(2 * keep);
+        }
+    }
+
     fn any_dispatching(&self) -> bool {
         // ORDERING: ordered after the doze's announcement by its fence (see `doze`).
         self.bridges
@@ -42,11 +51,25 @@ impl Watched {
     }
 }
 
+/// The process's watchdog: of its fork generation, as a forked child inherits the
+/// parent's watchdog but not its thread.
+static WATCHDOG: std::sync::Mutex<Option<(u64, Arc<Watchdog>)>> = std::sync::Mutex::new(None);
+
+/// The watchdog of fork generation `generation`, if it was started.
+fn current(generation: u64) -> Option<Arc<Watchdog>> {
+    let current = WATCHDOG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match &*current {
+        Some((started_in, watchdog)) if *started_in == generation => Some(watchdog.clone()),
+        _ => None,
+    }
+}
+
 /// Puts a bridge under the watchdog, starting the watchdog thread on first use in this
 /// process (a forked child inherits the parent's watchdog but not its thread, so it
 /// starts its own).
 pub(crate) fn watch(state: &Arc<LoopState>) {
-    static WATCHDOG: std::sync::Mutex<Option<(u64, Arc<Watchdog>)>> = std::sync::Mutex::new(None);
     let watchdog = {
         let mut current = WATCHDOG
             .lock()
@@ -64,12 +87,30 @@ pub(crate) fn watch(state: &Arc<LoopState>) {
     };
     let _ = state.poll_clock.doze.set(watchdog.doze.clone());
     let mut watched = watchdog.bridges.lock();
+    // A dropped bridge's entry keeps its state's allocation (a `Weak` does): prune here
+    // too, not only when the watchdog wakes, which it need not do for a long time.
+    watched.prune();
     watched
         .bridges
         .push((Arc::downgrade(state), state.poll_clock.dispatching.clone()));
     watched.added += 1;
     drop(watched);
+    // Awake, it picks the new bridge's threshold; dozing, it sees `added` changed.
     watchdog.changed.notify_all();
+    watchdog.doze.nudge();
+}
+
+/// Takes a bridge whose loop thread is ending off the watchdog's list, so that its state
+/// goes as soon as its last handle does.
+pub(crate) fn unwatch(state: &LoopState) {
+    let Some(watchdog) = current(state.fork_generation) else {
+        return;
+    };
+    let mut watched = watchdog.bridges.lock();
+    watched
+        .bridges
+        .retain(|(bridge, _)| !std::ptr::eq(bridge.as_ptr(), state));
+    watched.prune();
 }
 
 fn start() -> Arc<Watchdog> {
@@ -96,9 +137,7 @@ impl Watchdog {
             // callbacks), which may start another bridge and so need the list.
             let (live, added): (Vec<Arc<LoopState>>, u64) = {
                 let mut watched = self.bridges.lock();
-                watched
-                    .bridges
-                    .retain(|(bridge, _)| bridge.strong_count() > 0);
+                watched.prune();
                 let live = watched
                     .bridges
                     .iter()

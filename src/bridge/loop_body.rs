@@ -36,6 +36,7 @@ pub(super) fn run_loop_thread(
     let assert_mode = settings.assert_mode;
     let state = Arc::new(LoopState::new(settings));
     watchdog::watch(&state);
+    let watched = Watched(&state);
     loop_thread::mark_current(LoopMark {
         bridge: state.id,
         mode: assert_mode,
@@ -58,7 +59,20 @@ pub(super) fn run_loop_thread(
     drop(local);
     drop(in_runtime);
     runtime.shutdown_timeout(TEARDOWN_GRACE);
+    // Off the watchdog's list before the bridge learns the thread exited: once shutdown
+    // returns, nothing but the handles keeps the loop's state.
+    drop(watched);
     let _ = exited.send(());
+}
+
+/// The loop's place on the watchdog's list, given up when the loop thread ends (however
+/// it ends).
+struct Watched<'a>(&'a LoopState);
+
+impl Drop for Watched<'_> {
+    fn drop(&mut self) {
+        watchdog::unwatch(self.0);
+    }
 }
 
 /// The loop's own future: waits to be told to stop, then for the last job to end or the
