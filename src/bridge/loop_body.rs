@@ -56,6 +56,8 @@ pub(super) fn run_loop_thread(
     // jobs' destructors can still use tokio (spawn a last cleanup, read a handle).
     let in_runtime = runtime.enter();
     state.close_run_queue();
+    // The dispatcher will not run again: a wake-up just before the close is no stall.
+    state.poll_clock.turn.stopped();
     drop(local);
     drop(in_runtime);
     runtime.shutdown_timeout(TEARDOWN_GRACE);
