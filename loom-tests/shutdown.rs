@@ -24,6 +24,7 @@ fn a_submission_racing_close_is_refused_or_seen_and_never_left_pending() {
         let dropped = drops.clone();
         let submitting = thread::spawn(move || {
             submitter.try_submit(
+                None,
                 |_| Poll::Pending,
                 move || {
                     dropped.fetch_add(1, SeqCst);
@@ -43,6 +44,48 @@ fn a_submission_racing_close_is_refused_or_seen_and_never_left_pending() {
                 let error = completion.wait().unwrap_err();
                 assert!(error.is_closed(), "cut off with Closed, not {error}");
                 assert_eq!(drops.load(SeqCst), 1, "its future is dropped exactly once");
+            }
+        }
+    });
+}
+
+/// A submission into a scope racing the scope's close is either refused with `Closed`, or
+/// admitted and cut off by that close: never left running in a closed scope. Once the
+/// dispatcher has run, its future is dropped exactly once and it has left the scope.
+/// This is the Dekker pair of `ScopeState::admit` against its close; reading the scope's
+/// closed flag before joining the members fails this model.
+#[test]
+fn a_submission_racing_a_scope_close_is_refused_or_cut_off() {
+    loom::model(|| {
+        let mut dispatcher = DispatchModel::new();
+        let scope = dispatcher.scope();
+        let submitter = dispatcher.submitter();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let dropped = drops.clone();
+        let into = scope.clone();
+        let submitting = thread::spawn(move || {
+            submitter.try_submit(
+                Some(&into),
+                |_| Poll::Pending,
+                move || {
+                    dropped.fetch_add(1, SeqCst);
+                },
+            )
+        });
+        let cut_off = scope.close_now();
+        match submitting.join().unwrap() {
+            Err(refused) => {
+                // (The close may have seen, and resolved, the job in the moment before its
+                // admission was refused; it never ran.)
+                assert!(refused.is_closed(), "refused with Closed, not {refused}");
+                assert_eq!(drops.load(SeqCst), 1, "its future is dropped once");
+            }
+            Ok(completion) => {
+                assert_eq!(cut_off, 1, "an admitted job is cut off by the close");
+                let error = completion.wait().unwrap_err();
+                assert!(error.is_closed(), "cut off with Closed, not {error}");
+                dispatcher.run_until(|| drops.load(SeqCst) == 1);
+                assert_eq!(scope.members(), 0, "it left the scope once it stopped");
             }
         }
     });

@@ -141,7 +141,8 @@
 //! assert_eq!(spawned, 42);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-// One `unsafe` call in the crate: registering the fork handler (src/process.rs).
+// `unsafe` in the crate: registering the fork handler (src/process.rs) and reading a
+// thread's CPU-time clock (src/thread_clock.rs).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -152,6 +153,7 @@ mod process;
 mod report;
 mod spin;
 mod sync;
+mod thread_clock;
 mod util;
 
 // The core: a job's result, what every job is, the loop, the pools, the watchdog.

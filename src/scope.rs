@@ -348,18 +348,20 @@ impl Scope {
         let deadline = (!on_loop).then(|| deadline_after(timeout));
         let closing = self.state.close(deadline, &spare);
         ShutdownReport {
-            cancelled: closing.cut_off,
             stuck: closing.stuck,
             finishing_in_background: on_loop,
             ..ShutdownReport::default()
         }
     }
 
-    /// Fills in what finished since `before`, and how long it took.
+    /// Fills in what ended since `before` (counted once each, by whichever side ended
+    /// it), and how long it took.
     fn finish_report(&self, report: &mut ShutdownReport, before: [u64; 4], started: Instant) {
         let after = self.state.counts();
         let ran = (after[1] + after[3]).saturating_sub(before[1] + before[3]);
+        let cancelled = after[2].saturating_sub(before[2]);
         report.finished = usize::try_from(ran).unwrap_or(usize::MAX);
+        report.cancelled = usize::try_from(cancelled).unwrap_or(usize::MAX);
         report.elapsed = started.elapsed();
     }
 }

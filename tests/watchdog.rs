@@ -228,3 +228,55 @@ fn a_slow_span_close_is_not_charged_to_the_next_job() {
     // Neither job held the loop for 200 ms in its own poll.
     assert_eq!(handle.stats().slow_polls, 0, "{:?}", handle.stats());
 }
+
+#[test]
+fn a_tokio_task_holding_the_loop_thread_is_reported_as_a_loop_stall() {
+    capture_logs();
+    let bridge = Bridge::builder()
+        .thread_name("spawn-stall-loop")
+        .slow_poll_threshold(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let handle = bridge.handle();
+    // A job spawns a tokio task (as a connection driver does) that holds the loop thread
+    // until released: no job is being polled meanwhile.
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    wait(handle.submit(async move {
+        tokio::spawn(async move {
+            entered_tx.send(()).unwrap();
+            // The workload: the loop thread is blocked until the test has seen the
+            // report (or gives up and drops the sender).
+            let _ = release_rx.recv();
+        });
+    }))
+    .unwrap();
+    common::recv(&entered_rx, "the spawned task holds the loop thread");
+    // An unrelated job now waits for a loop that does not come to it.
+    let waiting = handle.job("behind-the-task").run_callback(|| ());
+    eventually("the loop stall is counted", || {
+        handle.stats().loop_stalls >= 1
+    });
+    eventually("the loop stall is logged", || {
+        logs_mentioning("spawn-stall-loop")
+            .iter()
+            .any(|event| event.message.contains("NOT one of the bridge's jobs"))
+    });
+    release_tx.send(()).unwrap();
+    wait(waiting).unwrap();
+
+    let reports = logs_mentioning("spawn-stall-loop");
+    let report = reports
+        .iter()
+        .find(|event| event.message.contains("NOT one of the bridge's jobs"))
+        .unwrap();
+    assert_eq!(report.level, tracing::Level::WARN);
+    assert_eq!(report.fields["thread"], "spawn-stall-loop");
+    assert!(report.fields.contains_key("elapsed_ms"), "{report:?}");
+    assert!(report.message.contains("tokio"), "{report:?}");
+    if cfg!(target_os = "linux") {
+        assert!(report.fields.contains_key("cpu_ms"), "{report:?}");
+    }
+    // The stall was nobody's poll.
+    assert_eq!(handle.stats().slow_polls, 0, "{:?}", handle.stats());
+}

@@ -55,6 +55,11 @@ impl DispatchModel {
         }
     }
 
+    /// A scope on the model's loop.
+    pub fn scope(&self) -> ModelScope {
+        ModelScope(self.state.new_scope("model"))
+    }
+
     /// A way to submit jobs from any thread.
     pub fn submitter(&self) -> Submitter {
         Submitter {
@@ -112,16 +117,21 @@ impl Submitter {
         P: FnMut(JobView<'_>) -> Poll<()> + Send + 'static,
         D: FnOnce() + Send + 'static,
     {
-        match self.try_submit(poll, future_dropped) {
+        match self.try_submit(None, poll, future_dropped) {
             Ok(completion) => completion,
             Err(error) => panic!("the model's loop was closed: {error}"),
         }
     }
 
-    /// [`submit`](Submitter::submit), refused with `Closed` once the model's loop began
-    /// to stop.
+    /// [`submit`](Submitter::submit), into `scope` if given; refused with `Closed` once
+    /// the model's loop (or the scope) began to stop.
     #[track_caller]
-    pub fn try_submit<P, D>(&self, mut poll: P, future_dropped: D) -> Result<Completion<()>, Error>
+    pub fn try_submit<P, D>(
+        &self,
+        scope: Option<&ModelScope>,
+        mut poll: P,
+        future_dropped: D,
+    ) -> Result<Completion<()>, Error>
     where
         P: FnMut(JobView<'_>) -> Poll<()> + Send + 'static,
         D: FnOnce() + Send + 'static,
@@ -132,7 +142,11 @@ impl Submitter {
             cell,
             resolver,
             key,
-        } = admit::<()>(&self.state, Site::caller())?;
+        } = admit::<()>(
+            &self.state,
+            Site::caller(),
+            scope.map(|scope| scope.0.clone()),
+        )?;
         let own = cell.clone();
         let future = async move {
             let _guard = guard;
@@ -159,5 +173,22 @@ impl<D: FnOnce()> Drop for OnDrop<D> {
         if let Some(on_drop) = self.0.take() {
             on_drop();
         }
+    }
+}
+
+/// A scope of a [`DispatchModel`]'s loop.
+#[derive(Clone)]
+pub struct ModelScope(Arc<crate::job::ScopeState>);
+
+impl ModelScope {
+    /// Closes the scope without waiting, as a close on a loop thread does; returns how
+    /// many jobs it cut off.
+    pub fn close_now(&self) -> usize {
+        self.0.close(None, &|_| false).cut_off
+    }
+
+    /// How many jobs are members (not yet stopped).
+    pub fn members(&self) -> usize {
+        self.0.jobs().len()
     }
 }

@@ -134,7 +134,7 @@ pub fn closed() -> Error {
 
 /// The stall watchdog's doze, with its operations public.
 #[derive(Default)]
-pub struct Doze(crate::event_loop::Doze);
+pub struct Doze(std::sync::Arc<crate::event_loop::Doze>);
 
 impl Doze {
     /// A loop has just marked itself busy: wakes the watchdog if it sleeps.
@@ -145,5 +145,39 @@ impl Doze {
     /// Sleeps until nudged, unless `busy()` holds once the sleep is announced.
     pub fn sleep_unless(&self, busy: impl FnOnce() -> bool) {
         self.0.sleep_unless(busy);
+    }
+}
+
+/// A loop's turn: its dispatcher's busy mark and the stamp of a pending wake-up, as the
+/// dispatcher, its waker and the watchdog use them.
+pub struct Turn(std::sync::Arc<crate::event_loop::Turn>);
+
+impl Turn {
+    /// An idle loop's turn, which wakes `doze` when the loop gets busy.
+    pub fn watched_by(doze: &Doze) -> Turn {
+        let turn = crate::event_loop::Turn::new(Instant::now());
+        let _ = turn.doze.set(doze.0.clone());
+        Turn(std::sync::Arc::new(turn))
+    }
+
+    /// The dispatcher takes in jobs.
+    pub fn dispatching(&self) {
+        self.0.busy();
+    }
+
+    /// The dispatcher, its waker registered with the run queue, goes to sleep.
+    pub fn idle(&self) {
+        self.0.idle();
+    }
+
+    /// The waker the dispatcher registers, around its task's `task`: what a push that
+    /// finds the dispatcher asleep wakes.
+    pub fn waker(&self, task: std::task::Waker) -> std::task::Waker {
+        crate::event_loop::TurnWaker::waker(self.0.clone(), task)
+    }
+
+    /// The watchdog's look: is the loop busy (or a wake-up of it pending)?
+    pub fn is_busy(&self) -> bool {
+        self.0.is_busy()
     }
 }

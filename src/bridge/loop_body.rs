@@ -38,6 +38,7 @@ pub(super) fn run_loop_thread(
     let assert_mode = settings.assert_mode;
     let state = Arc::new(LoopState::new(settings));
     watchdog::watch(&state);
+    let watched = Watched(&state);
     loop_thread::mark_current(LoopMark {
         bridge: state.id,
         mode: assert_mode,
@@ -60,11 +61,26 @@ pub(super) fn run_loop_thread(
     state.begin_teardown();
     state.close_run_queue();
     state.cut_off_registered();
+    // The dispatcher will not run again: a wake-up just before the close is no stall.
+    state.poll_clock.turn.stopped();
     let _ = stages.send(Stage::Resolved);
     drop(local);
     drop(in_runtime);
     runtime.shutdown_timeout(TEARDOWN_GRACE);
+    // Off the watchdog's list before the bridge learns the thread exited: once shutdown
+    // returns, nothing but the handles keeps the loop's state.
+    drop(watched);
     let _ = stages.send(Stage::Exited);
+}
+
+/// The loop's place on the watchdog's list, given up when the loop thread ends (however
+/// it ends).
+struct Watched<'a>(&'a LoopState);
+
+impl Drop for Watched<'_> {
+    fn drop(&mut self) {
+        watchdog::unwatch(self.0);
+    }
 }
 
 /// The loop's own future: waits to be told to stop, then for the last job to end or the

@@ -22,6 +22,8 @@ use crate::job::Tally;
 /// assert_eq!(stats.finished, 1);
 /// assert_eq!(stats.panicked, 1);
 /// assert_eq!(stats.in_flight, 0);
+/// // Nothing but these jobs ran on the loop, and none of them held it for long.
+/// assert_eq!(stats.loop_stalls, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,6 +45,41 @@ pub struct Stats {
     pub slow_polls: u64,
     /// The longest single poll or callback seen.
     pub longest_poll: Duration,
+    /// Stalls of the loop that no job caused: times the dispatcher, woken with work for
+    /// it, did not get the loop thread for longer than the slow-poll threshold, because
+    /// other code held it (a task spawned with `tokio::spawn` or `spawn_local`, such as
+    /// a connection's driver, blocking in a poll of its own). The stall watchdog counts
+    /// and logs each while it lasts; its time is in no job's `longest_poll`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let bridge = loopbridge::Bridge::builder()
+    ///     .slow_poll_threshold(Duration::from_millis(20))
+    ///     .build()?;
+    /// let handle = bridge.handle();
+    /// let (held_tx, held) = std::sync::mpsc::channel();
+    /// let probe = handle.clone();
+    /// handle
+    ///     .submit(async move {
+    ///         // A task of tokio's own, not a job, holds the loop thread until the
+    ///         // watchdog has counted the stall (or ten seconds have passed).
+    ///         tokio::spawn(async move {
+    ///             held_tx.send(()).unwrap();
+    ///             let give_up = Instant::now() + Duration::from_secs(10);
+    ///             while probe.stats().loop_stalls == 0 && Instant::now() < give_up {
+    ///                 std::thread::yield_now();
+    ///             }
+    ///         });
+    ///     })
+    ///     .wait()?;
+    /// held.recv()?;
+    /// // This job waits for the loop meanwhile.
+    /// handle.run_callback(|| ()).wait()?;
+    /// assert!(handle.stats().loop_stalls >= 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub loop_stalls: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -51,6 +88,7 @@ pub(crate) struct Counters {
     /// Accepted jobs and how they ended.
     pub(crate) jobs: Tally,
     pub(crate) slow_polls: AtomicU64,
+    pub(crate) loop_stalls: AtomicU64,
     longest_poll_nanos: AtomicU64,
 }
 
@@ -77,6 +115,7 @@ impl Counters {
             panicked,
             in_flight: submitted.saturating_sub(finished + cancelled + panicked),
             slow_polls: self.slow_polls.load(Ordering::Relaxed),
+            loop_stalls: self.loop_stalls.load(Ordering::Relaxed),
             longest_poll: Duration::from_nanos(self.longest_poll_nanos.load(Ordering::Relaxed)),
         }
     }

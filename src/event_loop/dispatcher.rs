@@ -27,6 +27,7 @@ use crate::error::{panic_message, Error};
 use crate::job::{Arrival, Ended, JobRecord, LocalFuture, LoopJob, NewJob};
 use crate::util::log_panic;
 
+use super::poll_clock::TurnWaker;
 use super::state::{set_polling_loop, LoopState};
 
 /// How many polls the dispatcher makes before it yields to the runtime: tokio's own
@@ -52,16 +53,23 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
     // jobs merely keep being woken.
     let mut last_end = Instant::now();
     loop {
-        if spin.is_zero() || last_end.elapsed() >= spin {
+        let spinning = (!spin.is_zero())
+            .then(Instant::now)
+            .filter(|now| now.saturating_duration_since(last_end) < spin);
+        if let Some(now) = spinning {
+            if !jobs.take_arrivals_now() {
+                // The low-latency mode: for `spin` after its last work the dispatcher
+                // looks at the queue without sleeping, so a submission needs no wake-up
+                // at all. Each turn lets the runtime poll its driver without blocking,
+                // and a thread that shares this CPU (perhaps the one about to submit)
+                // run. Meanwhile the dispatcher waits for its next turn.
+                jobs.state.poll_clock.turn.yielding(now);
+                std::thread::yield_now();
+                tokio::task::yield_now().await;
+                continue;
+            }
+        } else {
             poll_fn(|cx| jobs.poll_arrivals(cx)).await;
-        } else if !jobs.take_arrivals_now() {
-            // The low-latency mode: for `spin` after its last work the dispatcher looks
-            // at the queue without sleeping, so a submission needs no wake-up at all.
-            // Each turn lets the runtime poll its driver without blocking, and a thread
-            // that shares this CPU (perhaps the one about to submit) run.
-            std::thread::yield_now();
-            tokio::task::yield_now().await;
-            continue;
         }
         let mut clock = Instant::now();
         let ended_before = jobs.ended;
@@ -72,8 +80,11 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
             // the jobs after them would only find tokio's resources refusing them.
             if polled == JOBS_PER_TURN || !tokio::task::coop::has_budget_remaining() {
                 polled = 0;
-                // Runs after the runtime has polled its driver and its other tasks.
+                // Runs after the runtime has polled its driver and its other tasks; till
+                // then the dispatcher waits for its turn.
+                jobs.state.poll_clock.turn.yielding(clock);
                 tokio::task::yield_now().await;
+                jobs.state.poll_clock.turn.running();
                 clock = Instant::now();
             }
         }
@@ -94,6 +105,9 @@ pub(crate) struct Jobs {
     last_batch: usize,
     /// How many jobs have ended on this loop.
     ended: u64,
+    /// The dispatcher's task waker, and the [`TurnWaker`] around it that the run queue
+    /// holds while the dispatcher sleeps.
+    waker: Option<(Waker, Waker)>,
 }
 
 struct Entry {
@@ -115,18 +129,30 @@ impl Jobs {
             arrivals: VecDeque::new(),
             last_batch: 0,
             ended: 0,
+            waker: None,
         }
     }
 
     /// Ready once the run queue has delivered arrivals; until then the dispatcher
     /// sleeps, and the next push wakes `cx`.
     pub(crate) fn poll_arrivals(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.state.poll_clock.turn.running();
         self.reuse_buffer();
+        // The run queue holds a waker that stamps the loop's turn as it wakes the task.
+        let wakers = match self.waker.take() {
+            Some((task, waker)) if task.will_wake(cx.waker()) => (task, waker),
+            _ => {
+                let task = cx.waker().clone();
+                let waker = TurnWaker::waker(self.state.poll_clock.turn.clone(), task.clone());
+                (task, waker)
+            }
+        };
+        let waker = &self.waker.insert(wakers).1;
         if self.arrivals.is_empty()
             && self
                 .state
                 .queue
-                .poll_take(&mut self.arrivals, cx)
+                .poll_take(&mut self.arrivals, &mut Context::from_waker(waker))
                 .is_pending()
         {
             // Nothing to poll until the next push: the stall watchdog may sleep.
@@ -140,6 +166,7 @@ impl Jobs {
 
     /// Takes what the run queue holds without sleeping; `false` if it held nothing.
     pub(crate) fn take_arrivals_now(&mut self) -> bool {
+        self.state.poll_clock.turn.running();
         self.reuse_buffer();
         if self.arrivals.is_empty() && !self.state.queue.try_take(&mut self.arrivals) {
             return false;
@@ -330,7 +357,7 @@ impl Drop for Jobs {
                 "the loop's dispatcher stopped; the bridge is closed"
             );
         }
-        state.poll_clock.idle();
+        state.poll_clock.turn.stopped();
         for entry in std::mem::take(&mut self.entries).into_iter().flatten() {
             let Entry {
                 future,

@@ -5,7 +5,7 @@
 //! `Handle`, `Bridge` or the pools.
 //!
 //! May import: `job`, `completion`, `slot`, `sync`, `util`, `error`, `loop_thread`,
-//! `process`.
+//! `process`, `thread_clock`.
 
 mod counters;
 mod dispatcher;
@@ -19,5 +19,8 @@ pub(crate) use dispatcher::dispatch;
 #[cfg(loopbridge_loom)]
 pub(crate) use dispatcher::Jobs;
 pub(crate) use doze::Doze;
+#[cfg(loopbridge_loom)]
+pub(crate) use poll_clock::TurnWaker;
+pub(crate) use poll_clock::{Sighting, Stall, Turn};
 pub(crate) use state::{LoopSettings, LoopState};
 pub(crate) use task::{admit, run, Admitted};

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Site};
 use crate::report::StuckJob;
-use crate::sync::{fence, AtomicBool};
+use crate::sync::AtomicBool;
 
 use super::record::{JobRecord, LiveJob};
 use super::registry::Registry;
@@ -182,10 +182,9 @@ impl ScopeState {
     pub(crate) fn admit(&self, job: Arc<dyn LiveJob>) -> Result<(), Error> {
         let record_site = job.record().site.clone();
         let key = self.members.insert(job.clone());
-        // ORDERING: the Dekker pair of `LoopState::register`, with the scope's flag: the
-        // member is counted live, then the flag read; a closer stores the flag, then reads
-        // the members. One of them sees the other.
-        fence(Ordering::SeqCst);
+        // ORDERING: the members' locks order this insert against a closer's look at the
+        // members, which follows its store of the flag: if that look missed the job, this
+        // load comes after the store and sees it.
         if self.closed.load(Ordering::SeqCst) {
             self.members.remove(key);
             return Err(Error::Closed { site: record_site });
@@ -213,9 +212,8 @@ impl ScopeState {
         for child in self.live_children() {
             child.refuse_new();
         }
-        self.closed.swap(true, Ordering::SeqCst);
         // ORDERING: see `admit`.
-        fence(Ordering::SeqCst);
+        self.closed.swap(true, Ordering::SeqCst);
         self.token.cancel();
     }
 
