@@ -958,9 +958,10 @@ enum Op {
     PoolSubmit,
     Rayon,
     Burst,
+    PoolBurst,
 }
 
-const OPS: [(u64, Op); 8] = [
+const OPS: [(u64, Op); 9] = [
     (3000, Op::LoopSubmit),
     (1000, Op::RunCallback),
     (600, Op::CallSoon),
@@ -969,9 +970,10 @@ const OPS: [(u64, Op); 8] = [
     (2000, Op::PoolSubmit),
     (1000, Op::Rayon),
     (1, Op::Burst),
+    (1, Op::PoolBurst),
 ];
 
-const OP_NAMES: [&str; 8] = [
+const OP_NAMES: [&str; 9] = [
     "submit",
     "run_callback",
     "call_soon",
@@ -980,6 +982,7 @@ const OP_NAMES: [&str; 8] = [
     "ThreadPool::submit",
     "RayonPool::submit",
     "never-ending bursts",
+    "pool bursts",
 ];
 
 /// How many completions one thread holds at most.
@@ -1032,7 +1035,7 @@ struct Worker {
     held: Vec<Pending>,
     shared: Arc<Shared>,
     rayon: RayonPool,
-    ops: [u64; 8],
+    ops: [u64; 9],
 }
 
 impl Worker {
@@ -1041,7 +1044,7 @@ impl Worker {
         (self.index << 44) | self.seq
     }
 
-    fn run(mut self) -> [u64; 8] {
+    fn run(mut self) -> [u64; 9] {
         while !self.shared.stop.load(Relaxed) {
             if !self.held.is_empty() && self.rng.one_in(3) {
                 self.work_on_held();
@@ -1056,6 +1059,7 @@ impl Worker {
                 Op::PoolSubmit => self.pool_submit(),
                 Op::Rayon => self.rayon_submit(),
                 Op::Burst => self.burst(),
+                Op::PoolBurst => self.pool_burst(),
             };
             let Some(count) = submitted else { break };
             self.ops[op as usize] += count;
@@ -1307,6 +1311,39 @@ impl Worker {
         })
     }
 
+    /// Blocking jobs dropped unread, more than the pool's workers take at once: a
+    /// backlog for the pool's shutdown to cut off, and jobs still running for it to
+    /// leave behind.
+    fn pool_burst(&mut self) -> Option<u64> {
+        let count = 20 + self.rng.below(180);
+        let jobs: Vec<(u64, Duration)> = (0..count)
+            .map(|_| {
+                (
+                    self.tag(),
+                    Duration::from_micros(200 + self.rng.below(1800)),
+                )
+            })
+            .collect();
+        self.with_epoch(|worker, epoch| {
+            for (tag, sleep) in jobs {
+                let fate = Fate::new(&epoch.pool_tally);
+                let work = pool_work(PoolShape::Sleep, tag, false, sleep, fate.clone());
+                let completion = epoch.pool.submit(work);
+                let done = completion.is_done();
+                let meta = Meta::new(
+                    tag,
+                    Ends::Value,
+                    Target::Pool,
+                    fate,
+                    Some(epoch.flags.clone()),
+                    done,
+                );
+                worker.drop_unread(Pending { completion, meta });
+            }
+            count
+        })
+    }
+
     fn handle(&mut self, mut pending: Pending) {
         match self.rng.weighted(&HANDLINGS) {
             Handling::Wait => {
@@ -1457,8 +1494,60 @@ const POOL_TIMEOUTS: [Duration; 4] = [
     Duration::from_millis(100),
 ];
 
+/// Blocking jobs dropped unread on the pool and the bridge's default pool just before
+/// their shutdown: a backlog for it to cut off, and jobs still running for it to leave
+/// behind.
+fn backlog(epoch: &Epoch, rng: &mut Rng) -> u64 {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let count = 50 + rng.below(250);
+    for n in 0..count {
+        let tag = SEQ.fetch_add(1, Relaxed) + 1;
+        let sleep = Duration::from_micros(200 + rng.below(1800));
+        let (tally, target) = if n % 2 == 0 {
+            (&epoch.pool_tally, Target::Pool)
+        } else {
+            (&epoch.executor_tally, Target::Executor)
+        };
+        let fate = Fate::new(tally);
+        let work = pool_work(PoolShape::Sleep, tag, false, sleep, fate.clone());
+        let mut completion = if target == Target::Pool {
+            epoch.pool.submit(work)
+        } else {
+            epoch.handle.job(EXECUTOR_JOB).run_in_executor(work)
+        };
+        let done = completion.is_done();
+        let meta = Meta::new(
+            tag,
+            Ends::Value,
+            target,
+            fate,
+            Some(epoch.flags.clone()),
+            done,
+        );
+        if done {
+            if let Some(result) = completion.try_take() {
+                observe(&meta, result);
+            }
+        }
+        consume(completion);
+    }
+    count
+}
+
 /// Makes `next` current and shuts the epoch it replaces down.
 fn rotate(shared: &Shared, next: Option<Arc<Epoch>>, rng: &mut Rng, started: Instant) {
+    let current = shared
+        .current
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .expect("an epoch is current");
+    let backlog = if rng.below(3) < 2 {
+        backlog(&current, rng)
+    } else {
+        0
+    };
+    drop(current);
     let old = {
         let mut current = shared
             .current
@@ -1473,8 +1562,15 @@ fn rotate(shared: &Shared, next: Option<Arc<Epoch>>, rng: &mut Rng, started: Ins
     let bridge_timeout = rng.pick(&BRIDGE_TIMEOUTS);
     let pool_timeout = rng.pick(&POOL_TIMEOUTS);
     let bridge = lock(&old.bridge).take().expect("the bridge is still up");
-    let bridge_report = bridge.shutdown(bridge_timeout);
-    let pool_report = old.pool.shutdown(pool_timeout);
+    // Both at once, so that each cuts off what is still queued when it begins.
+    let (bridge_report, pool_report) = thread::scope(|scope| {
+        let pool = scope.spawn(|| old.pool.shutdown(pool_timeout));
+        let bridge_report = bridge.shutdown(bridge_timeout);
+        (
+            bridge_report,
+            pool.join().expect("the pool's shutdown does not panic"),
+        )
+    });
     let queue = old.capacity.map_or("unbounded".to_owned(), |capacity| {
         format!("queue {capacity}")
     });
@@ -1488,7 +1584,8 @@ fn rotate(shared: &Shared, next: Option<Arc<Epoch>>, rng: &mut Rng, started: Ins
         bridge_report,
     );
     println!(
-        "           pool #{} ({} workers, {queue}, {} in flight) shutdown({:?}): {}",
+        "           pool #{} ({} workers, {queue}, {} in flight, backlog of {backlog} \
+         with the default pool) shutdown({:?}): {}",
         old.n,
         old.max_workers,
         pool_in_flight(&before_pool),
@@ -1913,7 +2010,7 @@ fn main() {
                 held: Vec::new(),
                 shared: shared.clone(),
                 rayon: RayonPool::global(),
-                ops: [0; 8],
+                ops: [0; 9],
             };
             thread::Builder::new()
                 .name(format!("soak-{index}"))
@@ -1937,7 +2034,7 @@ fn main() {
     }
     shared.stop.store(true, SeqCst);
     rotate(&shared, None, &mut rng, started);
-    let mut ops = [0u64; 8];
+    let mut ops = [0u64; 9];
     for worker in workers {
         match worker.join() {
             Ok(counts) => {
