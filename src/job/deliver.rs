@@ -13,10 +13,18 @@ use super::tally::{Ended, Tally};
 pub(crate) fn deliver<T>(cell: &JobCell<T>, produced: Result<T, String>, tally: Option<&Tally>) {
     let record = &cell.record;
     match produced {
+        Ok(value) if cell.slot.is_resolved() => {
+            // A cancel (or a cut-off) came first: the value is dropped unread. Counted
+            // before it is dropped, since its destructor may panic.
+            if let Some(tally) = tally {
+                tally.end(record, Ended::Cancelled);
+            }
+            drop(value);
+        }
         Ok(value) => {
             let counted = tally.is_some_and(|tally| tally.end(record, Ended::Finished));
             if let Resolved::AlreadyResolved = cell.resolve(Ok(value)) {
-                // A cancel (or a cut-off) won the race: the value was dropped.
+                // A cancel won the race after the look above: the value was dropped.
                 if let (true, Some(tally)) = (counted, tally) {
                     tally.finished_was_cancelled(record);
                 }
