@@ -34,7 +34,7 @@ use tokio_postgres::NoTls;
 pub type Failure = String;
 
 /// One client connection's view of the database.
-pub trait Session: Send {
+pub trait Store: Send {
     /// The value stored under `key`, if any.
     fn get(&mut self, key: &str) -> Result<Option<i64>, Failure>;
     /// Stores `value` under `key`.
@@ -45,10 +45,10 @@ pub trait Session: Send {
     fn sleep(&mut self, duration: Duration) -> Result<(), Failure>;
 }
 
-/// Where the service's requests go: a session for each client connection.
+/// Where the service's requests go: a store for each client connection.
 pub trait Backend: Send + Sync + 'static {
-    /// A session for a new client connection.
-    fn session(&self) -> Box<dyn Session>;
+    /// A store for a new client connection.
+    fn open(&self) -> Box<dyn Store>;
 }
 
 /// The longest `SLEEP`: the load stays bounded whatever a client asks.
@@ -295,7 +295,7 @@ impl BridgeBackend {
     }
 }
 
-impl Session for BridgeBackend {
+impl Store for BridgeBackend {
     fn get(&mut self, key: &str) -> Result<Option<i64>, Failure> {
         match self.call(Call::Get(key.to_owned()))? {
             Answer::Value(value) => Ok(value),
@@ -320,7 +320,7 @@ impl Session for BridgeBackend {
 }
 
 impl Backend for BridgeBackend {
-    fn session(&self) -> Box<dyn Session> {
+    fn open(&self) -> Box<dyn Store> {
         Box::new(self.clone())
     }
 }
@@ -360,13 +360,13 @@ struct Prepared {
     sleep: postgres::Statement,
 }
 
-struct SyncSession {
+struct SyncStore {
     config: postgres::Config,
     sql: Arc<Sql>,
     connection: Option<Prepared>,
 }
 
-impl SyncSession {
+impl SyncStore {
     fn with<T>(
         &mut self,
         query: impl FnOnce(&mut Prepared) -> Result<T, postgres::Error>,
@@ -394,7 +394,7 @@ impl SyncSession {
     }
 }
 
-impl Session for SyncSession {
+impl Store for SyncStore {
     fn get(&mut self, key: &str) -> Result<Option<i64>, Failure> {
         self.with(|p| Ok(p.client.query_opt(&p.get, &[&key])?.map(|row| row.get(0))))
     }
@@ -417,8 +417,8 @@ impl Session for SyncSession {
 }
 
 impl Backend for SyncBackend {
-    fn session(&self) -> Box<dyn Session> {
-        Box::new(SyncSession {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(SyncStore {
             config: self.config.clone(),
             sql: self.sql.clone(),
             connection: None,
@@ -430,21 +430,21 @@ impl Backend for SyncBackend {
 // The TCP service.
 
 /// The reply line to one request line.
-pub fn respond(line: &str, session: &mut dyn Session) -> String {
+pub fn respond(line: &str, store: &mut dyn Store) -> String {
     let words: Vec<&str> = line.split_whitespace().collect();
     let outcome = match words.as_slice() {
-        ["GET", key] => session.get(key).map(|value| match value {
+        ["GET", key] => store.get(key).map(|value| match value {
             Some(value) => format!("OK {value}"),
             None => "NONE".to_owned(),
         }),
         ["PUT", key, value] => match value.parse::<i64>() {
-            Ok(value) => session.put(key, value).map(|()| "OK".to_owned()),
+            Ok(value) => store.put(key, value).map(|()| "OK".to_owned()),
             Err(_) => Err(format!("PUT {key}: {value:?} is not a 64-bit integer")),
         },
-        ["SUM"] => session.sum().map(|total| format!("OK {total}")),
+        ["SUM"] => store.sum().map(|total| format!("OK {total}")),
         ["SLEEP", millis] => match millis.parse::<u64>().map(Duration::from_millis) {
             Ok(duration) if duration <= LONGEST_SLEEP => {
-                session.sleep(duration).map(|()| "OK".to_owned())
+                store.sleep(duration).map(|()| "OK".to_owned())
             }
             _ => Err(format!(
                 "SLEEP {millis:?}: expected milliseconds, at most {}",
@@ -456,12 +456,12 @@ pub fn respond(line: &str, session: &mut dyn Session) -> String {
     outcome.unwrap_or_else(|failure| format!("ERR {failure}"))
 }
 
-fn serve_connection(stream: TcpStream, mut session: Box<dyn Session>) -> io::Result<()> {
+fn serve_connection(stream: TcpStream, mut store: Box<dyn Store>) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let reader = BufReader::new(stream.try_clone()?);
     let mut writer = BufWriter::new(stream);
     for line in reader.lines() {
-        let reply = respond(&line?, session.as_mut());
+        let reply = respond(&line?, store.as_mut());
         writer.write_all(reply.as_bytes())?;
         writer.write_all(b"\n")?;
         writer.flush()?;
@@ -492,10 +492,10 @@ impl Server {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let session = backend.session();
+                    let store = backend.open();
                     let spawned = thread::Builder::new()
                         .name("kv-connection".to_owned())
-                        .spawn(move || serve_connection(stream, session));
+                        .spawn(move || serve_connection(stream, store));
                     if let Err(error) = spawned {
                         // The stream went with the closure: the client sees it closed.
                         eprintln!("kv service: no thread for a connection: {error}");
