@@ -173,14 +173,14 @@ pub use bridge::{global, Bridge, Builder, MAX_SPIN_BEFORE_PARK};
 pub use completion::Completion;
 pub use error::{Error, Site};
 pub use event_loop::Stats;
-pub use handle::{Handle, Job};
+pub use handle::{Handle, Job, ShutdownHook};
 pub use job::JobInfo;
 pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
 pub use pool::{
     Permit, PoolStats, RayonPool, RayonPoolJob, Reserve, ThreadPool, ThreadPoolBuilder,
     ThreadPoolJob,
 };
-pub use report::{ShutdownReport, StuckJob};
+pub use report::{ShutdownReport, StageReport, StuckJob};
 pub use scope::{cancellation_token, outside_scopes, Scope};
 /// tokio-util's cancellation token, as scopes hand it out.
 pub use tokio_util::sync::CancellationToken;

@@ -42,6 +42,11 @@ pub struct ShutdownReport {
     /// async context): it did not wait, and finishes in the background. The counts then
     /// cover only what was ended before it returned.
     pub finishing_in_background: bool,
+    /// A bridge's shutdown stages, in order: `"hooks"` (the shutdown hooks run while
+    /// every job keeps running), `"jobs"` (jobs get until the timeout to finish, then are
+    /// cut off), `"teardown"` (the loop thread drops what was cut off); each with how long
+    /// it took and what held it up. Empty for pools and scopes.
+    pub stages: Vec<StageReport>,
     /// How long the shutdown took.
     pub elapsed: Duration,
 }
@@ -71,6 +76,7 @@ impl ShutdownReport {
         self.stuck.extend(other.stuck);
         self.loop_left_behind |= other.loop_left_behind;
         self.finishing_in_background |= other.finishing_in_background;
+        self.stages.extend(other.stages);
     }
 }
 
@@ -133,4 +139,33 @@ impl fmt::Display for StuckJob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "job {} stuck for {:?}", self.site, self.running_for)
     }
+}
+
+/// One stage of a bridge's shutdown, in [`ShutdownReport::stages`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let _hook = bridge
+///     .handle()
+///     .on_shutdown("flush forever", || std::future::pending::<()>());
+/// let report = bridge.shutdown(Duration::from_millis(40));
+/// let hooks = &report.stages[0];
+/// assert_eq!(hooks.name, "hooks");
+/// assert_eq!(hooks.held_up_by[0].name(), Some("flush forever"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StageReport {
+    /// `"hooks"`, `"jobs"` or `"teardown"`.
+    pub name: &'static str,
+    /// How long the stage took.
+    pub elapsed: Duration,
+    /// What held it up: hooks that ran past their share, jobs still running at the
+    /// timeout.
+    pub held_up_by: Vec<Site>,
 }

@@ -19,6 +19,10 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// microseconds, so spinning for longer than this only burns a core.
 pub const MAX_SPIN_BEFORE_PARK: Duration = Duration::from_millis(10);
 
+/// The share of a shutdown's timeout its hooks may take: enough for a flush or a goodbye
+/// message, while most of the timeout stays for jobs to finish.
+const DEFAULT_HOOK_SHARE: f64 = 0.25;
+
 /// asyncio's `slow_callback_duration`: a poll this long is a stall users notice.
 const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(100);
 
@@ -44,6 +48,7 @@ const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(100);
 pub struct Builder {
     thread_name: String,
     shutdown_timeout: Duration,
+    shutdown_hook_share: f64,
     slow_poll_threshold: Duration,
     assert_mode: AssertMode,
     spin_before_park: Duration,
@@ -54,6 +59,7 @@ impl Default for Builder {
         Builder {
             thread_name: "loopbridge".to_owned(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            shutdown_hook_share: DEFAULT_HOOK_SHARE,
             slow_poll_threshold: DEFAULT_SLOW_POLL_THRESHOLD,
             assert_mode: AssertMode::default(),
             spin_before_park: Duration::ZERO,
@@ -96,6 +102,27 @@ impl Builder {
     /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The share of a shutdown's timeout that its hooks
+    /// ([`Handle::on_shutdown`](crate::Handle::on_shutdown)) may take before they are cut
+    /// off (default 0.25: a quarter; the rest lets jobs finish). A shutdown runs its hooks
+    /// first, while every job keeps running; then jobs get until the whole timeout to
+    /// finish; then what is left is cut off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::builder().shutdown_hook_share(0.5).build()?;
+    /// assert_eq!(bridge.handle().submit(async { 1 }).wait()?, 1);
+    ///
+    /// let refused = loopbridge::Bridge::builder().shutdown_hook_share(1.5).build();
+    /// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_hook_share(mut self, share: f64) -> Builder {
+        self.shutdown_hook_share = share;
         self
     }
 
@@ -204,6 +231,15 @@ impl Builder {
     /// ```
     pub fn build(self) -> io::Result<Bridge> {
         loop_thread::check_thread_name(&self.thread_name)?;
+        if !(0.0..=1.0).contains(&self.shutdown_hook_share) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "loopbridge: shutdown_hook_share({}) is not a share between 0 and 1",
+                    self.shutdown_hook_share
+                ),
+            ));
+        }
         if self.spin_before_park > MAX_SPIN_BEFORE_PARK {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -241,6 +277,7 @@ impl Builder {
             spin_before_park: self.spin_before_park,
             assert_mode: self.assert_mode,
             shutdown_timeout: self.shutdown_timeout,
+            hook_share: self.shutdown_hook_share,
         }
     }
 }

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use crate::completion::Completion;
 use crate::event_loop::LoopState;
 use crate::handle::Handle;
 use crate::job::Tally;
 use crate::loop_thread;
 use crate::process;
-use crate::report::ShutdownReport;
+use crate::report::{ShutdownReport, StageReport};
 use crate::util::deadline_after;
 
 use super::loop_body::TEARDOWN_GRACE;
@@ -56,13 +57,22 @@ pub(super) fn stop(
     let finished_before = tally.ran();
     let cancelled_before = Tally::read(&tally.cancelled);
 
+    // A forked child has neither the loop thread nor the pool's workers: nothing to
+    // wait for.
+    let forked = state.fork_generation != process::generation();
+    // The hooks first: submitted as jobs while the bridge still takes submissions.
+    state.closing.cancel();
+    let hooks = if forked {
+        Vec::new()
+    } else {
+        start_hooks(handle)
+    };
+    let hooks_until = deadline_after(timeout.mul_f64(state.hook_share));
+
     *state.stop_deadline.lock() = Some(deadline);
     state.refuse_new();
     state.refuse_scopes();
     state.stop.notify_one();
-    // A forked child has neither the loop thread nor the pool's workers: nothing to
-    // wait for.
-    let forked = state.fork_generation != process::generation();
     let in_background = !forked
         && (loop_thread::on_loop_thread()
             || (caller == Caller::Drop && tokio::runtime::Handle::try_current().is_ok()));
@@ -89,6 +99,7 @@ pub(super) fn stop(
             .name(format!("{}-stop", state.thread_name))
             .spawn(move || {
                 let mut report = ShutdownReport::default();
+                report.stages.push(wait_for_hooks(hooks, hooks_until));
                 wait_for_loop(&waiting_state, &stages, deadline, &mut report);
                 waiting_state.close_scopes();
                 if !report.is_clean() {
@@ -105,6 +116,7 @@ pub(super) fn stop(
         );
         report.finishing_in_background = true;
     } else {
+        report.stages.push(wait_for_hooks(hooks, hooks_until));
         wait_for_loop(&state, stages, deadline, &mut report);
         state.close_scopes();
     }
@@ -128,7 +140,10 @@ fn wait_for_loop(
     report: &mut ShutdownReport,
 ) {
     let give_up = deadline + TEARDOWN_GRACE;
-    match stages.recv_deadline(give_up) {
+    let jobs_began = Instant::now();
+    let resolved = stages.recv_deadline(give_up);
+    let teardown_began = Instant::now();
+    match resolved {
         Ok(Stage::Resolved) => {
             if let Err(RecvTimeoutError::Timeout) = stages.recv_deadline(give_up) {
                 tracing::debug!(
@@ -148,6 +163,59 @@ fn wait_for_loop(
             state.cut_off_registered();
         }
         Err(RecvTimeoutError::Timeout) => leave_loop_behind(state, report),
+    }
+    report.stages.push(StageReport {
+        name: "jobs",
+        elapsed: teardown_began - jobs_began,
+        held_up_by: report
+            .stuck
+            .iter()
+            .map(|stuck| stuck.site.clone())
+            .collect(),
+    });
+    report.stages.push(StageReport {
+        name: "teardown",
+        elapsed: teardown_began.elapsed(),
+        held_up_by: Vec::new(),
+    });
+}
+
+/// Submits the bridge's shutdown hooks as jobs, while it still takes submissions.
+fn start_hooks(handle: &Handle) -> Vec<Completion<()>> {
+    let hooks = handle.state().hooks.take_all();
+    hooks
+        .into_iter()
+        .map(|hook| handle.submit_at(hook.site, async move { (hook.make)().await }))
+        .collect()
+}
+
+/// Waits until `until` for the hooks to finish; cuts off those still running.
+fn wait_for_hooks(hooks: Vec<Completion<()>>, until: Instant) -> StageReport {
+    let began = Instant::now();
+    let mut held_up_by = Vec::new();
+    for mut hook in hooks {
+        match hook.wait_deadline(until) {
+            Ok(()) => {}
+            Err(error) if error.is_timeout() => {
+                hook.cancel();
+                held_up_by.push(hook.site().clone());
+            }
+            Err(error) => {
+                tracing::warn!(target: "loopbridge", site = %hook.site(), "a shutdown hook failed: {error}");
+            }
+        }
+    }
+    if !held_up_by.is_empty() {
+        tracing::warn!(
+            target: "loopbridge",
+            hooks = ?held_up_by,
+            "shutdown hooks still running after their share of the timeout were cut off"
+        );
+    }
+    StageReport {
+        name: "hooks",
+        elapsed: began.elapsed(),
+        held_up_by,
     }
 }
 

@@ -9,6 +9,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Site};
 use crate::job::{
@@ -20,6 +21,7 @@ use crate::sync::{fence, AtomicBool};
 use crate::util::log_panic;
 
 use super::counters::Counters;
+use super::hooks::Hooks;
 use super::poll_clock::PollClock;
 
 static NEXT_LOOP_ID: StdAtomicU64 = StdAtomicU64::new(1);
@@ -33,6 +35,8 @@ pub(crate) struct LoopSettings {
     pub(crate) assert_mode: AssertMode,
     /// How long dropping the bridge (or one of its scopes) lets jobs finish.
     pub(crate) shutdown_timeout: Duration,
+    /// The share of a shutdown's timeout its hooks may take.
+    pub(crate) hook_share: f64,
 }
 
 /// What a bridge's handles and its loop thread share.
@@ -71,6 +75,12 @@ pub(crate) struct LoopState {
     pub(crate) shutdown_timeout: Duration,
     /// The bridge's root scopes (children hang off their parents): closed with it.
     scopes: parking_lot::Mutex<Vec<Weak<ScopeState>>>,
+    /// Run as the bridge starts to stop.
+    pub(crate) hooks: Hooks,
+    /// Cancelled as the bridge starts to stop (`Handle::closing`).
+    pub(crate) closing: CancellationToken,
+    /// The share of the shutdown timeout its hooks may take.
+    pub(crate) hook_share: f64,
 }
 
 thread_local! {
@@ -110,6 +120,9 @@ impl LoopState {
             assert_mode: settings.assert_mode,
             shutdown_timeout: settings.shutdown_timeout,
             scopes: parking_lot::Mutex::new(Vec::new()),
+            hooks: Hooks::default(),
+            closing: CancellationToken::new(),
+            hook_share: settings.hook_share,
         }
     }
 

@@ -14,8 +14,10 @@ use crate::job::{scope, JobInfo, ScopeState, Start};
 use crate::loop_thread;
 use crate::pool::{DefaultPool, PoolStats};
 
+mod hooks;
 mod named;
 
+pub use hooks::ShutdownHook;
 pub use named::Job;
 
 /// The way into a bridge's loop: submit futures and callbacks from any thread.

@@ -1,0 +1,124 @@
+//! Staged shutdown from a handle's side: hooks that run as the bridge starts to stop,
+//! and a way to learn that it has.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::sync::{Arc, Weak};
+
+use crate::error::Site;
+use crate::event_loop::{Hook, LoopState};
+
+use super::Handle;
+
+/// Keeps a shutdown hook registered; dropping it removes the hook (unless the shutdown
+/// already took it). From [`Handle::on_shutdown`].
+#[must_use = "dropping the guard removes the hook at once"]
+pub struct ShutdownHook {
+    state: Weak<LoopState>,
+    key: usize,
+    site: Site,
+}
+
+impl Handle {
+    /// Registers `make` to run when the bridge starts to stop, before any job is cut
+    /// off: `make` builds a future (on the stopping thread), which runs on the loop as a
+    /// job named `name`, while the other jobs keep running. The shutdown waits for hooks
+    /// for its first share of the timeout
+    /// ([`Builder::shutdown_hook_share`](crate::Builder::shutdown_hook_share), a quarter by
+    /// default), then cuts off those still running, and reports them in its
+    /// [`stages`](crate::ShutdownReport::stages). A panic in a hook is logged with its
+    /// name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let (said_tx, said) = mpsc::channel();
+    /// let _hook = bridge.handle().on_shutdown("say goodbye", move || async move {
+    ///     tokio::task::yield_now().await; // an async goodbye to a server, say
+    ///     said_tx.send("goodbye").unwrap();
+    /// });
+    /// let report = bridge.shutdown(Duration::from_secs(30));
+    /// assert_eq!(said.recv()?, "goodbye");
+    /// assert_eq!(report.stages[0].name, "hooks");
+    /// assert!(report.stages[0].held_up_by.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn on_shutdown<M, F>(&self, name: impl Into<Arc<str>>, make: M) -> ShutdownHook
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let site = Site::new(Location::caller(), Some(name.into()));
+        let state = self.state();
+        let key = state.hooks.add(Hook {
+            site: site.clone(),
+            make: Box::new(move || Box::pin(make())),
+        });
+        ShutdownHook {
+            state: Arc::downgrade(state),
+            key,
+            site,
+        }
+    }
+
+    /// A future that resolves once the bridge starts to stop (its shutdown began, or it
+    /// was dropped), for jobs that wind down on their own: `select!` on it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let watcher = handle.clone();
+    /// let job = handle.add_job(async move {
+    ///     watcher.closing().await;
+    /// });
+    /// let report = bridge.shutdown(Duration::from_secs(30));
+    /// assert_eq!((report.finished, report.cancelled), (1, 0), "{report}");
+    /// assert!(handle.is_closing());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.state().closing.clone().cancelled_owned()
+    }
+
+    /// `true` once the bridge has started to stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// assert!(!handle.is_closing());
+    /// drop(bridge);
+    /// assert!(handle.is_closing());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_closing(&self) -> bool {
+        self.state().closing.is_cancelled() || self.state().is_closed()
+    }
+}
+
+impl Drop for ShutdownHook {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.upgrade() {
+            state.hooks.remove(self.key);
+        }
+    }
+}
+
+impl fmt::Debug for ShutdownHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHook")
+            .field("site", &self.site)
+            .finish()
+    }
+}
