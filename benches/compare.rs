@@ -520,6 +520,25 @@ fn print_targets(rows: &[Row], asyncio: &Asyncio) {
             }
         }
     }
+    let scoped_vs_plain = |case: &str| {
+        let plain = find(case, "loopbridge `submit")?.ns_per_op?;
+        let scoped = find(case, "loopbridge, through a scope")?.ns_per_op?;
+        Some(scoped / plain)
+    };
+    for case in ["round_trip", "throughput_1"] {
+        if let Some(ratio) = scoped_vs_plain(case) {
+            println!(
+                "- {case} through a scope ≤ 1.10× unscoped: {ratio:.2}× ({})",
+                verdict(ratio <= 1.10)
+            );
+        }
+    }
+    if let Some(vs_cancels) = find("scope_close", "loopbridge").and_then(|row| row.vs_raw) {
+        println!(
+            "- closing a scope of 10 000 pending jobs ≤ 2× cancelling them one by one: {vs_cancels:.2}× ({})",
+            verdict(vs_cancels <= 2.0)
+        );
+    }
     for threads in [1, 2, 4] {
         let case = format!("throughput_{threads}");
         if let Some(vs_raw) = find(&case, "loopbridge").and_then(|row| row.vs_raw) {

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use loopbridge::{Bridge, Handle, RayonPool, ThreadPool};
+use loopbridge::{Bridge, Handle, RayonPool, Scope, ThreadPool};
 use tokio::sync::oneshot;
 
 use super::peers::{self, RawLoop, ReqwestLoop};
@@ -30,14 +30,19 @@ pub struct Peers {
     pub reqwest: ReqwestLoop,
     pub pool: ThreadPool,
     pub rayon: RayonPool,
+    /// A scope of `bridge`, for the cost of a scoped submission.
+    pub scope: Scope,
     /// The kernel thread ids of the four loop threads, if they could be read.
     loop_threads: Option<Vec<u32>>,
 }
 
 impl Peers {
     pub fn start() -> Peers {
+        let bridge = Bridge::new().expect("bridge");
+        let scope = bridge.handle().scope("bench");
         let mut peers = Peers {
-            bridge: Bridge::new().expect("bridge"),
+            bridge,
+            scope,
             spinning: Bridge::builder()
                 .thread_name("loopbridge-spin")
                 .spin_before_park(SPIN)
@@ -143,6 +148,7 @@ pub fn cases(peers: &Peers) -> Vec<Case<'_>> {
         throughput(peers, 4),
         offload_thread_pool(peers),
         offload_rayon(peers),
+        scope_close(peers),
     ]
 }
 
@@ -169,6 +175,7 @@ fn each<'a>(mut op: impl FnMut() + 'a) -> Run<'a> {
 
 fn round_trip(peers: &Peers, placement: Placement) -> Case<'_> {
     let handle = peers.bridge.handle();
+    let scoped = peers.scope.handle();
     let spinning = peers.spinning.handle();
     let raw = &peers.raw;
     let reqwest = &peers.reqwest;
@@ -194,6 +201,19 @@ fn round_trip(peers: &Peers, placement: Placement) -> Case<'_> {
                 each(move || {
                     black_box(
                         handle
+                            .submit(async { black_box(1u64) })
+                            .wait()
+                            .expect("job"),
+                    );
+                }),
+            ),
+            pattern(
+                "loopbridge_scoped",
+                "loopbridge, through a scope's handle",
+                Role::Loopbridge,
+                each(move || {
+                    black_box(
+                        scoped
                             .submit(async { black_box(1u64) })
                             .wait()
                             .expect("job"),
@@ -330,6 +350,7 @@ fn throughput_unit<'a>(threads: usize, per_thread: impl Fn() + Sync + 'a) -> Run
 
 fn throughput<'a>(peers: &'a Peers, threads: usize) -> Case<'a> {
     let handle = peers.bridge.handle();
+    let scoped = peers.scope.handle();
     let raw = &peers.raw;
     let reqwest = &peers.reqwest;
     let (id, title) = match threads {
@@ -370,6 +391,19 @@ fn throughput<'a>(peers: &'a Peers, threads: usize) -> Case<'a> {
                 throughput_unit(threads, move || {
                     let pending: Vec<_> = (0..THROUGHPUT_JOBS)
                         .map(|n| handle.submit(async move { black_box(n) }))
+                        .collect();
+                    for completion in pending {
+                        black_box(completion.wait().expect("job"));
+                    }
+                }),
+            )),
+            per_unit(pattern(
+                "loopbridge_scoped",
+                "loopbridge, through a scope's handle",
+                Role::Loopbridge,
+                throughput_unit(threads, move || {
+                    let pending: Vec<_> = (0..THROUGHPUT_JOBS)
+                        .map(|n| scoped.submit(async move { black_box(n) }))
                         .collect();
                     for completion in pending {
                         black_box(completion.wait().expect("job"));
@@ -497,6 +531,72 @@ fn offload_rayon(peers: &Peers) -> Case<'_> {
                     async { result.await.expect("rayon job") }
                 }),
             ),
+        ],
+    }
+}
+
+/// Pending jobs per scope-close unit.
+pub const SCOPE_JOBS: u64 = 10_000;
+
+/// A unit: `SCOPE_JOBS` pending jobs are ended, and the time until every one has stopped
+/// is measured (their submission is not): by closing the scope they belong to, or by
+/// cancelling them one by one.
+fn scope_close(peers: &Peers) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let cancelling = peers.bridge.handle();
+    let timed = |mut end: Box<dyn FnMut() -> Duration>| -> Run<'static> {
+        Box::new(move |units| (0..units).map(|_| end()).sum())
+    };
+    Case {
+        id: "scope_close",
+        title:
+            "10 000 pending jobs ended: closing their scope vs cancelling each; until all stopped",
+        placement: Placement::Split,
+        patterns: vec![
+            Pattern {
+                ops_per_unit: SCOPE_JOBS,
+                ..pattern(
+                    "loopbridge",
+                    "loopbridge `scope.close(timeout)`",
+                    Role::Loopbridge,
+                    timed(Box::new(move || {
+                        let scope = handle.scope("closing");
+                        let scoped = scope.handle();
+                        let jobs: Vec<_> = (0..SCOPE_JOBS)
+                            .map(|_| scoped.submit(std::future::pending::<()>()))
+                            .collect();
+                        let started = Instant::now();
+                        let report = scope.close(Duration::from_secs(60));
+                        let elapsed = started.elapsed();
+                        assert_eq!(report.cancelled as u64, SCOPE_JOBS, "{report}");
+                        drop(jobs);
+                        elapsed
+                    })),
+                )
+            },
+            Pattern {
+                ops_per_unit: SCOPE_JOBS,
+                ..pattern(
+                    "tokio_raw",
+                    "`cancel()` each, then wait until all stopped",
+                    Role::Raw,
+                    timed(Box::new(move || {
+                        let jobs: Vec<_> = (0..SCOPE_JOBS)
+                            .map(|_| cancelling.submit(std::future::pending::<()>()))
+                            .collect();
+                        let started = Instant::now();
+                        for job in &jobs {
+                            job.cancel();
+                        }
+                        while cancelling.stats().in_flight > 0 {
+                            std::hint::spin_loop();
+                        }
+                        let elapsed = started.elapsed();
+                        drop(jobs);
+                        elapsed
+                    })),
+                )
+            },
         ],
     }
 }

@@ -72,7 +72,8 @@ impl JobRecord {
     /// unrun): it leaves its scope, and whoever waits for it is woken.
     pub(crate) fn stopped(&self) {
         if let Some(scope) = &self.scope {
-            let key = self.scope_key.swap(usize::MAX, Ordering::Relaxed);
+            // ORDERING: stored before the job was sent to its runner (see `joined_scope`).
+            let key = self.scope_key.load(Ordering::Relaxed);
             if key != usize::MAX {
                 scope.leave(key);
             }

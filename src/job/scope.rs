@@ -39,8 +39,11 @@ pub(crate) struct ScopeState {
     members: Registry,
     /// Accepted jobs and how they ended, for this scope alone.
     pub(crate) tally: Tally,
-    /// Wakes a closer once the last member stopped.
+    /// Wakes a closer once no more than `wake_at` members are left.
     emptied: Condvar,
+    /// How many members a waiting closer spares (its own job): it is woken when only
+    /// those are left, not at every departure.
+    wake_at: std::sync::atomic::AtomicUsize,
     gate: Mutex<()>,
 }
 
@@ -154,6 +157,7 @@ impl ScopeState {
             members: Registry::default(),
             tally: Tally::default(),
             emptied: Condvar::new(),
+            wake_at: std::sync::atomic::AtomicUsize::new(0),
             gate: Mutex::new(()),
         }
     }
@@ -180,14 +184,15 @@ impl ScopeState {
     /// Makes `job` a member until it stops, or refuses it with `Closed` (naming this
     /// scope) once the scope is closed. Counted as submitted here.
     pub(crate) fn admit(&self, job: Arc<dyn LiveJob>) -> Result<(), Error> {
-        let record_site = job.record().site.clone();
         let key = self.members.insert(job.clone());
         // ORDERING: the members' locks order this insert against a closer's look at the
         // members, which follows its store of the flag: if that look missed the job, this
         // load comes after the store and sees it.
         if self.closed.load(Ordering::SeqCst) {
             self.members.remove(key);
-            return Err(Error::Closed { site: record_site });
+            return Err(Error::Closed {
+                site: job.record().site.clone(),
+            });
         }
         job.record().joined_scope(key);
         Tally::bump(&self.tally.submitted);
@@ -197,9 +202,10 @@ impl ScopeState {
     /// A member has stopped: it leaves, and a closer waiting for it is woken.
     pub(crate) fn leave(&self, key: usize) {
         self.members.remove(key);
-        // A closer may be waiting for every member but its own job: each departure wakes
-        // it to look again (only while the scope closes).
-        if self.is_closed() {
+        // ORDERING: the closer stores `wake_at` before it looks at the live count under
+        // the gate; this side counts the departure, then reads `wake_at` and takes the
+        // gate to notify, so a closer that missed the departure is woken.
+        if self.is_closed() && self.members.live() <= self.wake_at.load(Ordering::SeqCst) {
             let _gate = self.gate.lock();
             self.emptied.notify_all();
         }
@@ -290,9 +296,17 @@ impl ScopeState {
     /// Waits until every member but the spared ones has stopped or `deadline` passes;
     /// returns the members whose poll or closure is running then: they hold a thread.
     fn wait_stopped(&self, deadline: Instant, spare: &dyn Fn(&JobRecord) -> bool) -> Vec<StuckJob> {
+        // The spared members (the closing job itself) are counted once, not per wake-up.
+        let spared = self
+            .members
+            .unordered()
+            .iter()
+            .filter(|job| spare(job.record()))
+            .count();
+        self.wake_at.store(spared, Ordering::SeqCst);
         let mut gate = self.gate.lock();
         loop {
-            if self.members.live() == 0 || self.left(spare) == 0 {
+            if self.members.live() <= spared {
                 return Vec::new();
             }
             if self.emptied.wait_until(&mut gate, deadline).timed_out() {
