@@ -54,12 +54,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert!(cancelled.is_cancelled());
     println!("cancel:   {cancelled}");
 
-    // 4. A panic in a job becomes an error naming the line that submitted it.
+    // 4. A panic in a job becomes an error naming the line that submitted it. The panic is
+    // deliberate: this example's own panic hook prints it as one line (the library leaves
+    // the process's panic hook alone).
+    println!("panic:    a job now panics on purpose; its error comes back to the caller");
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "          (the deliberate panic, at {})",
+            info.location()
+                .map_or_else(String::new, ToString::to_string)
+        );
+    }));
     let panicked = handle
         .job("parse reply")
         .submit(async { panic!("unexpected byte 0xff") })
         .wait()
         .unwrap_err();
+    std::panic::set_hook(default_hook);
     assert_eq!(panicked.panic_message(), Some("unexpected byte 0xff"));
     println!("panic:    {panicked}");
 

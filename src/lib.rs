@@ -176,10 +176,9 @@ pub use event_loop::Stats;
 pub use handle::{Handle, Job, ShutdownHook};
 pub use job::JobInfo;
 pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
-pub use pool::{
-    Permit, PoolStats, RayonPool, RayonPoolJob, Reserve, ThreadPool, ThreadPoolBuilder,
-    ThreadPoolJob,
-};
+pub use pool::{Permit, PoolStats, Reserve, ThreadPool, ThreadPoolBuilder, ThreadPoolJob};
+#[cfg(feature = "rayon")]
+pub use pool::{RayonPool, RayonPoolJob};
 pub use report::{ShutdownReport, StageReport, StuckJob};
 pub use scope::{cancellation_token, outside_scopes, Scope};
 /// tokio-util's cancellation token, as scopes hand it out.

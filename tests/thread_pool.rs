@@ -688,6 +688,7 @@ fn pools_and_their_handles_are_clone_send_and_sync() {
     fn clone_send_sync<T: Clone + Send + Sync>() {}
     fn send_sync<T: Send + Sync>() {}
     clone_send_sync::<ThreadPool>();
+    #[cfg(feature = "rayon")]
     clone_send_sync::<loopbridge::RayonPool>();
     send_sync::<loopbridge::Reserve>();
     send_sync::<loopbridge::Permit>();

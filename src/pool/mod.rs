@@ -11,6 +11,7 @@ mod named;
 mod permit;
 mod pool_job;
 pub(crate) mod queue;
+#[cfg(feature = "rayon")]
 mod rayon_pool;
 pub(crate) mod room;
 mod stats;
@@ -18,9 +19,12 @@ mod thread_pool;
 pub(crate) mod worker;
 
 pub(crate) use default_pool::DefaultPool;
-pub use named::{RayonPoolJob, ThreadPoolJob};
+#[cfg(feature = "rayon")]
+pub use named::RayonPoolJob;
+pub use named::ThreadPoolJob;
 pub use permit::{Permit, Reserve};
 pub(crate) use pool_job::is_current as is_running_pool_job;
+#[cfg(feature = "rayon")]
 pub use rayon_pool::RayonPool;
 pub use stats::PoolStats;
 pub use thread_pool::{ThreadPool, ThreadPoolBuilder};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::completion::Completion;
 use crate::error::Site;
 
+#[cfg(feature = "rayon")]
 use super::rayon_pool::RayonPool;
 use super::thread_pool::ThreadPool;
 
@@ -77,6 +78,7 @@ impl<'a> ThreadPoolJob<'a> {
     }
 }
 
+#[cfg(feature = "rayon")]
 /// A named way to submit jobs to a [`RayonPool`]: every job's [`Site`] carries the name.
 ///
 /// # Examples
@@ -94,6 +96,7 @@ pub struct RayonPoolJob<'a> {
     name: Arc<str>,
 }
 
+#[cfg(feature = "rayon")]
 impl<'a> RayonPoolJob<'a> {
     pub(crate) fn new(pool: &'a RayonPool, name: Arc<str>) -> RayonPoolJob<'a> {
         RayonPoolJob { pool, name }
@@ -141,6 +144,7 @@ impl ThreadPool {
 }
 
 /// Naming a pool's jobs.
+#[cfg(feature = "rayon")]
 impl RayonPool {
     /// A named job builder: the name is part of the site, errors and log lines of the
     /// job submitted through it.
