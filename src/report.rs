@@ -45,7 +45,8 @@ pub struct ShutdownReport {
     /// A bridge's shutdown stages, in order: `"hooks"` (the shutdown hooks run while
     /// every job keeps running), `"jobs"` (jobs get until the timeout to finish, then are
     /// cut off), `"teardown"` (the loop thread drops what was cut off); each with how long
-    /// it took and what held it up. Empty for pools and scopes.
+    /// it took and what held it up. A scope's close or drain has a `"hooks"` stage when the
+    /// scope has hooks ([`Scope::on_close`](crate::Scope::on_close)); a pool's is empty.
     pub stages: Vec<StageReport>,
     /// How long the shutdown took.
     pub elapsed: Duration,

@@ -4,18 +4,21 @@
 //! tokio-util's `TaskTracker` with a `CancellationToken`.
 
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Site;
 use crate::event_loop::Stats;
-use crate::handle::Handle;
+use crate::handle::{start_hooks, wait_for_hooks, Handle, ShutdownHook};
 use crate::job::scope::{self, STOP_GRACE};
 use crate::job::{JobInfo, JobRecord, ScopeState};
 use crate::loop_thread;
 use crate::pool::is_running_pool_job;
-use crate::report::ShutdownReport;
+use crate::report::{ShutdownReport, StageReport};
 use crate::util::deadline_after;
 
 /// A named group of jobs on one bridge that is stopped as one: everything submitted
@@ -250,6 +253,7 @@ impl Scope {
         let started = Instant::now();
         let before = self.state.counts();
         let deadline = deadline_after(timeout);
+        let hooks = self.run_hooks(timeout);
         if loop_thread::on_loop_thread() {
             // Waiting here would stall the loop: a thread of its own waits instead.
             self.state.refuse_new();
@@ -275,6 +279,7 @@ impl Scope {
         } else {
             self.cut_off(STOP_GRACE)
         };
+        report.stages.extend(hooks);
         self.finish_report(&mut report, before, started);
         report
     }
@@ -336,9 +341,64 @@ impl Scope {
     fn close_within(&self, timeout: Duration) -> ShutdownReport {
         let started = Instant::now();
         let before = self.state.counts();
-        let mut report = self.cut_off(timeout);
+        let hooks = self.run_hooks(timeout);
+        let mut report = self.cut_off(timeout.saturating_sub(started.elapsed()));
+        report.stages.extend(hooks);
         self.finish_report(&mut report, before, started);
         report
+    }
+
+    /// Runs the hooks of this scope and its children, outside the scope (its close must
+    /// not cut them off), and waits for them for their share of `timeout` (not on a loop
+    /// thread, where they run on while the close goes on).
+    fn run_hooks(&self, timeout: Duration) -> Option<StageReport> {
+        let hooks = self.state.take_hooks();
+        if hooks.is_empty() {
+            return None;
+        }
+        let running = start_hooks(&self.handle, hooks);
+        if loop_thread::on_loop_thread() {
+            return None;
+        }
+        let share = self.handle.state().hook_share;
+        Some(wait_for_hooks(
+            running,
+            deadline_after(timeout.mul_f64(share)),
+        ))
+    }
+
+    /// Registers `make` to run when this scope starts to close or drain (or its parent
+    /// does, or its bridge shuts down), before its jobs are cut off: an unloading plugin
+    /// says goodbye. The hook runs as a job of no scope, named `name`; the close waits for
+    /// it for [`Builder::shutdown_hook_share`](crate::Builder::shutdown_hook_share) of its
+    /// timeout, then cuts it off and names it in the report's
+    /// [`stages`](ShutdownReport::stages). Dropping the guard removes the hook.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let plugin = bridge.handle().scope("weather");
+    /// let (said_tx, said) = mpsc::channel();
+    /// let _goodbye = plugin.on_close("unsubscribe", move || async move {
+    ///     said_tx.send("unsubscribed").unwrap();
+    /// });
+    /// let report = plugin.close(Duration::from_secs(30));
+    /// assert_eq!(said.recv()?, "unsubscribed");
+    /// assert_eq!(report.stages[0].name, "hooks");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn on_close<M, F>(&self, name: impl Into<Arc<str>>, make: M) -> ShutdownHook
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let site = Site::new(Location::caller(), Some(name.into()));
+        ShutdownHook::register(self.handle.state(), Some(&self.state), site, make)
     }
 
     /// Closes the scope, waiting up to `timeout` for its jobs to stop (not on a loop

@@ -97,3 +97,37 @@ fn a_shutdown_on_the_loop_thread_still_runs_the_hooks() {
     assert!(report.finishing_in_background, "{report}");
     recv(&ran_rx, "the hook ran");
 }
+
+#[test]
+fn a_scopes_hooks_run_before_its_jobs_are_cut_off_on_close_and_on_bridge_shutdown() {
+    let bridge = Bridge::new().unwrap();
+    let plugin = bridge.handle().scope("plugin");
+    let job = Arc::new(plugin.handle().submit(std::future::pending::<()>()));
+    let seen = job.clone();
+    let (saw_tx, saw_rx) = mpsc::channel();
+    let _goodbye = plugin.on_close("goodbye", move || async move {
+        saw_tx.send(seen.is_done()).unwrap();
+    });
+    let report = plugin.close(WAIT);
+    assert!(
+        !recv(&saw_rx, "the scope's hook ran"),
+        "its job was not cut off yet"
+    );
+    assert_eq!(report.stages[0].name, "hooks", "{report}");
+    assert!(job.is_done());
+
+    // A scope's hooks also run when its bridge shuts down.
+    let parent = bridge.handle().scope("other");
+    let other = parent.child("nested");
+    let (ran_tx, ran_rx) = mpsc::channel();
+    let _hook = other.on_close("nested goodbye", move || async move {
+        ran_tx.send(()).unwrap();
+    });
+    let report = bridge.shutdown(WAIT);
+    recv(
+        &ran_rx,
+        "the nested scope's hook ran with the bridge's shutdown",
+    );
+    assert!(report.stages[0].held_up_by.is_empty(), "{report}");
+    assert!(parent.is_closed() && other.is_closed());
+}

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::completion::Completion;
 use crate::event_loop::LoopState;
 use crate::handle::Handle;
+use crate::handle::{start_hooks, wait_for_hooks};
 use crate::job::Tally;
 use crate::loop_thread;
 use crate::process;
@@ -65,7 +65,10 @@ pub(super) fn stop(
     let hooks = if forked {
         Vec::new()
     } else {
-        start_hooks(handle)
+        // The bridge's hooks, then its scopes' (each scope closes with the bridge).
+        let mut hooks = state.hooks.take_all();
+        hooks.extend(state.take_scope_hooks());
+        start_hooks(handle, hooks)
     };
     let hooks_until = deadline_after(timeout.mul_f64(state.hook_share));
 
@@ -178,45 +181,6 @@ fn wait_for_loop(
         elapsed: teardown_began.elapsed(),
         held_up_by: Vec::new(),
     });
-}
-
-/// Submits the bridge's shutdown hooks as jobs, while it still takes submissions.
-fn start_hooks(handle: &Handle) -> Vec<Completion<()>> {
-    let hooks = handle.state().hooks.take_all();
-    hooks
-        .into_iter()
-        .map(|hook| handle.submit_at(hook.site, async move { (hook.make)().await }))
-        .collect()
-}
-
-/// Waits until `until` for the hooks to finish; cuts off those still running.
-fn wait_for_hooks(hooks: Vec<Completion<()>>, until: Instant) -> StageReport {
-    let began = Instant::now();
-    let mut held_up_by = Vec::new();
-    for mut hook in hooks {
-        match hook.wait_deadline(until) {
-            Ok(()) => {}
-            Err(error) if error.is_timeout() => {
-                hook.cancel();
-                held_up_by.push(hook.site().clone());
-            }
-            Err(error) => {
-                tracing::warn!(target: "loopbridge", site = %hook.site(), "a shutdown hook failed: {error}");
-            }
-        }
-    }
-    if !held_up_by.is_empty() {
-        tracing::warn!(
-            target: "loopbridge",
-            hooks = ?held_up_by,
-            "shutdown hooks still running after their share of the timeout were cut off"
-        );
-    }
-    StageReport {
-        name: "hooks",
-        elapsed: began.elapsed(),
-        held_up_by,
-    }
 }
 
 /// The loop thread did not stop in time: name the jobs holding it, resolve every job

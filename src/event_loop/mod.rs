@@ -10,7 +10,6 @@
 mod counters;
 mod dispatcher;
 mod doze;
-mod hooks;
 mod poll_clock;
 mod state;
 mod task;
@@ -20,7 +19,6 @@ pub(crate) use dispatcher::dispatch;
 #[cfg(loopbridge_loom)]
 pub(crate) use dispatcher::Jobs;
 pub(crate) use doze::Doze;
-pub(crate) use hooks::Hook;
 #[cfg(loopbridge_loom)]
 pub(crate) use poll_clock::TurnWaker;
 pub(crate) use poll_clock::{Sighting, Stall, Turn};

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Site};
 use crate::job::{
-    Arrival, Ended, JobCell, LiveJob, NewJob, Registry, RunQueue, ScopeState, Start, Tally,
+    Arrival, Ended, Hook, Hooks, JobCell, LiveJob, NewJob, Registry, RunQueue, ScopeState, Start,
+    Tally,
 };
 use crate::loop_thread::AssertMode;
 use crate::report::StuckJob;
@@ -21,7 +22,6 @@ use crate::sync::{fence, AtomicBool};
 use crate::util::log_panic;
 
 use super::counters::Counters;
-use super::hooks::Hooks;
 use super::poll_clock::PollClock;
 
 static NEXT_LOOP_ID: StdAtomicU64 = StdAtomicU64::new(1);
@@ -153,6 +153,14 @@ impl LoopState {
         for scope in self.live_scopes() {
             scope.close(None, &|_| false);
         }
+    }
+
+    /// The hooks of every scope on this loop, taken.
+    pub(crate) fn take_scope_hooks(&self) -> Vec<Hook> {
+        self.live_scopes()
+            .iter()
+            .flat_map(|scope| scope.take_hooks())
+            .collect()
     }
 
     fn live_scopes(&self) -> Vec<Arc<ScopeState>> {

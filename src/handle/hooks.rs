@@ -5,9 +5,13 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
+use crate::completion::Completion;
 use crate::error::Site;
-use crate::event_loop::{Hook, LoopState};
+use crate::event_loop::LoopState;
+use crate::job::{scope, Hook, ScopeState};
+use crate::report::StageReport;
 
 use super::Handle;
 
@@ -15,9 +19,39 @@ use super::Handle;
 /// already took it). From [`Handle::on_shutdown`].
 #[must_use = "dropping the guard removes the hook at once"]
 pub struct ShutdownHook {
-    state: Weak<LoopState>,
+    owner: Owner,
     key: usize,
     site: Site,
+}
+
+/// Where a hook is registered.
+enum Owner {
+    Bridge(Weak<LoopState>),
+    Scope(Weak<ScopeState>),
+}
+
+impl ShutdownHook {
+    /// Registers `make` with the bridge's or the scope's hooks.
+    pub(crate) fn register<M, F>(
+        state: &Arc<LoopState>,
+        scope: Option<&Arc<ScopeState>>,
+        site: Site,
+        make: M,
+    ) -> ShutdownHook
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let hook = Hook {
+            site: site.clone(),
+            make: Box::new(move || Box::pin(make())),
+        };
+        let (owner, key) = match scope {
+            Some(scope) => (Owner::Scope(Arc::downgrade(scope)), scope.hooks.add(hook)),
+            None => (Owner::Bridge(Arc::downgrade(state)), state.hooks.add(hook)),
+        };
+        ShutdownHook { owner, key, site }
+    }
 }
 
 impl Handle {
@@ -55,16 +89,7 @@ impl Handle {
         F: Future<Output = ()> + Send + 'static,
     {
         let site = Site::new(Location::caller(), Some(name.into()));
-        let state = self.state();
-        let key = state.hooks.add(Hook {
-            site: site.clone(),
-            make: Box::new(move || Box::pin(make())),
-        });
-        ShutdownHook {
-            state: Arc::downgrade(state),
-            key,
-            site,
-        }
+        ShutdownHook::register(self.state(), None, site, make)
     }
 
     /// A future that resolves once the bridge starts to stop (its shutdown began, or it
@@ -109,8 +134,17 @@ impl Handle {
 
 impl Drop for ShutdownHook {
     fn drop(&mut self) {
-        if let Some(state) = self.state.upgrade() {
-            state.hooks.remove(self.key);
+        match &self.owner {
+            Owner::Bridge(state) => {
+                if let Some(state) = state.upgrade() {
+                    state.hooks.remove(self.key);
+                }
+            }
+            Owner::Scope(scope) => {
+                if let Some(scope) = scope.upgrade() {
+                    scope.hooks.remove(self.key);
+                }
+            }
         }
     }
 }
@@ -120,5 +154,47 @@ impl fmt::Debug for ShutdownHook {
         f.debug_struct("ShutdownHook")
             .field("site", &self.site)
             .finish()
+    }
+}
+
+/// Submits `hooks` as jobs on `handle`'s bridge, while it still takes submissions, in no
+/// scope (a scope's own hooks must not be cut off by its close).
+pub(crate) fn start_hooks(handle: &Handle, hooks: Vec<Hook>) -> Vec<Completion<()>> {
+    let unscoped = handle.unscoped();
+    scope::outside(|| {
+        hooks
+            .into_iter()
+            .map(|hook| unscoped.submit_at(hook.site, async move { (hook.make)().await }))
+            .collect()
+    })
+}
+
+/// Waits until `until` for the hooks to finish; cuts off those still running.
+pub(crate) fn wait_for_hooks(hooks: Vec<Completion<()>>, until: Instant) -> StageReport {
+    let began = Instant::now();
+    let mut held_up_by = Vec::new();
+    for mut hook in hooks {
+        match hook.wait_deadline(until) {
+            Ok(()) => {}
+            Err(error) if error.is_timeout() => {
+                hook.cancel();
+                held_up_by.push(hook.site().clone());
+            }
+            Err(error) => {
+                tracing::warn!(target: "loopbridge", site = %hook.site(), "a shutdown hook failed: {error}");
+            }
+        }
+    }
+    if !held_up_by.is_empty() {
+        tracing::warn!(
+            target: "loopbridge",
+            hooks = ?held_up_by,
+            "shutdown hooks still running after their share of the timeout were cut off"
+        );
+    }
+    StageReport {
+        name: "hooks",
+        elapsed: began.elapsed(),
+        held_up_by,
     }
 }

@@ -18,6 +18,7 @@ mod hooks;
 mod named;
 
 pub use hooks::ShutdownHook;
+pub(crate) use hooks::{start_hooks, wait_for_hooks};
 pub use named::Job;
 
 /// The way into a bridge's loop: submit futures and callbacks from any thread.
@@ -59,6 +60,11 @@ impl Handle {
             executor: self.executor.clone(),
             scope: Some(scope),
         }
+    }
+
+    /// The same bridge, with no scope of its own.
+    pub(crate) fn unscoped(&self) -> Handle {
+        Handle::new(self.state.clone(), self.executor.clone())
     }
 
     /// The scope of this handle, if it is a scoped one.

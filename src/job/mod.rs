@@ -8,6 +8,7 @@
 
 mod cell;
 mod deliver;
+mod hooks;
 mod record;
 mod registry;
 mod run_queue;
@@ -18,6 +19,7 @@ mod tally;
 
 pub(crate) use cell::{report_unread, JobCell};
 pub(crate) use deliver::deliver;
+pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use record::{JobRecord, LiveJob};
 pub use registry::JobInfo;
 pub(crate) use registry::Registry;

@@ -20,6 +20,7 @@ use crate::error::{Error, Site};
 use crate::report::StuckJob;
 use crate::sync::AtomicBool;
 
+use super::hooks::{Hook, Hooks};
 use super::record::{JobRecord, LiveJob};
 use super::registry::Registry;
 use super::tally::Tally;
@@ -39,6 +40,8 @@ pub(crate) struct ScopeState {
     members: Registry,
     /// Accepted jobs and how they ended, for this scope alone.
     pub(crate) tally: Tally,
+    /// Run as the scope starts to close or drain, before its jobs are cut off.
+    pub(crate) hooks: Hooks,
     /// Wakes a closer once no more than `wake_at` members are left.
     emptied: Condvar,
     /// How many members a waiting closer spares (its own job): it is woken when only
@@ -156,6 +159,7 @@ impl ScopeState {
             token,
             members: Registry::default(),
             tally: Tally::default(),
+            hooks: Hooks::default(),
             emptied: Condvar::new(),
             wake_at: std::sync::atomic::AtomicUsize::new(0),
             gate: Mutex::new(()),
@@ -335,6 +339,17 @@ impl ScopeState {
             .iter()
             .filter_map(Weak::upgrade)
             .collect()
+    }
+
+    /// The hooks of this scope and its children (children first), taken: each runs once.
+    pub(crate) fn take_hooks(&self) -> Vec<Hook> {
+        let mut hooks: Vec<Hook> = self
+            .live_children()
+            .iter()
+            .flat_map(|child| child.take_hooks())
+            .collect();
+        hooks.extend(self.hooks.take_all());
+        hooks
     }
 
     /// The live members of this scope and its children.

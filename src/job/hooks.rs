@@ -1,6 +1,7 @@
-//! Shutdown hooks: async work a bridge runs when it starts to stop, before jobs are cut
-//! off (flush a cache, say goodbye to a server). Registered through a `Handle`, removed
-//! when their guard is dropped, taken all at once by the stopping bridge.
+//! Shutdown hooks: async work a bridge (or a scope) runs when it starts to stop, before
+//! jobs are cut off (flush a cache, say goodbye to a server). Registered through a
+//! `Handle` or a `Scope`, removed when their guard is dropped, taken all at once by the
+//! stopping bridge or the closing scope.
 
 use std::future::Future;
 use std::pin::Pin;
