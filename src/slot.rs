@@ -93,11 +93,22 @@ impl<T> Slot<T> {
 
     /// Offers the result; the first offer wins.
     pub(crate) fn resolve(&self, result: Result<T, Error>) -> Resolved {
+        match self.offer(result) {
+            Ok(resolved) => resolved,
+            Err(refused) => {
+                drop(refused);
+                Resolved::AlreadyResolved
+            }
+        }
+    }
+
+    /// Offers the result, handing it back (`Err`) when the slot was resolved already, so
+    /// that the caller drops it where a panicking destructor cannot skip its bookkeeping.
+    pub(crate) fn offer(&self, result: Result<T, Error>) -> Result<Resolved, Result<T, Error>> {
         let mut state = self.state.lock();
         if !matches!(*state, State::Pending { .. }) {
             drop(state);
-            drop(result);
-            return Resolved::AlreadyResolved;
+            return Err(result);
         }
         let State::Pending {
             waker,
@@ -114,11 +125,11 @@ impl<T> Slot<T> {
         if let Some(callback) = callback {
             drop(state);
             callback(result);
-            return Resolved::Delivered;
+            return Ok(Resolved::Delivered);
         }
         if detached {
             drop(state);
-            return Resolved::Unread(result.err());
+            return Ok(Resolved::Unread(result.err()));
         }
         *state = State::Ready(result);
         drop(state);
@@ -126,7 +137,7 @@ impl<T> Slot<T> {
         if let Some(waker) = waker {
             waker.wake();
         }
-        Resolved::Delivered
+        Ok(Resolved::Delivered)
     }
 
     pub(crate) fn is_resolved(&self) -> bool {

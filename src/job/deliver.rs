@@ -23,11 +23,13 @@ pub(crate) fn deliver<T>(cell: &JobCell<T>, produced: Result<T, String>, tally: 
         }
         Ok(value) => {
             let counted = tally.is_some_and(|tally| tally.end(record, Ended::Finished));
-            if let Resolved::AlreadyResolved = cell.resolve(Ok(value)) {
-                // A cancel won the race after the look above: the value was dropped.
+            if let Err(refused) = cell.slot.offer(Ok(value)) {
+                // A cancel won the race after the look above: the value is dropped
+                // unread, recounted first (its destructor may panic).
                 if let (true, Some(tally)) = (counted, tally) {
                     tally.finished_was_cancelled(record);
                 }
+                drop(refused);
             }
         }
         Err(message) => {
