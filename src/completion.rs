@@ -395,7 +395,8 @@ impl<T> Completion<T> {
 
     /// Cancels the job (as [`cancel`](Completion::cancel)) and blocks until it has really
     /// stopped: a loop job's future dropped (at its next poll boundary), a pool job's
-    /// closure returned, or dropped before it ran. `Ok(())` also when the job had already
+    /// closure returned. A pool job still queued counts as stopped at once: it never runs
+    /// (its closure is dropped when its pool reaches it). `Ok(())` also when the job had already
     /// finished; its value then stays for a later wait.
     ///
     /// # Errors
@@ -428,11 +429,17 @@ impl<T> Completion<T> {
     #[track_caller]
     pub fn cancel_and_wait(&self, timeout: Duration) -> Result<(), Error> {
         let at = Location::caller();
+        // Looked at before the cancel resolves the job: a job left behind in a fork never
+        // runs here, so there is nothing to wait for.
+        let forked = self.orphaned().is_some();
         self.cancel();
         if loop_thread::on_loop_thread() {
             return Err(self.blocking_on_loop(at));
         }
-        if self.orphaned().is_some() || self.cell.record.wait_stopped(deadline_after(timeout)) {
+        // A pool job cancelled while queued never runs: its closure is dropped when its
+        // pool reaches it, which may be long after, behind other work.
+        if forked || self.cell.is_parked() || self.cell.record.wait_stopped(deadline_after(timeout))
+        {
             return Ok(());
         }
         Err(self.timed_out(at, true))

@@ -418,10 +418,16 @@ impl Scope {
     /// it), and how long it took.
     fn finish_report(&self, report: &mut ShutdownReport, before: [u64; 4], started: Instant) {
         let after = self.state.counts();
+        // Cut-off pool jobs still queued are counted by their pool when it reaches them;
+        // this close ended them, so its report counts them now (looked at after the
+        // counts, so that none is in both).
+        let parked = self.state.parked_uncounted();
         let ran = (after[1] + after[3]).saturating_sub(before[1] + before[3]);
         let cancelled = after[2].saturating_sub(before[2]);
         report.finished = usize::try_from(ran).unwrap_or(usize::MAX);
-        report.cancelled = usize::try_from(cancelled).unwrap_or(usize::MAX);
+        report.cancelled = usize::try_from(cancelled)
+            .unwrap_or(usize::MAX)
+            .saturating_add(parked);
         report.elapsed = started.elapsed();
     }
 }

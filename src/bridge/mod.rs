@@ -116,11 +116,13 @@ impl Bridge {
     /// `timeout` is reported in [`ShutdownReport::stuck`] and the loop thread is left
     /// behind rather than joined forever.
     ///
-    /// It goes in stages, reported in [`ShutdownReport::stages`]: the shutdown hooks
-    /// ([`Handle::on_shutdown`]) run first, while every job keeps running, for up to
-    /// [`Builder::shutdown_hook_share`] of the timeout; [`Handle::closing`] resolves and
-    /// every [`Scope`](crate::Scope)'s token is cancelled; jobs then get until the
-    /// timeout to finish; what is left is cut off.
+    /// It goes in stages, reported in [`ShutdownReport::stages`]. As it begins, the
+    /// shutdown hooks ([`Handle::on_shutdown`], and every scope's
+    /// [`on_close`](crate::Scope::on_close)) are submitted, then new work is refused,
+    /// [`Handle::closing`] resolves and every [`Scope`](crate::Scope)'s token is
+    /// cancelled. The hooks get up to [`Builder::shutdown_hook_share`] of the timeout
+    /// (then they are cut off); every job already submitted keeps running meanwhile and
+    /// gets until the whole timeout to finish; what is left is then cut off.
     ///
     /// Every completion is resolved, and every job counted in [`Handle::stats`], by the
     /// time this returns. Dropping the cut-off futures is the slow half of a teardown

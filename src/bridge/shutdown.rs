@@ -61,7 +61,6 @@ pub(super) fn stop(
     // wait for.
     let forked = state.fork_generation != process::generation();
     // The hooks first: submitted as jobs while the bridge still takes submissions.
-    state.closing.cancel();
     let hooks = if forked {
         Vec::new()
     } else {
@@ -74,6 +73,7 @@ pub(super) fn stop(
 
     *state.stop_deadline.lock() = Some(deadline);
     state.refuse_new();
+    state.closing.cancel();
     state.refuse_scopes();
     state.stop.notify_one();
     let in_background = !forked
@@ -81,9 +81,11 @@ pub(super) fn stop(
             || (caller == Caller::Drop && tokio::runtime::Handle::try_current().is_ok()));
     // The default pool shuts down within the same deadline while the loop winds down
     // (where this thread must not wait, it does not wait for the pool either).
-    let executor = handle
-        .executor()
-        .shutdown(if forked { Instant::now() } else { deadline });
+    let executor = if forked {
+        handle.executor().shutdown(Instant::now(), false)
+    } else {
+        handle.executor().shutdown(deadline, !in_background)
+    };
 
     let mut report = ShutdownReport::default();
     if forked {

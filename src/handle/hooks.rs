@@ -56,13 +56,16 @@ impl ShutdownHook {
 
 impl Handle {
     /// Registers `make` to run when the bridge starts to stop, before any job is cut
-    /// off: `make` builds a future (on the stopping thread), which runs on the loop as a
-    /// job named `name`, while the other jobs keep running. The shutdown waits for hooks
-    /// for its first share of the timeout
+    /// off: the shutdown submits it as a job named `name` (in no scope) just before it
+    /// refuses new work, so `make` and the future it returns run on the loop while the
+    /// jobs already submitted keep running. A hook does its work itself (its own async
+    /// I/O: flush, say goodbye): jobs it would submit, to the loop or to the bridge's
+    /// pool, are refused like any submission once the shutdown has begun. The shutdown
+    /// waits for hooks for its first share of the timeout
     /// ([`Builder::shutdown_hook_share`](crate::Builder::shutdown_hook_share), a quarter by
-    /// default), then cuts off those still running, and reports them in its
+    /// default), then cuts off those still running, and names them in its
     /// [`stages`](crate::ShutdownReport::stages). A panic in a hook is logged with its
-    /// name.
+    /// name. Hooks registered once the shutdown began never run.
     ///
     /// # Examples
     ///

@@ -64,6 +64,22 @@ impl<T> JobCell<T> {
         }
     }
 
+    /// `true` for a pool job that was resolved (cut off, cancelled) before it ran and is
+    /// still waiting in its queue: it never runs; it stops when its pool reaches it.
+    pub(crate) fn is_parked(&self) -> bool {
+        // A pool job (no loop schedules it) with a result and no run begun: its worker's
+        // claim will find it resolved, so it never runs.
+        // ORDERING: see `run_claimed`: the resolve came before this fence.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        !self.schedule.on_loop()
+            && self.slot.is_resolved()
+            && self
+                .record
+                .running_poll(std::time::Instant::now())
+                .is_none()
+            && self.record.polls() == 0
+    }
+
     /// Offers the job's result; reports it if it is an error nobody will read.
     pub(crate) fn resolve(&self, result: Result<T, Error>) -> Resolved {
         let resolved = self.slot.resolve(result);
@@ -105,6 +121,10 @@ impl<T: Send> LiveJob for JobCell<T> {
 
     fn is_resolved(&self) -> bool {
         self.slot.is_resolved()
+    }
+
+    fn is_parked(&self) -> bool {
+        JobCell::is_parked(self)
     }
 }
 

@@ -105,6 +105,11 @@ impl JobRecord {
         !self.counted.swap(true, Ordering::Relaxed)
     }
 
+    /// `true` once some side has counted the job's end.
+    pub(crate) fn is_counted(&self) -> bool {
+        self.counted.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn polls(&self) -> u64 {
         self.polls.load(Ordering::Relaxed)
     }
@@ -128,4 +133,7 @@ pub(crate) trait LiveJob: Send + Sync {
     fn interrupt(&self, error: Error) -> bool;
     /// `true` once the job has a result (it may still be delivering it).
     fn is_resolved(&self) -> bool;
+    /// `true` for a pool job that was resolved (cut off, cancelled) before it ran and is
+    /// still waiting in its queue: it never runs; it stops when its pool reaches it.
+    fn is_parked(&self) -> bool;
 }

@@ -106,6 +106,11 @@ impl Schedule {
         }
     }
 
+    /// `true` for a job a loop polls (not a pool job).
+    pub(crate) fn on_loop(&self) -> bool {
+        self.queue.is_some()
+    }
+
     /// Queues the job for a poll unless it is queued already (or has ended).
     pub(crate) fn wake(&self) {
         let Some(queue) = &self.queue else { return };

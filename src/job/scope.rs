@@ -40,6 +40,8 @@ pub(crate) struct ScopeState {
     members: Registry,
     /// Accepted jobs and how they ended, for this scope alone.
     pub(crate) tally: Tally,
+    /// The counts of children that are gone, kept so that the sums never go back.
+    retired: Mutex<[u64; 4]>,
     /// Run as the scope starts to close or drain, before its jobs are cut off.
     pub(crate) hooks: Hooks,
     /// Wakes a closer once no more than `wake_at` members are left.
@@ -159,6 +161,7 @@ impl ScopeState {
             token,
             members: Registry::default(),
             tally: Tally::default(),
+            retired: Mutex::new([0; 4]),
             hooks: Hooks::default(),
             emptied: Condvar::new(),
             wake_at: std::sync::atomic::AtomicUsize::new(0),
@@ -209,7 +212,9 @@ impl ScopeState {
         // ORDERING: the closer stores `wake_at` before it looks at the live count under
         // the gate; this side counts the departure, then reads `wake_at` and takes the
         // gate to notify, so a closer that missed the departure is woken.
-        if self.is_closed() && self.members.live() <= self.wake_at.load(Ordering::SeqCst) {
+        if self.closed.load(Ordering::SeqCst)
+            && self.members.live() <= self.wake_at.load(Ordering::SeqCst)
+        {
             let _gate = self.gate.lock();
             self.emptied.notify_all();
         }
@@ -218,12 +223,13 @@ impl ScopeState {
     /// Refuses every later submission, this scope's and its children's, and cancels their
     /// tokens.
     pub(crate) fn refuse_new(&self) {
-        // Children first: a child's work is refused before its parent's.
+        // ORDERING: see `admit`. Stored before the children are looked at: a child made
+        // meanwhile either is in that look, or (pushed before it reads this flag in
+        // `child`) refuses itself.
+        self.closed.swap(true, Ordering::SeqCst);
         for child in self.live_children() {
             child.refuse_new();
         }
-        // ORDERING: see `admit`.
-        self.closed.swap(true, Ordering::SeqCst);
         self.token.cancel();
     }
 
@@ -288,6 +294,21 @@ impl ScopeState {
         children_drained && self.left(spare) == 0
     }
 
+    /// Cut-off pool jobs still queued whose end nobody has counted yet: their pool
+    /// counts them when it reaches them. A report counts them now.
+    pub(crate) fn parked_uncounted(&self) -> usize {
+        let mut parked = self
+            .members
+            .unordered()
+            .iter()
+            .filter(|job| job.is_parked() && !job.record().is_counted())
+            .count();
+        for child in self.live_children() {
+            parked += child.parked_uncounted();
+        }
+        parked
+    }
+
     /// Members not spared.
     fn left(&self, spare: &dyn Fn(&JobRecord) -> bool) -> usize {
         self.members
@@ -300,17 +321,21 @@ impl ScopeState {
     /// Waits until every member but the spared ones has stopped or `deadline` passes;
     /// returns the members whose poll or closure is running then: they hold a thread.
     fn wait_stopped(&self, deadline: Instant, spare: &dyn Fn(&JobRecord) -> bool) -> Vec<StuckJob> {
-        // The spared members (the closing job itself) are counted once, not per wake-up.
-        let spared = self
-            .members
-            .unordered()
-            .iter()
-            .filter(|job| spare(job.record()))
-            .count();
-        self.wake_at.store(spared, Ordering::SeqCst);
         let mut gate = self.gate.lock();
         loop {
-            if self.members.live() <= spared {
+            // Not waited for: the closing job itself, and pool jobs cut off while queued
+            // (they never run; they leave when their pool reaches them, which may be long
+            // after, behind other work). Counted per wake-up, which comes only when no
+            // more than that many members are left.
+            let ignored = self
+                .members
+                .unordered()
+                .iter()
+                .filter(|job| spare(job.record()) || job.is_parked())
+                .count();
+            // The largest of what concurrent closers ignore: each rechecks its own.
+            self.wake_at.fetch_max(ignored, Ordering::SeqCst);
+            if self.members.live() <= ignored {
                 return Vec::new();
             }
             if self.emptied.wait_until(&mut gate, deadline).timed_out() {
@@ -364,11 +389,12 @@ impl ScopeState {
     /// This scope's counts with its children's: submitted, finished, cancelled, panicked.
     pub(crate) fn counts(&self) -> [u64; 4] {
         let tally = &self.tally;
+        let retired = *self.retired.lock();
         let mut counts = [
-            Tally::read(&tally.submitted),
-            Tally::read(&tally.finished),
-            Tally::read(&tally.cancelled),
-            Tally::read(&tally.panicked),
+            Tally::read(&tally.submitted) + retired[0],
+            Tally::read(&tally.finished) + retired[1],
+            Tally::read(&tally.cancelled) + retired[2],
+            Tally::read(&tally.panicked) + retired[3],
         ];
         for child in self.live_children() {
             for (sum, part) in counts.iter_mut().zip(child.counts()) {
@@ -382,6 +408,20 @@ impl ScopeState {
     pub(crate) fn refused(&self, site: Site) -> Error {
         Error::Closed {
             site: site.in_scope(Some(self.path.clone())),
+        }
+    }
+}
+
+impl Drop for ScopeState {
+    /// A child that is gone leaves its counts with its parent (its own children, which
+    /// hold it, are gone already and left theirs with it).
+    fn drop(&mut self) {
+        if let Some(parent) = &self.parent {
+            let counts = self.counts();
+            let mut retired = parent.retired.lock();
+            for (sum, part) in retired.iter_mut().zip(counts) {
+                *sum += part;
+            }
         }
     }
 }

@@ -56,6 +56,16 @@ impl Tally {
         });
     }
 
+    /// `record`'s job was refused after its scope had counted it submitted: it was never
+    /// submitted after all, and no side counts its end.
+    pub(crate) fn withdraw(record: &JobRecord) {
+        if record.claim_count() {
+            if let Some(scope) = &record.scope {
+                Self::unbump(&scope.tally.submitted);
+            }
+        }
+    }
+
     /// `record`'s job, counted as finished, had its value dropped by a cancel (or a
     /// cut-off) after all.
     pub(crate) fn finished_was_cancelled(&self, record: &JobRecord) {

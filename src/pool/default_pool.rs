@@ -34,9 +34,11 @@ impl DefaultPool {
         }
     }
 
-    /// Shuts the pool down by `deadline`, if it ever started.
-    pub(crate) fn shutdown(&self, deadline: Instant) -> Option<ShutdownReport> {
+    /// Shuts the pool down by `deadline`, if it ever started; waits for running jobs
+    /// only if `wait` (not on a loop thread or inside an async context).
+    pub(crate) fn shutdown(&self, deadline: Instant, wait: bool) -> Option<ShutdownReport> {
         let pool = self.pool.get_or_init(|| None).as_ref()?;
-        Some(pool.shutdown(deadline.saturating_duration_since(Instant::now())))
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        Some(pool.shutdown_waiting(timeout, wait))
     }
 }

@@ -14,6 +14,7 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,20 +134,25 @@ where
     T: Send + 'static,
 {
     let tally = jobs.map(|jobs| &jobs.counters.jobs);
+    // Marked running before the claim, and kept through the delivery: a scope closing
+    // meanwhile either sees the job running (and waits for it) or the job sees the close
+    // (and never runs); a `then` callback that closes this job's scope or shuts its pool
+    // down is still this job, and must not wait for itself.
+    let _running = jobs.map(|jobs| Running::start(jobs, cell));
+    // ORDERING: a store-load pair with a scope's close (`JobCell::is_parked`): this side
+    // marks the run, fences, reads the slot; the close resolves, fences, reads the mark.
+    fence(Ordering::SeqCst);
     if cell.slot.is_resolved() {
         if let Some(tally) = tally {
             tally.end(&cell.record, Ended::Cancelled);
         }
         return;
     }
-    let produced = {
-        let _context = cell.record.span.enter();
-        let _running = jobs.map(|jobs| Running::start(jobs, cell));
-        let run = || catch_unwind(AssertUnwindSafe(f));
-        match &cell.record.scope {
-            Some(scope) => scope::enter(Some(scope), run),
-            None => run(),
-        }
+    let _context = cell.record.span.enter();
+    let run = || catch_unwind(AssertUnwindSafe(f));
+    let produced = match &cell.record.scope {
+        Some(scope) => scope::enter(Some(scope), run),
+        None => run(),
     };
     let produced = produced.map_err(|payload| panic_message(&*payload));
     deliver(cell, produced, tally);

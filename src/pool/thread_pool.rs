@@ -292,6 +292,11 @@ impl ThreadPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        self.shutdown_waiting(timeout, !loop_thread::on_loop_thread())
+    }
+
+    /// Shuts the pool down; waits (up to `timeout`) for running jobs only if `wait`.
+    pub(crate) fn shutdown_waiting(&self, timeout: Duration, wait: bool) -> ShutdownReport {
         let started = Instant::now();
         let deadline = deadline_after(timeout);
         let core = self.core();
@@ -301,12 +306,13 @@ impl ThreadPool {
 
         core.close();
         let mut report = ShutdownReport::default();
-        if loop_thread::on_loop_thread() {
+        if !wait {
             tracing::debug!(
                 target: "loopbridge",
                 pool = %self.owner.shared.name,
-                "pool shut down from a loop thread: not waiting; running jobs finish in the background"
+                "pool shut down where it must not wait: running jobs finish in the background"
             );
+            report.finishing_in_background = true;
         } else {
             let own = core
                 .jobs

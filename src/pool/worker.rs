@@ -75,6 +75,8 @@ impl Core {
             Ok(push) => (completion, push),
             Err((job, refused)) => {
                 Tally::unbump(&counters.jobs.submitted);
+                // Refused, so never submitted: out of its scope's count too.
+                Tally::withdraw(job.record());
                 self.release_room();
                 let site = job.site().clone();
                 let error = match refused {
