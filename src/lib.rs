@@ -149,6 +149,7 @@
 // Leaves: what every layer may use.
 mod error;
 mod loop_thread;
+mod notify;
 mod process;
 mod report;
 mod spin;
@@ -160,6 +161,7 @@ mod util;
 mod completion;
 mod event_loop;
 mod job;
+mod many;
 mod pool;
 mod slot;
 mod watchdog;
@@ -176,6 +178,7 @@ pub use event_loop::Stats;
 pub use handle::{Handle, Job};
 pub use job::JobInfo;
 pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
+pub use many::{as_completed, wait_all, wait_any, AsCompleted, Waitable};
 pub use pool::{
     Permit, PoolStats, RayonPool, RayonPoolJob, Reserve, ThreadPool, ThreadPoolBuilder,
     ThreadPoolJob,
