@@ -164,6 +164,7 @@ mod job;
 mod many;
 mod pool;
 mod slot;
+mod stream;
 mod watchdog;
 
 // The API on top.
@@ -185,6 +186,7 @@ pub use pool::{
 };
 pub use report::{ShutdownReport, StuckJob};
 pub use scope::{cancellation_token, outside_scopes, Scope};
+pub use stream::StreamIter;
 /// tokio-util's cancellation token, as scopes hand it out.
 pub use tokio_util::sync::CancellationToken;
 

@@ -14,6 +14,7 @@ use crate::job::{scope, JobInfo, ScopeState, Start};
 use crate::loop_thread;
 use crate::pool::{DefaultPool, PoolStats};
 
+mod iter;
 mod named;
 
 pub use named::Job;
