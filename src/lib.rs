@@ -186,7 +186,7 @@ pub use pool::{
 };
 pub use report::{ShutdownReport, StuckJob};
 pub use scope::{cancellation_token, outside_scopes, Scope};
-pub use stream::StreamIter;
+pub use stream::{StreamIter, Unblock, UnblockIter};
 /// tokio-util's cancellation token, as scopes hand it out.
 pub use tokio_util::sync::CancellationToken;
 

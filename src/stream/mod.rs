@@ -8,6 +8,10 @@
 //! `process`, `util`. Not `event_loop` or `handle`: `Handle::iter` submits the pump.
 
 mod iter;
+mod unblock;
+mod unblock_iter;
 
 pub use iter::StreamIter;
 pub(crate) use iter::{Buffer, Pump};
+pub use unblock::Unblock;
+pub use unblock_iter::UnblockIter;
