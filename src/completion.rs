@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Site};
 use crate::job::{report_unread, JobCell};
 use crate::loop_thread;
-use crate::process;
 use crate::slot::{Outcome, Resolved};
 use crate::spin;
 use crate::util::{deadline_after, log_panic};
@@ -99,6 +98,11 @@ pub struct Completion<T> {
 impl<T> Completion<T> {
     pub(crate) fn new(cell: Arc<JobCell<T>>) -> Completion<T> {
         Completion { cell, read: false }
+    }
+
+    /// The job's cell: its record and slot (for the multi-waits).
+    pub(crate) fn cell(&self) -> &Arc<JobCell<T>> {
+        &self.cell
     }
 
     /// A completion that is already resolved with `error`.
@@ -582,11 +586,23 @@ impl<T> Completion<T> {
     /// `Forked` when the job is still pending and the threads that would run it were
     /// left behind in a fork: waiting would never end.
     fn orphaned(&self) -> Option<Error> {
-        let record = &self.cell.record;
-        if self.cell.slot.is_resolved() {
-            return None;
+        self.cell.orphaned()
+    }
+
+    /// Takes the result without blocking, as a multi-wait that was told the job resolved
+    /// does: `Forked` (without touching the slot's lock) for a job left behind in a
+    /// fork, the result if it is in, `None` if not.
+    ///
+    /// # Panics
+    ///
+    /// If the value was already taken.
+    #[track_caller]
+    pub(crate) fn take_now(&mut self) -> Option<Result<T, Error>> {
+        if let Some(error) = self.orphaned() {
+            self.read = true;
+            return Some(Err(error));
         }
-        process::check_not_forked(record.fork_generation, &record.site).err()
+        self.try_take()
     }
 
     /// The low-latency wait: spins on the result for up to `limit` before the caller parks.
@@ -677,7 +693,12 @@ mod tests {
     use super::*;
 
     fn pending_completion() -> Completion<u32> {
-        let cell = JobCell::owned(Site::caller(), None, process::generation(), Duration::ZERO);
+        let cell = JobCell::owned(
+            Site::caller(),
+            None,
+            crate::process::generation(),
+            Duration::ZERO,
+        );
         Completion::new(Arc::new(cell))
     }
 

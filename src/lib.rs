@@ -83,6 +83,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Many jobs, and streams
+//!
+//! [`wait_any`], [`wait_all`] and [`as_completed`] wait on many jobs at once, loop and
+//! pool jobs mixed; [`Handle::iter`] reads an async stream from a plain thread, and
+//! [`ThreadPool::unblock_iter`] and [`ThreadPool::unblock`] turn blocking iterators and
+//! readers into streams and tokio I/O for async code. Every one is bounded and stops its
+//! producer when the consumer goes.
+//!
+//! ```
+//! let bridge = loopbridge::Bridge::new()?;
+//! let handle = bridge.handle();
+//! let jobs: Vec<_> = (1..=3).map(|n| handle.submit(async move { n * 10 })).collect();
+//! let total: u32 = loopbridge::as_completed(jobs).map(|(_, result)| result.unwrap()).sum();
+//! assert_eq!(total, 60);
+//!
+//! let squares = handle.iter(futures_util::stream::iter((1..=3_u32).map(|n| n * n)), 2);
+//! assert_eq!(squares.collect::<Result<Vec<_>, _>>()?, [1, 4, 9]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The loop-thread rules
 //!
 //! Code on the loop thread must not block: one blocking call stalls every job. A
@@ -149,6 +169,7 @@
 // Leaves: what every layer may use.
 mod error;
 mod loop_thread;
+mod notify;
 mod process;
 mod report;
 mod spin;
@@ -160,8 +181,10 @@ mod util;
 mod completion;
 mod event_loop;
 mod job;
+mod many;
 mod pool;
 mod slot;
+mod stream;
 mod watchdog;
 
 // The API on top.
@@ -176,11 +199,13 @@ pub use event_loop::Stats;
 pub use handle::{Handle, Job, ShutdownHook};
 pub use job::JobInfo;
 pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
+pub use many::{as_completed, wait_all, wait_any, AsCompleted, Waitable};
 pub use pool::{Permit, PoolStats, Reserve, ThreadPool, ThreadPoolBuilder, ThreadPoolJob};
 #[cfg(feature = "rayon")]
 pub use pool::{RayonPool, RayonPoolJob};
 pub use report::{ShutdownReport, StageReport, StuckJob};
 pub use scope::{cancellation_token, outside_scopes, Scope};
+pub use stream::{StreamIter, Unblock, UnblockIter};
 /// tokio-util's cancellation token, as scopes hand it out.
 pub use tokio_util::sync::CancellationToken;
 

@@ -6,20 +6,27 @@
 //!
 //! | state      | meaning                                   | leaves by                          |
 //! |------------|-------------------------------------------|------------------------------------|
-//! | `Pending`  | no result yet; may hold a waker, a `then` callback, or the mark that the reader is gone | `resolve` → `Ready` (or `Taken` when a callback or nobody receives it) |
+//! | `Pending`  | no result yet; may hold a waker, a `then` callback, watchers, or the mark that the reader is gone | `resolve` → `Ready` (or `Taken` when a callback or nobody receives it) |
 //! | `Ready`    | the result is in and unread               | a read → `Taken` (value) or `Failed` (error) |
 //! | `Failed`   | an error was read; later reads see it again (errors are sticky) | never |
 //! | `Taken`    | the value left the slot                   | never; a further read is misuse    |
 //!
 //! Invariants: the state leaves `Pending` exactly once, so exactly one `resolve` (value,
 //! cancel or shutdown) wins and every other offered result is dropped by the caller that
-//! offered it; wakers and callbacks are taken out of the lock before they run.
+//! offered it; wakers, watchers and callbacks are taken out of the lock before they run.
+//!
+//! Watchers (see [`crate::notify`]) are the non-consuming notification the multi-waits
+//! use: `watch` registers one under the lock only while the state is `Pending`, and
+//! `resolve` takes them all with the state, so a watcher is either told exactly once or
+//! told at registration that the slot has resolved already (no lost wake-up; loom:
+//! `loom-tests/watch.rs`). Watching takes nothing: the result stays for a read.
 
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::error::Error;
+use crate::notify::Watcher;
 use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard};
 
 /// A `then` callback: receives the result on the resolving thread.
@@ -29,12 +36,57 @@ enum State<T> {
     Pending {
         waker: Option<Waker>,
         callback: Option<Callback<T>>,
+        /// Multi-waits and stream readers to tell when the result comes in.
+        watchers: Watchers,
         /// The reader dropped its handle: nobody will read the result.
         detached: bool,
     },
     Ready(Result<T, Error>),
     Failed(Error),
     Taken,
+}
+
+/// The watchers of a pending slot: almost always none or one (one multi-wait at a
+/// time), so one needs no allocation.
+#[derive(Default)]
+enum Watchers {
+    #[default]
+    None,
+    One(Watcher),
+    Many(Vec<Watcher>),
+}
+
+impl Watchers {
+    fn add(&mut self, watcher: Watcher) {
+        *self = match std::mem::take(self) {
+            Watchers::None => Watchers::One(watcher),
+            Watchers::One(first) => Watchers::Many(vec![first, watcher]),
+            Watchers::Many(mut all) => {
+                all.push(watcher);
+                Watchers::Many(all)
+            }
+        };
+    }
+
+    fn remove(&mut self, watcher: &Watcher) {
+        match self {
+            Watchers::One(one) if one.same(watcher) => *self = Watchers::None,
+            Watchers::Many(all) => all.retain(|one| !one.same(watcher)),
+            _ => {}
+        }
+    }
+
+    fn tell(self) {
+        match self {
+            Watchers::None => {}
+            Watchers::One(one) => one.notify.ready(one.index),
+            Watchers::Many(all) => {
+                for one in all {
+                    one.notify.ready(one.index);
+                }
+            }
+        }
+    }
 }
 
 /// What a read found.
@@ -75,6 +127,7 @@ impl<T> Slot<T> {
             state: Mutex::new(State::Pending {
                 waker: None,
                 callback: None,
+                watchers: Watchers::None,
                 detached: false,
             }),
             ready: Condvar::new(),
@@ -113,6 +166,7 @@ impl<T> Slot<T> {
         let State::Pending {
             waker,
             callback,
+            watchers,
             detached,
         } = std::mem::replace(&mut *state, State::Taken)
         else {
@@ -125,10 +179,12 @@ impl<T> Slot<T> {
         if let Some(callback) = callback {
             drop(state);
             callback(result);
+            watchers.tell();
             return Ok(Resolved::Delivered);
         }
         if detached {
             drop(state);
+            watchers.tell();
             return Ok(Resolved::Unread(result.err()));
         }
         *state = State::Ready(result);
@@ -137,6 +193,8 @@ impl<T> Slot<T> {
         if let Some(waker) = waker {
             waker.wake();
         }
+        // Told after the result is stored: a watcher that wakes finds it there.
+        watchers.tell();
         Ok(Resolved::Delivered)
     }
 
@@ -193,6 +251,28 @@ impl<T> Slot<T> {
         }
     }
 
+    /// Registers `watcher` to be told when the result comes in, without taking it.
+    /// `false` if it is in already (or was taken): then nobody will tell the watcher, and
+    /// the caller counts the slot as resolved itself.
+    pub(crate) fn watch(&self, watcher: &Watcher) -> bool {
+        let mut state = self.state.lock();
+        match &mut *state {
+            State::Pending { watchers, .. } => {
+                watchers.add(watcher.clone());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes `watcher` off again (a multi-wait that returned); nothing if it was told.
+    pub(crate) fn unwatch(&self, watcher: &Watcher) {
+        let mut state = self.state.lock();
+        if let State::Pending { watchers, .. } = &mut *state {
+            watchers.remove(watcher);
+        }
+    }
+
     /// Has `callback` receive the result: later on the resolving thread, or now on this
     /// one if it is already in. Gives the callback back if the value was already taken.
     pub(crate) fn then(&self, callback: Callback<T>) -> Result<(), Callback<T>> {
@@ -219,12 +299,18 @@ impl<T> Slot<T> {
         let mut state = self.state.lock();
         match &mut *state {
             State::Pending {
-                detached, waker, ..
+                detached,
+                waker,
+                watchers,
+                ..
             } => {
                 *detached = true;
                 let waker = waker.take();
+                // Nobody can be waiting through a handle that is gone.
+                let watchers = std::mem::take(watchers);
                 drop(state);
                 drop(waker);
+                drop(watchers);
                 None
             }
             State::Ready(_) => match std::mem::replace(&mut *state, State::Taken) {

@@ -103,6 +103,24 @@ fn child(bridge: &Bridge, pool: &ThreadPool, rayon: &RayonPool, pending: Complet
             return 7;
         }
     }
+    // The multi-waits fail fast on it too, and leave it usable.
+    let any = loopbridge::wait_any([&pending], WAIT);
+    let all = loopbridge::wait_all([&pending], WAIT);
+    if !matches!(&any, Err(error) if error.is_forked())
+        || !matches!(&all, Err(error) if error.is_forked())
+    {
+        eprintln!("child: wait_any gave {any:?} and wait_all {all:?}, not Forked");
+        return 10;
+    }
+    let mut done =
+        loopbridge::as_completed(vec![bridge.handle().submit(std::future::pending::<u32>())]);
+    match done.next_timeout(WAIT) {
+        Ok(Some((0, Err(error)))) if error.is_forked() => {}
+        other => {
+            eprintln!("child: as_completed over an inherited job gave {other:?}, not Forked");
+            return 11;
+        }
+    }
     // Awaiting (not waiting on) a job that was pending on the inherited bridge.
     match fresh.handle().block_on(pending) {
         Ok(Err(error)) if error.is_forked() => {}

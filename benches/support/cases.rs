@@ -149,6 +149,8 @@ pub fn cases(peers: &Peers) -> Vec<Case<'_>> {
         offload_thread_pool(peers),
         offload_rayon(peers),
         scope_close(peers),
+        as_completed(peers),
+        stream_iter(peers),
     ]
 }
 
@@ -598,5 +600,149 @@ fn scope_close(peers: &Peers) -> Case<'_> {
                 )
             },
         ],
+    }
+}
+
+/// Jobs per `as_completed` unit.
+pub const AS_COMPLETED_JOBS: usize = 10_000;
+
+/// Items per `stream_iter` unit, and the capacity both patterns use.
+pub const STREAM_ITEMS: u64 = 100_000;
+pub const STREAM_CAPACITY: usize = 64;
+
+/// A fixed shuffle of `0..n` (a multiplicative step, coprime with `n`).
+fn shuffled(n: usize) -> Vec<usize> {
+    (0..n).map(|step| (step * 7919) % n).collect()
+}
+
+/// One unit: `AS_COMPLETED_JOBS` loop jobs, each waiting on its gate, released by another
+/// thread in a shuffled order; `collect` reads all their results, given that order. Only
+/// the release and the collection are timed.
+fn released_in_random_order<'a>(
+    handle: Handle,
+    collect: impl Fn(Vec<loopbridge::Completion<usize>>, &[usize]) + 'a,
+) -> Run<'a> {
+    let order = shuffled(AS_COMPLETED_JOBS);
+    Box::new(move |units| {
+        let mut total = Duration::ZERO;
+        for _ in 0..units {
+            let mut gates = Vec::with_capacity(AS_COMPLETED_JOBS);
+            let jobs: Vec<_> = (0..AS_COMPLETED_JOBS)
+                .map(|n| {
+                    let (open, gate) = oneshot::channel::<()>();
+                    gates.push(Some(open));
+                    handle.submit(async move {
+                        let _ = gate.await;
+                        n
+                    })
+                })
+                .collect();
+            let (go, start) = mpsc::channel::<()>();
+            let releaser = {
+                let order = order.clone();
+                thread::spawn(move || {
+                    start.recv().expect("start");
+                    for &n in &order {
+                        let _ = gates[n].take().expect("gate").send(());
+                    }
+                })
+            };
+            let started = Instant::now();
+            go.send(()).expect("go");
+            collect(jobs, &order);
+            total += started.elapsed();
+            releaser.join().expect("releaser");
+        }
+        total
+    })
+}
+
+fn as_completed(peers: &Peers) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let mut patterns = vec![
+        pattern(
+            "as_completed",
+            "loopbridge `as_completed(jobs)`",
+            Role::Loopbridge,
+            released_in_random_order(handle.clone(), |jobs, _| {
+                for (_, result) in loopbridge::as_completed(jobs) {
+                    black_box(result.expect("job"));
+                }
+            }),
+        ),
+        pattern(
+            "wait_in_finish_order",
+            "`wait()` one by one, in the order they finish",
+            Role::Raw,
+            released_in_random_order(handle, |jobs, order| {
+                let mut jobs: Vec<Option<_>> = jobs.into_iter().map(Some).collect();
+                for &n in order {
+                    black_box(jobs[n].take().expect("job").wait().expect("job"));
+                }
+            }),
+        ),
+    ];
+    for pattern in &mut patterns {
+        pattern.ops_per_unit = AS_COMPLETED_JOBS as u64;
+    }
+    Case {
+        id: "as_completed",
+        title: "10 000 loop jobs finishing in a shuffled order, collected; ns per job",
+        placement: Placement::Free,
+        patterns,
+    }
+}
+
+fn stream_iter(peers: &Peers) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let raw = handle.clone();
+    let mut patterns = vec![
+        pattern(
+            "handle_iter",
+            "loopbridge `handle.iter(stream, 64)`",
+            Role::Loopbridge,
+            Box::new(move |units| {
+                let started = Instant::now();
+                for _ in 0..units {
+                    let items =
+                        handle.iter(futures_util::stream::iter(0..STREAM_ITEMS), STREAM_CAPACITY);
+                    for item in items {
+                        black_box(item.expect("item"));
+                    }
+                }
+                started.elapsed()
+            }),
+        ),
+        pattern(
+            "mpsc_blocking_recv",
+            "tokio `mpsc::channel(64)` sent on the loop, `blocking_recv`",
+            Role::Raw,
+            Box::new(move |units| {
+                let started = Instant::now();
+                for _ in 0..units {
+                    let (tx, mut rx) = tokio::sync::mpsc::channel(STREAM_CAPACITY);
+                    raw.add_job(async move {
+                        for n in 0..STREAM_ITEMS {
+                            if tx.send(n).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    while let Some(item) = rx.blocking_recv() {
+                        black_box(item);
+                    }
+                }
+                started.elapsed()
+            }),
+        ),
+    ];
+    for pattern in &mut patterns {
+        pattern.ops_per_unit = STREAM_ITEMS;
+    }
+    Case {
+        id: "stream_iter",
+        title: "a stream of 100 000 small items on the loop, read by a plain thread; ns per item",
+        placement: Placement::Free,
+        patterns,
     }
 }

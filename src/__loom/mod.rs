@@ -181,3 +181,43 @@ impl Turn {
         self.0.is_busy()
     }
 }
+
+impl<T> Slot<T> {
+    /// Registers a watcher that tells `notifier` under `index`; `false` if the result
+    /// is in already.
+    pub fn watch(&self, notifier: &Notifier, index: usize) -> bool {
+        self.0.watch(&notifier.watcher(index))
+    }
+
+    /// Takes that watcher off again.
+    pub fn unwatch(&self, notifier: &Notifier, index: usize) {
+        self.0.unwatch(&notifier.watcher(index));
+    }
+}
+
+/// A multi-wait's ready list (`notify.rs`), with its operations public.
+#[derive(Clone, Default)]
+pub struct Notifier(std::sync::Arc<crate::notify::Notifier>);
+
+impl Notifier {
+    fn watcher(&self, index: usize) -> crate::notify::Watcher {
+        crate::notify::Watcher {
+            notify: self.0.clone(),
+            index,
+        }
+    }
+
+    /// Blocks until some index was pushed, and returns all pushed so far.
+    pub fn wait(&self) -> Vec<usize> {
+        let mut told = Vec::new();
+        assert!(self.0.drain(&mut told, None));
+        told
+    }
+
+    /// Returns what was pushed, after at most one yield (a timed wait under loom).
+    pub fn wait_briefly(&self) -> Vec<usize> {
+        let mut told = Vec::new();
+        self.0.drain(&mut told, Some(Instant::now()));
+        told
+    }
+}

@@ -15,6 +15,7 @@ use crate::loop_thread;
 use crate::pool::{DefaultPool, PoolStats};
 
 mod hooks;
+mod iter;
 mod named;
 
 pub use hooks::ShutdownHook;

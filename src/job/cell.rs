@@ -80,6 +80,15 @@ impl<T> JobCell<T> {
             && self.record.polls() == 0
     }
 
+    /// `Forked` when the job is still pending and the executor that would run it was
+    /// left behind in a fork: waiting for it would never end.
+    pub(crate) fn orphaned(&self) -> Option<Error> {
+        if self.slot.is_resolved() {
+            return None;
+        }
+        crate::process::check_not_forked(self.record.fork_generation, &self.record.site).err()
+    }
+
     /// Offers the job's result; reports it if it is an error nobody will read.
     pub(crate) fn resolve(&self, result: Result<T, Error>) -> Resolved {
         let resolved = self.slot.resolve(result);

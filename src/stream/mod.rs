@@ -1,0 +1,17 @@
+//! Streams across the bridge, both ways: an async stream read by a plain thread
+//! ([`StreamIter`], made by `Handle::iter`), and blocking producers run on a pool for
+//! async consumers (`ThreadPool::unblock_iter`, `ThreadPool::unblock`). Each side is
+//! bounded: a slow consumer stops its producer, and dropping the consumer stops the
+//! producer at its next item.
+//!
+//! May import: `pool`, `completion`, `job`, `notify`, `sync`, `error`, `loop_thread`,
+//! `process`, `util`. Not `event_loop` or `handle`: `Handle::iter` submits the pump.
+
+mod iter;
+mod unblock;
+mod unblock_iter;
+
+pub use iter::StreamIter;
+pub(crate) use iter::{Buffer, Pump};
+pub use unblock::Unblock;
+pub use unblock_iter::UnblockIter;
