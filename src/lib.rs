@@ -164,6 +164,7 @@
 
 // Leaves: what every layer may use.
 mod error;
+mod host_runtime;
 mod loop_thread;
 mod process;
 mod report;

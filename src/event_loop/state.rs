@@ -179,6 +179,7 @@ impl LoopState {
             self.queue.clone(),
             self.fork_generation,
             self.spin_before_park,
+            self.assert_mode,
         ));
         let key = self.registry.insert(cell.clone());
         // ORDERING: a Dekker pair with `refuse_new`: this side counts the job live, then

@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::event_loop::{admit, run, Admitted, LoopState, Stats};
+use crate::host_runtime;
 use crate::job::{scope, JobInfo, ScopeState, Start};
 use crate::loop_thread;
 use crate::pool::{DefaultPool, PoolStats};
@@ -151,12 +152,14 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// As [`Completion::wait`]; [`Error::BlockingOnLoop`] at once on a loop thread
-    /// (nothing is submitted then).
+    /// As [`Completion::wait`]; [`Error::BlockingOnLoop`] at once on a loop thread, and
+    /// [`Error::BlockingInRuntime`] at once inside a current-thread tokio runtime in
+    /// [`AssertMode::Panic`](crate::AssertMode::Panic) (nothing is submitted then).
     ///
     /// # Blocking
     ///
     /// Blocks the calling thread; on a loop thread it refuses instead of deadlocking.
+    /// Inside another tokio runtime's async context, as [`Completion::wait`] says.
     ///
     /// # Examples
     ///
@@ -474,7 +477,10 @@ impl Handle {
         if loop_thread::on_loop_thread() {
             return Err(Error::BlockingOnLoop { site });
         }
-        self.submit_at(site, fut).wait()
+        // Refused before anything is submitted.
+        let at = site.location();
+        let waiting = host_runtime::admit_wait(self.state.assert_mode, &site, at)?;
+        self.submit_at(site, fut).wait_admitted(waiting)
     }
 
     pub(crate) fn call_soon_at<F>(&self, site: Site, f: F) -> Result<(), Error>
