@@ -153,10 +153,7 @@ impl<T> Completion<T> {
     /// [`wait`](Completion::wait), called at `at`.
     #[track_caller]
     pub(crate) fn wait_at(self, at: &'static Location<'static>) -> Result<T, Error> {
-        let waiting = match self.admit_wait(at) {
-            Ok(waiting) => waiting,
-            Err(refused) => return Err(refused),
-        };
+        let waiting = self.admit_wait(at)?;
         self.wait_admitted(waiting)
     }
 
