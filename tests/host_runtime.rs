@@ -147,7 +147,7 @@ fn a_wait_in_a_current_thread_runtime_is_refused_in_panic_mode() {
         assert_eq!(handle.stats().submitted, before);
         // A cancelling wait that is refused cancels, as on a loop thread.
         let (_keep, never) = tokio::sync::oneshot::channel::<()>();
-        let stuck = handle.submit(async move { never.await });
+        let stuck = handle.submit(never);
         assert!(stuck
             .wait_timeout_or_cancel(Duration::from_secs(30))
             .unwrap_err()
