@@ -168,6 +168,7 @@ mod host_runtime;
 mod loop_thread;
 mod process;
 mod report;
+mod room;
 mod spin;
 mod sync;
 mod thread_clock;
@@ -190,7 +191,7 @@ pub use bridge::{global, Bridge, Builder, LazyBridge, MAX_SPIN_BEFORE_PARK};
 pub use completion::Completion;
 pub use error::{Error, Site};
 pub use event_loop::Stats;
-pub use handle::{Handle, Job};
+pub use handle::{CallMode, Handle, Job, LoopPermit, LoopReserve, ThreadsafeFn};
 pub use job::JobInfo;
 pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
 pub use pool::{

@@ -47,6 +47,7 @@ pub struct Builder {
     slow_poll_threshold: Duration,
     assert_mode: AssertMode,
     spin_before_park: Duration,
+    max_pending: Option<usize>,
 }
 
 impl Default for Builder {
@@ -57,6 +58,7 @@ impl Default for Builder {
             slow_poll_threshold: DEFAULT_SLOW_POLL_THRESHOLD,
             assert_mode: AssertMode::default(),
             spin_before_park: Duration::ZERO,
+            max_pending: None,
         }
     }
 }
@@ -182,6 +184,38 @@ impl Builder {
         self
     }
 
+    /// Bounds the jobs pending on the loop (submitted and not yet ended: queued, or
+    /// started and not finished) to `n` (default: unbounded), so that producers faster
+    /// than the loop meet backpressure instead of growing memory without bound.
+    ///
+    /// With the bound reached, [`Handle::submit`] (and the rest of the submit family)
+    /// refuses at once with [`Error::QueueFull`](crate::Error::QueueFull) (`call_soon`
+    /// returns it; `add_job` logs and drops the job); synchronous producers wait for room
+    /// with [`Handle::submit_timeout`], async ones with
+    /// [`Handle::reserve`]`().await` (the same vocabulary as a bounded
+    /// [`ThreadPool`](crate::ThreadPool)). A [`ThreadsafeFn`](crate::ThreadsafeFn) holds
+    /// one place for its life, its events none (its own capacity bounds them). Shutdown
+    /// refuses every waiter with [`Error::Closed`](crate::Error::Closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::builder().max_pending(1).build()?;
+    /// let handle = bridge.handle();
+    /// let (release, released) = tokio::sync::oneshot::channel::<()>();
+    /// let first = handle.submit(async move { released.await.unwrap() });
+    /// assert!(handle.submit(async {}).wait().unwrap_err().is_queue_full());
+    /// release.send(()).unwrap();
+    /// first.wait()?;
+    /// // The place came back once the first job ended.
+    /// handle.submit(async {}).wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_pending(mut self, n: usize) -> Builder {
+        self.max_pending = Some(n);
+        self
+    }
+
     /// Starts the loop thread and returns the bridge once the loop is ready.
     ///
     /// # Errors
@@ -241,6 +275,7 @@ impl Builder {
             spin_before_park: self.spin_before_park,
             assert_mode: self.assert_mode,
             shutdown_timeout: self.shutdown_timeout,
+            max_pending: self.max_pending,
         }
     }
 }

@@ -59,6 +59,7 @@ pub(super) fn stop(
     *state.stop_deadline.lock() = Some(deadline);
     state.refuse_new();
     state.refuse_scopes();
+    state.closing.cancel();
     state.stop.notify_one();
     // A forked child has neither the loop thread nor the pool's workers: nothing to
     // wait for.

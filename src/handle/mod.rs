@@ -16,8 +16,12 @@ use crate::loop_thread;
 use crate::pool::{DefaultPool, PoolStats};
 
 mod named;
+mod pending;
+mod threadsafe_fn;
 
 pub use named::Job;
+pub use pending::{LoopPermit, LoopReserve};
+pub use threadsafe_fn::{CallMode, ThreadsafeFn};
 
 /// The way into a bridge's loop: submit futures and callbacks from any thread.
 ///
@@ -449,7 +453,8 @@ impl Handle {
             .unwrap_or_else(Completion::failed)
     }
 
-    /// Submits `fut`, or refuses it with `Closed` once the bridge has closed.
+    /// Submits `fut`, or refuses it with `Closed` once the bridge has closed (or
+    /// `QueueFull` when `max_pending` jobs are pending).
     pub(crate) fn try_submit_at<F>(
         &self,
         site: Site,
@@ -459,11 +464,25 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.submit_holding(site, fut, false)
+    }
+
+    /// Submits `fut`; `holds_room`: it has its place among the pending jobs already.
+    pub(crate) fn submit_holding<F>(
+        &self,
+        site: Site,
+        fut: F,
+        holds_room: bool,
+    ) -> Result<Completion<F::Output>, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let Admitted {
             cell,
             resolver,
             key,
-        } = admit(&self.state, site, self.joined_scope())?;
+        } = admit(&self.state, site, self.joined_scope(), holds_room)?;
         let future = Box::pin(run(fut, resolver));
         self.state.enqueue(cell.clone(), key, Start::Sent(future));
         Ok(Completion::new(cell))
@@ -536,7 +555,7 @@ impl Handle {
             cell,
             resolver,
             key,
-        } = match admit(&self.state, site, self.joined_scope()) {
+        } = match admit(&self.state, site, self.joined_scope(), false) {
             Ok(job) => job,
             Err(refused) => return Completion::failed(refused),
         };

@@ -12,7 +12,6 @@ mod permit;
 mod pool_job;
 pub(crate) mod queue;
 mod rayon_pool;
-pub(crate) mod room;
 mod stats;
 mod thread_pool;
 pub(crate) mod worker;

@@ -18,9 +18,9 @@ use crate::util::deadline_after;
 
 use super::pool_job;
 use super::queue::{Push, MAX_WORKERS};
-use super::room::NoRoom;
 use super::stats::PoolStats;
 use super::worker::Core;
+use crate::room::NoRoom;
 
 /// How long an idle worker waits for a job before it exits: long enough that a burst of
 /// blocking calls reuses threads instead of paying for a thread start each time, short
