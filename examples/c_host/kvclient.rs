@@ -137,8 +137,12 @@ async fn serve(listener: TcpListener) {
 }
 
 /// Starts the loopback server on the library's loop; writes its port to `*port`.
+///
+/// # Safety
+///
+/// `port` is NULL or points to a writable `uint16_t`.
 #[no_mangle]
-pub extern "C" fn kv_server_start(port: *mut u16) -> c_int {
+pub unsafe extern "C" fn kv_server_start(port: *mut u16) -> c_int {
     guard(|| {
         if port.is_null() {
             return Err("port is NULL".to_owned());
@@ -186,8 +190,13 @@ pub extern "C" fn kv_put(port: u16, key: *const c_char, value: *const c_char) ->
 
 /// Reads `key`'s value into `buffer` (`capacity` bytes, NUL included): `KV_OK`, or
 /// `KV_MISSING` when the key has no value.
+///
+/// # Safety
+///
+/// `key` is NULL or a NUL-terminated string; `buffer` is NULL or holds `capacity`
+/// writable bytes.
 #[no_mangle]
-pub extern "C" fn kv_get(
+pub unsafe extern "C" fn kv_get(
     port: u16,
     key: *const c_char,
     buffer: *mut c_char,
@@ -250,8 +259,12 @@ pub extern "C" fn kv_debug_panic() -> c_int {
 
 /// Copies the calling thread's last error message into `buffer` (truncated to
 /// `capacity` bytes, NUL included); returns its full length.
+///
+/// # Safety
+///
+/// `buffer` is NULL or holds `capacity` writable bytes.
 #[no_mangle]
-pub extern "C" fn kv_last_error(buffer: *mut c_char, capacity: usize) -> usize {
+pub unsafe extern "C" fn kv_last_error(buffer: *mut c_char, capacity: usize) -> usize {
     let copied = catch_unwind(|| {
         LAST_ERROR.with(|last| {
             let last = last.borrow();
