@@ -66,8 +66,9 @@ fn job_needing_a_host_task(bridge: &Handle) -> Completion<u32> {
         answer.send(question + 1).unwrap();
     });
     bridge.submit(async move {
-        ask.send(41).unwrap();
-        answered.await.unwrap()
+        // The host task may be gone (the runtime ended) before a detached job runs.
+        let _ = ask.send(41);
+        answered.await.unwrap_or(0)
     })
 }
 
@@ -124,14 +125,11 @@ fn a_wait_in_a_current_thread_runtime_is_refused_in_panic_mode() {
     host.block_on(async move {
         // The deadlock case: the job needs a task of this very runtime.
         let completion = job_needing_a_host_task(&handle);
+        let wait_line = line!() + 1;
         let error = completion.wait().unwrap_err();
         assert!(error.is_blocking_in_runtime(), "{error}");
         assert!(error.to_string().contains("current_thread"), "{error}");
-        assert_eq!(
-            error.site().location().line(),
-            line!() - 3,
-            "names the wait"
-        );
+        assert_eq!(error.site().location().line(), wait_line, "names the wait");
 
         // Every wait refuses; `block_on` submits nothing.
         let mut timed = handle.submit(async { 1 });

@@ -213,10 +213,12 @@ impl<E: Send + 'static> ThreadsafeFn<E> {
     /// use loopbridge::CallMode;
     ///
     /// let bridge = loopbridge::Bridge::new()?;
+    /// let (started, has_started) = std::sync::mpsc::channel::<()>();
     /// let (release, released) = std::sync::mpsc::channel::<()>();
     /// let (ran, runs) = std::sync::mpsc::channel::<u32>();
     /// let log = bridge.handle().threadsafe_fn(8, move |n: u32| {
     ///     if n == 0 {
+    ///         started.send(()).unwrap();
     ///         released.recv().unwrap();
     ///     }
     ///     ran.send(n).unwrap();
@@ -225,6 +227,7 @@ impl<E: Send + 'static> ThreadsafeFn<E> {
     /// for n in 0..3 {
     ///     log.call(n, CallMode::NonBlocking)?;
     /// }
+    /// has_started.recv()?; // event 0 is running: the shutdown lets it finish
     /// release.send(())?;
     /// let report = bridge.shutdown(Duration::from_secs(5));
     /// assert!(log.call(9, CallMode::NonBlocking).unwrap_err().is_closed());
