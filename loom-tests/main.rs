@@ -4,13 +4,16 @@
 //! One file per state machine: `slot.rs` (the result slot under `Completion`),
 //! `dispatch.rs` (the loop's run queue and dispatcher), `shutdown.rs` (a submission
 //! racing the bridge's close), `pool.rs` and `room.rs` (the thread pool's handoff and
-//! bounded queue), `watchdog.rs` (the watchdog's doze), `watch.rs` (a
-//! multi-wait's watchers racing the jobs they watch). Each model targets one race:
+//! bounded queue), `events.rs` (a threadsafe function's queue), `max_pending.rs` (the
+//! loop's own bound), `watchdog.rs` (the watchdog's doze), `watch.rs` (a multi-wait's
+//! watchers racing the jobs they watch). Each model targets one race:
 //! spawned loom threads stand in for the loop thread, submitters or shutdown, and the
 //! assertions after the joins state the property that must hold in every interleaving.
 #![cfg(loopbridge_loom)]
 
 mod dispatch;
+mod events;
+mod max_pending;
 mod pool;
 mod room;
 mod shutdown;

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
+use crate::host_runtime::{self, Waiting};
 use crate::job::{report_unread, JobCell};
 use crate::loop_thread;
 use crate::slot::{Outcome, Resolved};
@@ -115,13 +116,24 @@ impl<T> Completion<T> {
     /// # Errors
     ///
     /// The job's error ([`Error::Cancelled`], [`Error::Panicked`], [`Error::Closed`]), or
-    /// [`Error::BlockingOnLoop`] at once when called on a loop thread, naming this call.
+    /// [`Error::BlockingOnLoop`] at once when called on a loop thread, naming this call
+    /// ([`Error::BlockingInRuntime`] inside a current-thread tokio runtime, see below).
     ///
     /// # Blocking
     ///
     /// Blocks until the job resolves. On a loop thread it never blocks: it returns
     /// `Err(BlockingOnLoop)` (whether or not the job is done), because waiting there would
     /// stall or deadlock the loop. Use `.await` on the loop.
+    ///
+    /// Inside another tokio runtime's async context (every wait of this type alike): in a
+    /// task on a multi-thread runtime's worker it waits inside
+    /// `tokio::task::block_in_place`, so the worker's other tasks go on on another thread,
+    /// and logs a warning once per call site (target `loopbridge`); on a current-thread
+    /// runtime, where nothing else of the host runs while it waits (a job that needs one
+    /// of the host's tasks would never finish), the bridge's
+    /// [`AssertMode`](crate::AssertMode) decides: `Panic` (the default) returns
+    /// [`Error::BlockingInRuntime`] at once, `Log` logs once per site and waits, `Ignore`
+    /// waits. A `spawn_blocking` thread and a plain thread just wait.
     ///
     /// # Panics
     ///
@@ -139,9 +151,19 @@ impl<T> Completion<T> {
     /// ```
     #[track_caller]
     pub fn wait(self) -> Result<T, Error> {
-        if loop_thread::on_loop_thread() {
-            return Err(self.blocking_on_loop(Location::caller()));
-        }
+        self.wait_at(Location::caller())
+    }
+
+    /// [`wait`](Completion::wait), called at `at`.
+    #[track_caller]
+    pub(crate) fn wait_at(self, at: &'static Location<'static>) -> Result<T, Error> {
+        let waiting = self.admit_wait(at)?;
+        self.wait_admitted(waiting)
+    }
+
+    /// The blocking wait, once [`admit_wait`](Completion::admit_wait) allowed it.
+    #[track_caller]
+    pub(crate) fn wait_admitted(self, waiting: Waiting) -> Result<T, Error> {
         self.spin_before_park(self.cell.record.spin_before_park);
         let mut this = self;
         if let Some(error) = this.orphaned() {
@@ -150,9 +172,18 @@ impl<T> Completion<T> {
             this.read = true;
             return Err(error);
         }
-        let outcome = this.cell.slot.wait();
+        let outcome = waiting.run(|| this.cell.slot.wait());
         this.unwrap_outcome(outcome)
             .expect("a blocking wait returns only with a result")
+    }
+
+    /// Whether a blocking wait called at `at` may go ahead here, and how: refused on a
+    /// loop thread, and inside another tokio runtime as `host_runtime` says.
+    fn admit_wait(&self, at: &'static Location<'static>) -> Result<Waiting, Error> {
+        if loop_thread::on_loop_thread() {
+            return Err(self.blocking_on_loop(at));
+        }
+        host_runtime::admit_wait(self.cell.record.assert_mode, self.site(), at)
     }
 
     /// Blocks for at most `timeout`. A timeout does not cancel the job: wait again later,
@@ -437,12 +468,12 @@ impl<T> Completion<T> {
         // runs here, so there is nothing to wait for.
         let forked = self.orphaned().is_some();
         self.cancel();
-        if loop_thread::on_loop_thread() {
-            return Err(self.blocking_on_loop(at));
-        }
+        let waiting = self.admit_wait(at)?;
         // A pool job cancelled while queued never runs: its closure is dropped when its
         // pool reaches it, which may be long after, behind other work.
-        if forked || self.cell.is_parked() || self.cell.record.wait_stopped(deadline_after(timeout))
+        if forked
+            || self.cell.is_parked()
+            || waiting.run(|| self.cell.record.wait_stopped(deadline_after(timeout)))
         {
             return Ok(());
         }
@@ -510,10 +541,8 @@ impl<T> Completion<T> {
         deadline: Instant,
         at: &'static Location<'static>,
     ) -> Result<T, Error> {
-        if loop_thread::on_loop_thread() {
-            return Err(self.blocking_on_loop(at));
-        }
-        self.park_until(deadline)
+        let waiting = self.admit_wait(at)?;
+        self.park_until(deadline, waiting)
             .unwrap_or_else(|| Err(self.timed_out(at, false)))
     }
 
@@ -524,15 +553,18 @@ impl<T> Completion<T> {
         deadline: Instant,
         at: &'static Location<'static>,
     ) -> Result<T, Error> {
-        if loop_thread::on_loop_thread() {
-            // A value already in stays in the slot and is dropped with `self`, an unread
-            // panic is logged: as for any completion dropped unread.
-            if self.cancel() {
-                self.read = true;
+        let waiting = match self.admit_wait(at) {
+            Ok(waiting) => waiting,
+            Err(refused) => {
+                // A value already in stays in the slot and is dropped with `self`, an
+                // unread panic is logged: as for any completion dropped unread.
+                if self.cancel() {
+                    self.read = true;
+                }
+                return Err(refused);
             }
-            return Err(self.blocking_on_loop(at));
-        }
-        match self.park_until(deadline) {
+        };
+        match self.park_until(deadline, waiting) {
             Some(result) => result,
             None => self.give_up(at),
         }
@@ -554,7 +586,7 @@ impl<T> Completion<T> {
     /// Spins (if configured) and parks until the job resolves (`Some`) or `deadline`
     /// passes (`None`). Not for a loop thread.
     #[track_caller]
-    fn park_until(&mut self, deadline: Instant) -> Option<Result<T, Error>> {
+    fn park_until(&mut self, deadline: Instant, waiting: Waiting) -> Option<Result<T, Error>> {
         let spin = self.cell.record.spin_before_park;
         if !spin.is_zero() {
             self.spin_before_park(spin.min(deadline.saturating_duration_since(Instant::now())));
@@ -563,7 +595,7 @@ impl<T> Completion<T> {
             self.read = true;
             return Some(Err(error));
         }
-        let outcome = self.cell.slot.wait_until(deadline);
+        let outcome = waiting.run(|| self.cell.slot.wait_until(deadline));
         self.unwrap_outcome(outcome)
     }
 

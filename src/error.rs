@@ -136,7 +136,7 @@ impl fmt::Debug for Site {
 ///   stored with the job, so every wait, poll or `then` that reads them sees the same
 ///   error, wherever it is.
 /// - **An error the wait made itself** names the line that *waited*: [`Timeout`] and
-///   [`BlockingOnLoop`]. Nothing went wrong with the job; the wait gave up or was refused,
+///   [`BlockingOnLoop`], [`BlockingInRuntime`]. Nothing went wrong with the job; the wait gave up or was refused,
 ///   so the line to look at is the wait. The waits are `#[track_caller]`: a helper of
 ///   yours marked `#[track_caller]` that calls one passes its own caller through, so the
 ///   error names the line that called the helper, not a line inside it. A wait on a
@@ -153,6 +153,7 @@ impl fmt::Debug for Site {
 /// [`QueueFull`]: Error::QueueFull
 /// [`Timeout`]: Error::Timeout
 /// [`BlockingOnLoop`]: Error::BlockingOnLoop
+/// [`BlockingInRuntime`]: Error::BlockingInRuntime
 ///
 /// # Examples
 ///
@@ -217,6 +218,20 @@ pub enum Error {
         /// Where the blocking call was made (for a wait on a job, with the job's name).
         site: Site,
     },
+    /// A blocking wait was attempted inside a current-thread tokio runtime's async
+    /// context (its `block_on`, or one of its tasks) whose bridge uses
+    /// [`AssertMode::Panic`](crate::AssertMode::Panic): waiting there may deadlock that
+    /// runtime, since none of its tasks runs meanwhile (a job that needs one never
+    /// finishes); nothing was waited for. `.await` the completion instead, or wait from
+    /// `tokio::task::spawn_blocking`. (In a multi-thread runtime's task a wait goes
+    /// ahead inside `block_in_place` and is logged once per call site.)
+    BlockingInRuntime {
+        /// Where the blocking call was made (for a wait on a job, with the job's name).
+        site: Site,
+        /// The host runtime's flavour, as `#[tokio::main(flavor = ..)]` spells it
+        /// (`"current_thread"`).
+        flavor: &'static str,
+    },
     /// The bridge or pool was started before this process was forked: its threads stayed
     /// in the parent, so in this (child) process the job was refused, or a wait on a job
     /// submitted before the fork gave up at once instead of waiting forever. Start a new
@@ -258,6 +273,7 @@ impl Error {
             | Error::Timeout { site, .. }
             | Error::Closed { site }
             | Error::BlockingOnLoop { site }
+            | Error::BlockingInRuntime { site, .. }
             | Error::QueueFull { site }
             | Error::Forked { site }
             | Error::Unavailable { site, .. } => site,
@@ -304,6 +320,26 @@ impl Error {
     /// `true` for [`Error::BlockingOnLoop`].
     pub fn is_blocking_on_loop(&self) -> bool {
         matches!(self, Error::BlockingOnLoop { .. })
+    }
+
+    /// `true` for [`Error::BlockingInRuntime`]: a blocking wait refused inside another
+    /// tokio runtime's async context, where it could deadlock that runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let host = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let refused = host.block_on(async { handle.block_on(async { 1 }) }).unwrap_err();
+    /// assert!(refused.is_blocking_in_runtime());
+    /// assert!(refused.to_string().contains("current_thread"));
+    /// // `.await` is the way there:
+    /// assert_eq!(host.block_on(handle.submit(async { 1 }))?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_blocking_in_runtime(&self) -> bool {
+        matches!(self, Error::BlockingInRuntime { .. })
     }
 
     /// `true` for [`Error::QueueFull`].
@@ -394,6 +430,12 @@ impl fmt::Display for Error {
                 f,
                 "blocking wait at {at} refused: it runs on a loop thread, where waiting would \
                  stall or deadlock the loop; use `.await` instead"
+            ),
+            Error::BlockingInRuntime { flavor, .. } => write!(
+                f,
+                "blocking wait at {at} refused: it runs inside a {flavor} tokio runtime's async \
+                 context, where waiting may deadlock that runtime; use `.await`, or wait from \
+                 `tokio::task::spawn_blocking`"
             ),
             Error::Unavailable { message, .. } => {
                 write!(f, "{job} could not be run: {message} (submitted at {at})")

@@ -32,6 +32,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A library keeps a bridge of its own in a `static` [`LazyBridge`], started on first
+//! use, apart from the program's and from other libraries' (and fork-aware, as
+//! `global()`, which is one):
+//!
+//! ```
+//! use loopbridge::{Bridge, LazyBridge};
+//!
+//! static RUNTIME: LazyBridge = LazyBridge::new(|| Bridge::builder().thread_name("mylib"));
+//!
+//! pub fn lookup(key: u32) -> Result<u32, loopbridge::Error> {
+//!     RUNTIME.handle().block_on(async move { key * 2 })
+//! }
+//! assert_eq!(lookup(21)?, 42);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Nothing hangs, nothing is lost
 //!
 //! Every [`Completion`] resolves exactly once, with the value or an [`Error`] that names
@@ -168,10 +184,12 @@
 
 // Leaves: what every layer may use.
 mod error;
+mod host_runtime;
 mod loop_thread;
 mod notify;
 mod process;
 mod report;
+mod room;
 mod spin;
 mod sync;
 mod thread_clock;
@@ -192,11 +210,11 @@ mod bridge;
 mod handle;
 mod scope;
 
-pub use bridge::{global, Bridge, Builder, MAX_SPIN_BEFORE_PARK};
+pub use bridge::{global, Bridge, Builder, LazyBridge, MAX_SPIN_BEFORE_PARK};
 pub use completion::Completion;
 pub use error::{Error, Site};
 pub use event_loop::Stats;
-pub use handle::{Handle, Job, ShutdownHook};
+pub use handle::{CallMode, Handle, Job, LoopPermit, LoopReserve, ShutdownHook, ThreadsafeFn};
 pub use job::JobInfo;
 pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
 pub use many::{as_completed, wait_all, wait_any, AsCompleted, Waitable};

@@ -5,7 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use loopbridge::{Bridge, Completion, RayonPool, ThreadPool};
+use loopbridge::{Bridge, Completion, LazyBridge, RayonPool, ThreadPool};
+
+/// A library's own lazily started bridge: the child gets one of its own, as with `global()`.
+static LIBRARY: LazyBridge = LazyBridge::new(|| Bridge::builder().thread_name("fork-lib"));
 
 /// Long enough never to be reached when the crate works; a wait that ends by this
 /// timeout (instead of `Forked`) is the bug this test catches.
@@ -18,6 +21,8 @@ fn main() {
     assert_eq!(bridge.handle().submit(async { 1 }).wait().unwrap(), 1);
     assert_eq!(pool.submit(|| 2).wait().unwrap(), 2);
     assert_eq!(loopbridge::global().block_on(async { 10 }).unwrap(), 10);
+    let parents_library = LIBRARY.handle().clone();
+    assert_eq!(parents_library.block_on(async { 17 }).unwrap(), 17);
     let rayon = RayonPool::global();
     assert_eq!(rayon.submit(|| 13).wait().unwrap(), 13);
     // A job still pending at the fork, parked on a channel: the loop is idle.
@@ -49,6 +54,7 @@ fn main() {
     release.send(9).unwrap();
     assert_eq!(pending.wait().unwrap(), 9);
     assert_eq!(loopbridge::global().block_on(async { 12 }).unwrap(), 12);
+    assert_eq!(LIBRARY.handle().block_on(async { 19 }).unwrap(), 19);
     assert_eq!(rayon.submit(|| 15).wait().unwrap(), 15);
     assert_eq!(bridge.handle().submit(async { 6 }).wait().unwrap(), 6);
     assert_eq!(pool.submit(|| 7).wait().unwrap(), 7);
@@ -120,6 +126,18 @@ fn child(bridge: &Bridge, pool: &ThreadPool, rayon: &RayonPool, pending: Complet
             eprintln!("child: as_completed over an inherited job gave {other:?}, not Forked");
             return 11;
         }
+    }
+    // A library's lazy bridge too: its handle from before the fork is the parent's.
+    let library = LIBRARY.handle();
+    match library.block_on(async { 18 }) {
+        Ok(18) if std::ptr::eq(library, LIBRARY.handle()) => {}
+        other => {
+            eprintln!("child: the library's lazy bridge gave {other:?}");
+            return 12;
+        }
+    }
+    if LIBRARY.handle().block_on(async {}).is_err() {
+        return 13;
     }
     // Awaiting (not waiting on) a job that was pending on the inherited bridge.
     match fresh.handle().block_on(pending) {

@@ -8,7 +8,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use loopbridge::{Bridge, Handle, RayonPool, Scope, ThreadPool};
+use loopbridge::{
+    Bridge, CallMode, Handle, LazyBridge, RayonPool, Scope, ThreadPool, ThreadsafeFn,
+};
 use tokio::sync::oneshot;
 
 use super::peers::{self, RawLoop, ReqwestLoop};
@@ -151,7 +153,127 @@ pub fn cases(peers: &Peers) -> Vec<Case<'_>> {
         scope_close(peers),
         as_completed(peers),
         stream_iter(peers),
+        lazy_round_trip(peers),
+        threadsafe_fn_throughput(peers, 1),
+        threadsafe_fn_throughput(peers, 2),
     ]
+}
+
+/// A library's lazily started bridge, for `lazy_round_trip`.
+static LAZY: LazyBridge = LazyBridge::new(|| Bridge::builder().thread_name("loopbridge-lazy"));
+
+/// A blocking call through a `LazyBridge` against the same call through a `Bridge` held
+/// directly (the "raw" pattern here, so the ratio is lazy / direct; target ≤ 1.05×).
+fn lazy_round_trip(peers: &Peers) -> Case<'_> {
+    let direct = peers.bridge.handle();
+    let _ = LAZY.handle();
+    Case {
+        id: "lazy_round_trip",
+        title: "a blocking call through a LazyBridge (ratio: to the same call on a Bridge held directly)",
+        placement: Placement::Split,
+        patterns: vec![
+            pattern(
+                "loopbridge_lazy",
+                "`LAZY.handle().block_on(fut)`",
+                Role::Loopbridge,
+                each(move || {
+                    black_box(LAZY.handle().block_on(async { black_box(1u64) }).expect("job"));
+                }),
+            ),
+            pattern(
+                "loopbridge_direct",
+                "`bridge.handle()` held, `.block_on(fut)`",
+                Role::Raw,
+                each(move || {
+                    black_box(direct.block_on(async { black_box(1u64) }).expect("job"));
+                }),
+            ),
+        ],
+    }
+}
+
+/// What the threadsafe function of `threadsafe_fn_throughput` is fed.
+enum Event {
+    Tick,
+    /// The last of a thread's events: reply when it runs (FIFO: after all the others).
+    Done(mpsc::SyncSender<()>),
+}
+
+/// `threads` threads each queue `THROUGHPUT_JOBS` trivial events for a closure on the
+/// loop, then wait for their last; the "raw" pattern is the same through `call_soon`, so
+/// the ratio is threadsafe function / call_soon in time (target ≤ 1.11×, that is at least
+/// 0.9× the throughput).
+fn threadsafe_fn_throughput(peers: &Peers, threads: usize) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let events: ThreadsafeFn<Event> = handle.threadsafe_fn(1024, |event| match event {
+        Event::Tick => {
+            black_box(1u64);
+        }
+        Event::Done(reply) => {
+            let _ = reply.send(());
+        }
+    });
+    let (id, title) = match threads {
+        1 => (
+            "threadsafe_fn_1_thread",
+            "1 thread queues 10 000 events (ratio: to `call_soon`, in time)",
+        ),
+        _ => (
+            "threadsafe_fn_2_threads",
+            "2 threads queue 10 000 events each (ratio: to `call_soon`, in time)",
+        ),
+    };
+    let tsfn_per_thread = move || {
+        for _ in 0..THROUGHPUT_JOBS {
+            events.call(Event::Tick, CallMode::Blocking).expect("call");
+        }
+        let (reply, replied) = mpsc::sync_channel(1);
+        events
+            .call(Event::Done(reply), CallMode::Blocking)
+            .expect("call");
+        replied.recv().expect("done");
+    };
+    let soon_per_thread = move || {
+        for _ in 0..THROUGHPUT_JOBS {
+            handle
+                .call_soon(|| {
+                    black_box(1u64);
+                })
+                .expect("call_soon");
+        }
+        let (reply, replied) = mpsc::sync_channel(1);
+        handle
+            .call_soon(move || {
+                let _ = reply.send(());
+            })
+            .expect("call_soon");
+        replied.recv().expect("done");
+    };
+    Case {
+        id,
+        title,
+        placement: Placement::Split,
+        patterns: vec![
+            Pattern {
+                ops_per_unit: THROUGHPUT_JOBS * threads as u64,
+                ..pattern(
+                    "loopbridge_threadsafe_fn",
+                    "`threadsafe_fn(1024, f).call(e, Blocking)`",
+                    Role::Loopbridge,
+                    throughput_unit(threads, tsfn_per_thread),
+                )
+            },
+            Pattern {
+                ops_per_unit: THROUGHPUT_JOBS * threads as u64,
+                ..pattern(
+                    "loopbridge_call_soon",
+                    "`call_soon(f)`",
+                    Role::Raw,
+                    throughput_unit(threads, soon_per_thread),
+                )
+            },
+        ],
+    }
 }
 
 fn pattern<'a>(id: &'static str, label: &'static str, role: Role, run: Run<'a>) -> Pattern<'a> {

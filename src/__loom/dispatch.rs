@@ -55,6 +55,17 @@ impl DispatchModel {
         }
     }
 
+    /// A loop that holds at most `max_pending` pending jobs (`Builder::max_pending`).
+    pub fn with_max_pending(max_pending: usize) -> DispatchModel {
+        let state = Arc::new(LoopState::new(
+            Builder::default().max_pending(max_pending).settings(),
+        ));
+        DispatchModel {
+            jobs: Jobs::new(state.clone()),
+            state,
+        }
+    }
+
     /// A scope on the model's loop.
     pub fn scope(&self) -> ModelScope {
         ModelScope(self.state.new_scope("model"))
@@ -108,6 +119,11 @@ impl Default for DispatchModel {
 }
 
 impl Submitter {
+    /// How many jobs are registered as live.
+    pub fn live_jobs(&self) -> usize {
+        self.state.registry.live()
+    }
+
     /// Submits a job as `Handle::submit` does: `poll` is its future's poll function
     /// (`Ready` ends the job); `future_dropped` runs when the dispatcher drops the future.
     /// The job's value is `()`.
@@ -146,6 +162,7 @@ impl Submitter {
             &self.state,
             Site::caller(),
             scope.map(|scope| scope.0.clone()),
+            false,
         )?;
         let own = cell.clone();
         let future = async move {

@@ -3,6 +3,7 @@
 //! pool's handoff, and the loop's dispatcher.
 
 pub mod dispatch;
+pub mod events;
 pub mod pool;
 use std::task::{Context, Poll};
 use std::time::Instant;

@@ -8,9 +8,9 @@ use crate::completion::Completion;
 use crate::error::Site;
 
 use crate::pool::queue::Push;
-use crate::pool::room::{NoRoom, Room};
 use crate::pool::worker::Core;
 use crate::pool::PoolStats;
+use crate::room::{NoRoom, Room};
 
 /// A pool without threads of its own: [`submit`](PoolModel::submit) says when a worker
 /// must start, and the model starts one by calling [`serve`](PoolModel::serve) on a

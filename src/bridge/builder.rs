@@ -52,6 +52,7 @@ pub struct Builder {
     slow_poll_threshold: Duration,
     assert_mode: AssertMode,
     spin_before_park: Duration,
+    max_pending: Option<usize>,
 }
 
 impl Default for Builder {
@@ -63,6 +64,7 @@ impl Default for Builder {
             slow_poll_threshold: DEFAULT_SLOW_POLL_THRESHOLD,
             assert_mode: AssertMode::default(),
             spin_before_park: Duration::ZERO,
+            max_pending: None,
         }
     }
 }
@@ -209,6 +211,39 @@ impl Builder {
         self
     }
 
+    /// Bounds the jobs pending on the loop (submitted and not yet ended: queued, or
+    /// started and not finished) to `n` (default: unbounded), so that producers faster
+    /// than the loop meet backpressure instead of growing memory without bound.
+    ///
+    /// With the bound reached, [`Handle::submit`] (and the rest of the submit family)
+    /// refuses at once with [`Error::QueueFull`](crate::Error::QueueFull) (`call_soon`
+    /// returns it; `add_job` logs and drops the job); synchronous producers wait for room
+    /// with [`Handle::submit_timeout`], async ones with
+    /// [`Handle::reserve`]`().await` (the same vocabulary as a bounded
+    /// [`ThreadPool`](crate::ThreadPool)). A [`ThreadsafeFn`](crate::ThreadsafeFn) holds
+    /// one place for its life, its events none (its own capacity bounds them). Shutdown
+    /// refuses every waiter with [`Error::Closed`](crate::Error::Closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::builder().max_pending(1).build()?;
+    /// let handle = bridge.handle();
+    /// let (release, released) = tokio::sync::oneshot::channel::<()>();
+    /// let first = handle.submit(async move { released.await.unwrap() });
+    /// assert!(handle.submit(async {}).wait().unwrap_err().is_queue_full());
+    /// release.send(()).unwrap();
+    /// first.wait()?;
+    /// // The place comes back as the first job leaves the loop (just after its waiter
+    /// // woke): wait for it rather than race it.
+    /// handle.submit_timeout(async {}, std::time::Duration::from_secs(30)).wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_pending(mut self, n: usize) -> Builder {
+        self.max_pending = Some(n);
+        self
+    }
+
     /// Starts the loop thread and returns the bridge once the loop is ready.
     ///
     /// # Errors
@@ -278,6 +313,7 @@ impl Builder {
             assert_mode: self.assert_mode,
             shutdown_timeout: self.shutdown_timeout,
             hook_share: self.shutdown_hook_share,
+            max_pending: self.max_pending,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! [`Bridge`]: owns one loop thread, from start-up ([`Builder`], the loop thread's body)
-//! to a bounded shutdown, and the process-wide [`global()`] bridge.
+//! to a bounded shutdown, the lazily started [`LazyBridge`], and the process-wide
+//! [`global()`] bridge (one of them).
 //!
 //! May import everything below it: `handle`, `event_loop`, `pool`, `watchdog`, `job`,
 //! `report`, and the leaves.
@@ -13,11 +14,13 @@ use crate::report::ShutdownReport;
 
 mod builder;
 mod global;
+mod lazy;
 mod loop_body;
 mod shutdown;
 
 pub use builder::{Builder, MAX_SPIN_BEFORE_PARK};
 pub use global::global;
+pub use lazy::LazyBridge;
 
 /// Owns one loop thread: a dedicated thread running a tokio current-thread runtime (with
 /// timers and I/O) where submitted futures run.

@@ -1,7 +1,8 @@
 //! One bridge's event loop, below its public API: the state its handles and its loop
 //! thread share ([`LoopState`], with the steps every job takes through it), the
 //! dispatcher that polls every job, the wrapper that turns a future into a job, the
-//! counters behind [`Stats`], and the clock the stall watchdog reads. It knows nothing of
+//! counters behind [`Stats`], the clock the stall watchdog reads, and the bounded queue
+//! of a threadsafe function ([`Events`]). It knows nothing of
 //! `Handle`, `Bridge` or the pools.
 //!
 //! May import: `job`, `completion`, `slot`, `sync`, `util`, `error`, `loop_thread`,
@@ -10,6 +11,7 @@
 mod counters;
 mod dispatcher;
 mod doze;
+mod events;
 mod poll_clock;
 mod state;
 mod task;
@@ -19,6 +21,7 @@ pub(crate) use dispatcher::dispatch;
 #[cfg(loopbridge_loom)]
 pub(crate) use dispatcher::Jobs;
 pub(crate) use doze::Doze;
+pub(crate) use events::Events;
 #[cfg(loopbridge_loom)]
 pub(crate) use poll_clock::TurnWaker;
 pub(crate) use poll_clock::{Sighting, Stall, Turn};

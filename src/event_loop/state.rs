@@ -18,6 +18,7 @@ use crate::job::{
 };
 use crate::loop_thread::AssertMode;
 use crate::report::StuckJob;
+use crate::room::{NoRoom, Room};
 use crate::sync::{fence, AtomicBool};
 use crate::util::log_panic;
 
@@ -37,6 +38,8 @@ pub(crate) struct LoopSettings {
     pub(crate) shutdown_timeout: Duration,
     /// The share of a shutdown's timeout its hooks may take.
     pub(crate) hook_share: f64,
+    /// At most this many jobs pending (`None`: unbounded).
+    pub(crate) max_pending: Option<usize>,
 }
 
 /// What a bridge's handles and its loop thread share.
@@ -61,6 +64,11 @@ pub(crate) struct LoopState {
     /// Tells the loop to stop; `stop_deadline` says by when.
     pub(crate) stop: Notify,
     pub(crate) stop_deadline: parking_lot::Mutex<Option<Instant>>,
+    /// Cancelled as the bridge starts to shut down (`Handle::closing`): jobs that serve
+    /// until then (a threadsafe function's drain job) watch it.
+    pub(crate) closing: CancellationToken,
+    /// `Builder::max_pending`: one unit per pending job (registered, not yet ended).
+    pub(crate) pending_room: Option<Room>,
     /// Tells a stopping loop that its last job ended.
     pub(crate) idle: Notify,
     pub(crate) slow_poll_threshold: Duration,
@@ -77,8 +85,6 @@ pub(crate) struct LoopState {
     scopes: parking_lot::Mutex<Vec<Weak<ScopeState>>>,
     /// Run as the bridge starts to stop.
     pub(crate) hooks: Hooks,
-    /// Cancelled as the bridge starts to stop (`Handle::closing`).
-    pub(crate) closing: CancellationToken,
     /// The share of the shutdown timeout its hooks may take.
     pub(crate) hook_share: f64,
 }
@@ -112,6 +118,8 @@ impl LoopState {
             counters: Counters::default(),
             stop: Notify::new(),
             stop_deadline: parking_lot::Mutex::new(None),
+            closing: CancellationToken::new(),
+            pending_room: settings.max_pending.map(Room::new),
             idle: Notify::new(),
             slow_poll_threshold: settings.slow_poll_threshold,
             poll_clock: PollClock::new(),
@@ -121,7 +129,6 @@ impl LoopState {
             shutdown_timeout: settings.shutdown_timeout,
             scopes: parking_lot::Mutex::new(Vec::new()),
             hooks: Hooks::default(),
-            closing: CancellationToken::new(),
             hook_share: settings.hook_share,
         }
     }
@@ -187,12 +194,24 @@ impl LoopState {
         &self,
         site: Site,
         scope: Option<Arc<ScopeState>>,
+        holds_room: bool,
     ) -> Result<(Arc<JobCell<T>>, usize), Error> {
         // In a forked child the loop thread does not exist, and a lock held by one of
         // the parent's threads at the fork stays held: refuse before touching anything.
         crate::process::check_not_forked(self.fork_generation, &site)?;
         if let Some(scope) = scope.as_ref().filter(|scope| scope.is_closed()) {
+            if holds_room {
+                self.give_room_back();
+            }
             return Err(scope.refused(site));
+        }
+        // A place among the pending jobs, held until `deregister`.
+        if let (Some(room), false) = (&self.pending_room, holds_room) {
+            match room.try_acquire() {
+                Ok(()) => {}
+                Err(NoRoom::Full) => return Err(Error::QueueFull { site }),
+                Err(NoRoom::Closed) => return Err(Error::Closed { site }),
+            }
         }
         let cell = Arc::new(JobCell::on_loop(
             site,
@@ -200,6 +219,7 @@ impl LoopState {
             self.queue.clone(),
             self.fork_generation,
             self.spin_before_park,
+            self.assert_mode,
         ));
         let key = self.registry.insert(cell.clone());
         // ORDERING: a Dekker pair with `refuse_new`: this side counts the job live, then
@@ -245,7 +265,9 @@ impl LoopState {
     /// Removes an ended job from the registry, and wakes a stopping loop that waits for
     /// its last job if this was it.
     pub(crate) fn deregister(&self, key: usize) {
-        self.registry.remove(key);
+        if self.registry.remove(key) {
+            self.give_room_back();
+        }
         // ORDERING: the same Dekker pair as in `register`: a removal whose look misses
         // `closed` is seen by the stopping loop's own look at the live count, which comes
         // after `refuse_new`'s fence.
@@ -261,7 +283,18 @@ impl LoopState {
         // at the live count.
         let first = !self.closed.swap(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
+        if let Some(room) = &self.pending_room {
+            // Producers waiting for room are refused with `Closed`.
+            room.close();
+        }
         first
+    }
+
+    /// Gives a pending job's place back (a job ended, or a permit was not used).
+    pub(crate) fn give_room_back(&self) {
+        if let Some(room) = &self.pending_room {
+            room.release();
+        }
     }
 
     /// The loop thread has stopped polling jobs and tears down what is left.

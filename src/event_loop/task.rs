@@ -24,12 +24,16 @@ pub(crate) struct Admitted<T> {
 
 /// Admits a new job to `state`'s loop (see [`LoopState::register`]), with the resolver
 /// its future will carry; `Closed` once the bridge has closed.
+///
+/// `holds_room`: the job has its place among the loop's pending jobs already (a
+/// `LoopPermit`'s); otherwise it takes one, or is refused with `QueueFull`.
 pub(crate) fn admit<T: Send + 'static>(
     state: &LoopState,
     site: Site,
     scope: Option<Arc<ScopeState>>,
+    holds_room: bool,
 ) -> Result<Admitted<T>, Error> {
-    let (cell, key) = state.register(site, scope)?;
+    let (cell, key) = state.register(site, scope, holds_room)?;
     let resolver = Resolver::new(cell.clone());
     Ok(Admitted {
         cell,

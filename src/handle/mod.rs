@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::event_loop::{admit, run, Admitted, LoopState, Stats};
+use crate::host_runtime;
 use crate::job::{scope, JobInfo, ScopeState, Start};
 use crate::loop_thread;
 use crate::pool::{DefaultPool, PoolStats};
@@ -17,10 +18,14 @@ use crate::pool::{DefaultPool, PoolStats};
 mod hooks;
 mod iter;
 mod named;
+mod pending;
+mod threadsafe_fn;
 
 pub use hooks::ShutdownHook;
 pub(crate) use hooks::{start_hooks, wait_for_hooks};
 pub use named::Job;
+pub use pending::{LoopPermit, LoopReserve};
+pub use threadsafe_fn::{CallMode, ThreadsafeFn};
 
 /// The way into a bridge's loop: submit futures and callbacks from any thread.
 ///
@@ -160,12 +165,14 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// As [`Completion::wait`]; [`Error::BlockingOnLoop`] at once on a loop thread
-    /// (nothing is submitted then).
+    /// As [`Completion::wait`]; [`Error::BlockingOnLoop`] at once on a loop thread, and
+    /// [`Error::BlockingInRuntime`] at once inside a current-thread tokio runtime in
+    /// [`AssertMode::Panic`](crate::AssertMode::Panic) (nothing is submitted then).
     ///
     /// # Blocking
     ///
     /// Blocks the calling thread; on a loop thread it refuses instead of deadlocking.
+    /// Inside another tokio runtime's async context, as [`Completion::wait`] says.
     ///
     /// # Examples
     ///
@@ -455,7 +462,8 @@ impl Handle {
             .unwrap_or_else(Completion::failed)
     }
 
-    /// Submits `fut`, or refuses it with `Closed` once the bridge has closed.
+    /// Submits `fut`, or refuses it with `Closed` once the bridge has closed (or
+    /// `QueueFull` when `max_pending` jobs are pending).
     pub(crate) fn try_submit_at<F>(
         &self,
         site: Site,
@@ -465,11 +473,25 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.submit_holding(site, fut, false)
+    }
+
+    /// Submits `fut`; `holds_room`: it has its place among the pending jobs already.
+    pub(crate) fn submit_holding<F>(
+        &self,
+        site: Site,
+        fut: F,
+        holds_room: bool,
+    ) -> Result<Completion<F::Output>, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let Admitted {
             cell,
             resolver,
             key,
-        } = admit(&self.state, site, self.joined_scope())?;
+        } = admit(&self.state, site, self.joined_scope(), holds_room)?;
         let future = Box::pin(run(fut, resolver));
         self.state.enqueue(cell.clone(), key, Start::Sent(future));
         Ok(Completion::new(cell))
@@ -483,7 +505,10 @@ impl Handle {
         if loop_thread::on_loop_thread() {
             return Err(Error::BlockingOnLoop { site });
         }
-        self.submit_at(site, fut).wait()
+        // Refused before anything is submitted.
+        let at = site.location();
+        let waiting = host_runtime::admit_wait(self.state.assert_mode, &site, at)?;
+        self.submit_at(site, fut).wait_admitted(waiting)
     }
 
     pub(crate) fn call_soon_at<F>(&self, site: Site, f: F) -> Result<(), Error>
@@ -539,7 +564,7 @@ impl Handle {
             cell,
             resolver,
             key,
-        } = match admit(&self.state, site, self.joined_scope()) {
+        } = match admit(&self.state, site, self.joined_scope(), false) {
             Ok(job) => job,
             Err(refused) => return Completion::failed(refused),
         };

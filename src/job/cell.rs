@@ -6,6 +6,7 @@ use std::task::Wake;
 use std::time::Duration;
 
 use crate::error::{Error, Site};
+use crate::loop_thread::AssertMode;
 use crate::slot::{Resolved, Slot};
 
 use super::record::{JobRecord, LiveJob};
@@ -49,8 +50,10 @@ impl<T> JobCell<T> {
         queue: Arc<RunQueue<Arrival>>,
         fork_generation: u64,
         spin: Duration,
+        assert_mode: AssertMode,
     ) -> JobCell<T> {
         let mut cell = JobCell::owned(site, scope, fork_generation, spin);
+        cell.record.assert_mode = assert_mode;
         cell.schedule = Schedule::on(queue);
         cell
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
+use crate::loop_thread::AssertMode;
 use crate::util::PollTimer;
 
 use super::scope::ScopeState;
@@ -27,6 +28,9 @@ pub(crate) struct JobRecord {
     /// How long a waiter spins on the result before it parks (the bridge's
     /// `spin_before_park`; zero for pool jobs).
     pub(crate) spin_before_park: Duration,
+    /// What a blocking wait on the job inside another tokio runtime's current-thread
+    /// context does (the bridge's `AssertMode`; `Panic`, a refusal, for pool jobs).
+    pub(crate) assert_mode: AssertMode,
     /// The `tracing` span current where the job was submitted; the job runs inside it,
     /// so its logs keep the submitter's context (as `asyncio.to_thread` copies
     /// contextvars).
@@ -48,6 +52,7 @@ impl JobRecord {
             poll: PollTimer::default(),
             fork_generation: crate::process::generation(),
             spin_before_park: Duration::ZERO,
+            assert_mode: AssertMode::Panic,
             span: tracing::Span::current(),
             scope: None,
             scope_key: AtomicUsize::new(usize::MAX),

@@ -88,7 +88,8 @@ impl Registry {
         index * SHARDS + shard
     }
 
-    pub(crate) fn remove(&self, key: usize) {
+    /// Removes the job under `key`; `true` if it was there (a key is removed once).
+    pub(crate) fn remove(&self, key: usize) -> bool {
         let (index, shard) = (key / SHARDS, key % SHARDS);
         let mut slab = self.shards[shard].0.lock();
         let removed = slab.entries.get_mut(index).and_then(Option::take);
@@ -107,7 +108,9 @@ impl Registry {
             self.live.fetch_sub(1, Ordering::SeqCst);
         }
         // The job itself is dropped outside the lock: dropping it may drop a result.
+        let was_there = removed.is_some();
         drop(removed);
+        was_there
     }
 
     /// How many jobs are live.

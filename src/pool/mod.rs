@@ -13,7 +13,6 @@ mod pool_job;
 pub(crate) mod queue;
 #[cfg(feature = "rayon")]
 mod rayon_pool;
-pub(crate) mod room;
 mod stats;
 mod thread_pool;
 pub(crate) mod worker;

@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 use crate::completion::Completion;
 use crate::error::{Error, Site};
 
-use super::room::NoRoom;
 use super::thread_pool::ThreadPool;
+use crate::room::NoRoom;
 
 /// The future of [`ThreadPool::reserve`]: resolves to a [`Permit`] once the pool's
 /// queue has room for one more job, or to [`Error::Closed`] if the pool shuts down.

@@ -10,16 +10,17 @@ use std::time::{Duration, Instant};
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
+use crate::host_runtime;
 use crate::job::Tally;
-use crate::loop_thread;
+use crate::loop_thread::{self, AssertMode};
 use crate::report::ShutdownReport;
 use crate::util::deadline_after;
 
 use super::pool_job;
 use super::queue::{Push, MAX_WORKERS};
-use super::room::NoRoom;
 use super::stats::PoolStats;
 use super::worker::Core;
+use crate::room::NoRoom;
 
 /// How long an idle worker waits for a job before it exits: long enough that a burst of
 /// blocking calls reuses threads instead of paying for a thread start each time, short
@@ -179,7 +180,10 @@ impl ThreadPool {
     /// # Blocking
     ///
     /// Blocks for at most `timeout`, and only while the queue is full. On a loop thread
-    /// it refuses instead: use [`reserve`](ThreadPool::reserve)`().await` there.
+    /// it refuses instead: use [`reserve`](ThreadPool::reserve)`().await` there. Inside
+    /// another tokio runtime's async context, a wait for room is treated as
+    /// [`Completion::wait`] says, in [`AssertMode::Panic`](crate::AssertMode::Panic):
+    /// [`Error::BlockingInRuntime`] on a current-thread runtime.
     ///
     /// # Examples
     ///
@@ -240,7 +244,21 @@ impl ThreadPool {
             return Completion::failed(Error::Closed { site });
         }
         if let Some(room) = &core.room {
-            if let Err(no_room) = room.acquire_until(deadline_after(timeout)) {
+            let got = match room.try_acquire() {
+                // Only a wait for room is a blocking wait (a pool has no `AssertMode`: a
+                // current-thread runtime's context refuses it).
+                Err(NoRoom::Full) => {
+                    match host_runtime::admit_wait(AssertMode::Panic, &site, site.location()) {
+                        Ok(waiting) => {
+                            let deadline = deadline_after(timeout);
+                            waiting.run(|| room.acquire_until(deadline))
+                        }
+                        Err(refused) => return Completion::failed(refused),
+                    }
+                }
+                other => other,
+            };
+            if let Err(no_room) = got {
                 return self.refused(site, no_room);
             }
         }

@@ -15,8 +15,8 @@ use crate::util::log_panic;
 
 use super::pool_job::{pool_job, JobContext, Queued};
 use super::queue::{Next, Push, Queue, Refused};
-use super::room::Room;
 use super::stats::PoolStats;
+use crate::room::Room;
 
 /// What a worker was doing when user code outside a job's closure panicked (a
 /// destructor, a `then` callback run as the result is delivered).

@@ -1,6 +1,9 @@
-//! Room in a bounded queue: a counting semaphore whose units are places in the queue.
+//! Room in a bounded queue: a counting semaphore whose units are places in the queue,
+//! shared by every bounded queue of the crate: a `ThreadPool`'s (`queue_capacity`), a
+//! loop's (`Builder::max_pending`) and a threadsafe function's. A leaf: it imports only
+//! `sync`.
 //!
-//! A queued job holds one unit until a worker takes it out; a
+//! In a pool's queue a job holds one unit until a worker takes it out; a
 //! [`Permit`](crate::Permit) holds one until it is used or dropped. Waiters, async
 //! ([`poll_acquire`](Room::poll_acquire)) and blocking
 //! ([`acquire_until`](Room::acquire_until)), queue up first come, first served: a
@@ -24,7 +27,7 @@ use crate::sync::{Condvar, Mutex};
 pub(crate) enum NoRoom {
     /// The queue is full (for a timed wait: it stayed full until the deadline).
     Full,
-    /// The pool is closed.
+    /// The queue is closed.
     Closed,
 }
 
@@ -203,6 +206,34 @@ impl Room {
     pub(crate) fn release(&self) {
         let wake = self.state.lock().release();
         self.wake(wake);
+    }
+
+    /// Gives `units` back at once (one lock for a batch).
+    pub(crate) fn release_many(&self, units: usize) {
+        if units == 0 {
+            return;
+        }
+        let mut state = self.state.lock();
+        let mut tasks = Vec::new();
+        let mut threads = false;
+        for _ in 0..units {
+            if state.waiters.is_empty() {
+                state.free += 1;
+                continue;
+            }
+            match state.release() {
+                Wake::Nobody => {}
+                Wake::Task(waker) => tasks.push(waker),
+                Wake::Threads => threads = true,
+            }
+        }
+        drop(state);
+        if threads {
+            self.changed.notify_all();
+        }
+        for waker in tasks {
+            waker.wake();
+        }
     }
 
     /// Refuses every waiter and later acquisition with [`NoRoom::Closed`].

@@ -1,0 +1,288 @@
+//! Blocking waits called inside *another* tokio runtime's async context: on a
+//! multi-thread runtime's worker the host's other tasks keep running and the call site
+//! is reported once; on a current-thread runtime the bridge's `AssertMode` decides;
+//! `spawn_blocking` threads and plain threads are not flagged.
+
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use loopbridge::{AssertMode, Bridge, Completion, Error, Handle};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+/// Every `loopbridge` event: its level and message.
+static EVENTS: Mutex<Vec<(tracing::Level, String)>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for Capture {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() == "loopbridge" {
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            EVENTS
+                .lock()
+                .unwrap()
+                .push((*event.metadata().level(), message.0));
+        }
+    }
+}
+
+fn install() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Capture))
+            .unwrap();
+    });
+}
+
+/// How many captured events mention `needle`.
+fn reports_of(needle: &str) -> usize {
+    EVENTS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, message)| message.contains(needle))
+        .count()
+}
+
+/// A job that needs a task of the host runtime: it asks the host task, which answers.
+/// Waiting for it on the host's only thread, without letting the host run, deadlocks.
+fn job_needing_a_host_task(bridge: &Handle) -> Completion<u32> {
+    let (ask, asked) = tokio::sync::oneshot::channel::<u32>();
+    let (answer, answered) = tokio::sync::oneshot::channel::<u32>();
+    tokio::spawn(async move {
+        let question = asked.await.unwrap();
+        answer.send(question + 1).unwrap();
+    });
+    bridge.submit(async move {
+        // The host task may be gone (the runtime ended) before a detached job runs.
+        let _ = ask.send(41);
+        answered.await.unwrap_or(0)
+    })
+}
+
+/// One call site for the report-once check.
+fn wait_here(completion: Completion<u32>) -> Result<u32, Error> {
+    completion.wait()
+}
+
+#[test]
+fn a_wait_in_a_multi_thread_worker_keeps_the_host_running_and_is_reported_once_per_site() {
+    install();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    // One worker: without `block_in_place` the host task would wait behind the waiter.
+    let host = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let before = reports_of("multi-thread tokio runtime");
+    let answers = host.block_on(async move {
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            // After a `block_in_place` the task runs on without the worker's core until
+            // it yields (a wait then blocks no other task, and is not one to report):
+            // each wait here comes after a yield, back on a worker.
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+                answers.push(wait_here(job_needing_a_host_task(&handle)).unwrap());
+            }
+            // The other waits take the same road.
+            tokio::task::yield_now().await;
+            let mut timed = job_needing_a_host_task(&handle);
+            answers.push(timed.wait_timeout(Duration::from_secs(30)).unwrap());
+            tokio::task::yield_now().await;
+            answers.push(handle.block_on(async { 7 }).unwrap());
+            answers
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(answers, [42, 42, 42, 42, 7]);
+    // `wait_here`'s site once, `wait_timeout`'s once, `block_on`'s once.
+    assert_eq!(reports_of("multi-thread tokio runtime") - before, 3);
+}
+
+#[test]
+fn a_wait_in_a_current_thread_runtime_is_refused_in_panic_mode() {
+    install();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let host = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    host.block_on(async move {
+        // The deadlock case: the job needs a task of this very runtime.
+        let completion = job_needing_a_host_task(&handle);
+        let wait_line = line!() + 1;
+        let error = completion.wait().unwrap_err();
+        assert!(error.is_blocking_in_runtime(), "{error}");
+        assert!(error.to_string().contains("current_thread"), "{error}");
+        assert_eq!(error.site().location().line(), wait_line, "names the wait");
+
+        // Every wait refuses; `block_on` submits nothing.
+        let mut timed = handle.submit(async { 1 });
+        assert!(timed
+            .wait_timeout(Duration::from_secs(30))
+            .unwrap_err()
+            .is_blocking_in_runtime());
+        let before = handle.stats().submitted;
+        assert!(handle
+            .block_on(async { 1 })
+            .unwrap_err()
+            .is_blocking_in_runtime());
+        assert_eq!(handle.stats().submitted, before);
+        // A cancelling wait that is refused cancels, as on a loop thread.
+        let (_keep, never) = tokio::sync::oneshot::channel::<()>();
+        let stuck = handle.submit(never);
+        assert!(stuck
+            .wait_timeout_or_cancel(Duration::from_secs(30))
+            .unwrap_err()
+            .is_blocking_in_runtime());
+
+        // `.await` works, and so does the job that needs the host.
+        assert_eq!(job_needing_a_host_task(&handle).await.unwrap(), 42);
+        assert_eq!(timed.await.unwrap(), 1);
+    });
+    // Outside the runtime's context again: a plain wait.
+    assert_eq!(bridge.handle().submit(async { 2 }).wait().unwrap(), 2);
+}
+
+#[test]
+fn a_wait_in_a_current_thread_task_is_refused_too() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let host = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let refused = host.block_on(async move {
+        tokio::spawn(async move { handle.submit(async { 1 }).wait() })
+            .await
+            .unwrap()
+    });
+    assert!(refused.unwrap_err().is_blocking_in_runtime());
+}
+
+#[test]
+fn log_mode_logs_once_per_site_and_waits() {
+    install();
+    let bridge = Bridge::builder()
+        .assert_mode(AssertMode::Log)
+        .build()
+        .unwrap();
+    let handle = bridge.handle();
+    let host = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let before = reports_of("current_thread tokio runtime");
+    let values: Vec<u32> = host.block_on(async move {
+        (0..3)
+            .map(|n| handle.submit(async move { n }).wait().unwrap())
+            .collect()
+    });
+    assert_eq!(values, [0, 1, 2]);
+    assert_eq!(reports_of("current_thread tokio runtime") - before, 1);
+}
+
+#[test]
+fn ignore_mode_waits_without_a_word() {
+    install();
+    let bridge = Bridge::builder()
+        .assert_mode(AssertMode::Ignore)
+        .build()
+        .unwrap();
+    let handle = bridge.handle();
+    let host = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let before = EVENTS.lock().unwrap().len();
+    let value = host.block_on(async move { handle.block_on(async { 5 }) });
+    assert_eq!(value.unwrap(), 5);
+    assert_eq!(EVENTS.lock().unwrap().len(), before);
+}
+
+#[test]
+fn spawn_blocking_threads_and_plain_threads_are_not_flagged() {
+    install();
+    let bridge = Bridge::new().unwrap();
+    for host in [
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap(),
+    ] {
+        let handle = bridge.handle();
+        let value = host.block_on(async move {
+            tokio::task::spawn_blocking(move || {
+                // The runtime's context is there, and a task id too: still fine to block.
+                assert!(tokio::runtime::Handle::try_current().is_ok());
+                wait_from_spawn_blocking(&handle)
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(value.unwrap(), 3);
+    }
+    assert_eq!(reports_of("spawn_blocking_site_marker"), 0);
+    let handle = bridge.handle();
+    let plain = std::thread::spawn(move || handle.block_on(async { 4 }));
+    assert_eq!(plain.join().unwrap().unwrap(), 4);
+}
+
+/// A site that no other test waits at, so any report of it would be this test's.
+fn wait_from_spawn_blocking(handle: &Handle) -> Result<u32, Error> {
+    let site = line!() + 1;
+    let result = handle.submit(async { 3 }).wait();
+    let marker = format!("host_runtime.rs:{site}:");
+    assert_eq!(reports_of(&marker), 0, "a spawn_blocking wait was reported");
+    result
+}
+
+#[test]
+fn a_multi_thread_block_on_caller_just_waits() {
+    install();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let host = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    // `#[tokio::main]`'s body: the host's workers are other threads.
+    let value = host.block_on(async move { handle.submit(async { 6 }).wait() });
+    assert_eq!(value.unwrap(), 6);
+}
+
+#[test]
+fn dropping_a_bridge_inside_either_runtime_is_safe() {
+    for host in [
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap(),
+    ] {
+        let bridge = Bridge::builder()
+            .shutdown_timeout(Duration::from_millis(10))
+            .build()
+            .unwrap();
+        let pending = bridge.handle().submit(std::future::pending::<()>());
+        host.block_on(async move { drop(bridge) });
+        assert!(pending.wait().unwrap_err().is_closed());
+    }
+}
