@@ -705,6 +705,8 @@ fn scope_close(peers: &Peers) -> Case<'_> {
                     "`cancel()` each, then wait until all stopped",
                     Role::Raw,
                     timed(Box::new(move || {
+                        // Jobs of other cases that live on (a threadsafe function's) stay.
+                        let baseline = cancelling.stats().in_flight;
                         let jobs: Vec<_> = (0..SCOPE_JOBS)
                             .map(|_| cancelling.submit(std::future::pending::<()>()))
                             .collect();
@@ -712,7 +714,13 @@ fn scope_close(peers: &Peers) -> Case<'_> {
                         for job in &jobs {
                             job.cancel();
                         }
-                        while cancelling.stats().in_flight > 0 {
+                        let give_up = Instant::now() + Duration::from_secs(30);
+                        while cancelling.stats().in_flight > baseline {
+                            assert!(
+                                Instant::now() < give_up,
+                                "cancelled jobs never all ended: {:?}",
+                                cancelling.stats()
+                            );
                             std::hint::spin_loop();
                         }
                         let elapsed = started.elapsed();
