@@ -206,10 +206,12 @@ mod stream;
 mod watchdog;
 
 // The API on top.
+mod bound;
 mod bridge;
 mod handle;
 mod scope;
 
+pub use bound::{AsyncClose, LoopBound, LoopContext};
 pub use bridge::{global, Bridge, Builder, LazyBridge, MAX_SPIN_BEFORE_PARK};
 pub use completion::Completion;
 pub use error::{Error, Site};
