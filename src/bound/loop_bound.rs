@@ -327,6 +327,9 @@ impl<T: 'static> LoopBound<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[track_caller]
+    // The value's borrow is held across the user's awaits on purpose: the turn keeps
+    // other jobs out, and a `with_cx` meanwhile fails naming this job.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub fn with_async<F, R>(&self, f: F) -> Completion<R>
     where
         F: AsyncFnOnce(&mut T) -> R + Send + 'static,
@@ -342,9 +345,6 @@ impl<T: 'static> LoopBound<T> {
                     let _turn = cell.turn.acquire().await.expect("the turn is never closed");
                     *cell.holder.borrow_mut() = Some(holder);
                     let _holding = Holding(&cell.holder);
-                    // Held across the awaits on purpose: the turn keeps other jobs out,
-                    // and a `with_cx` meanwhile fails with this job's site.
-                    #[allow(clippy::await_holding_refcell_ref)]
                     let mut value = cell.value.borrow_mut();
                     f(&mut value).await
                 };
