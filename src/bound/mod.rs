@@ -16,4 +16,4 @@ pub(crate) use close::close_remaining;
 pub use close::AsyncClose;
 pub use context::LoopContext;
 pub use loop_bound::LoopBound;
-pub(crate) use store::{drain_releases, teardown, Store};
+pub(crate) use store::{drain_releases, teardown, Releases, Store};

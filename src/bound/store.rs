@@ -130,7 +130,6 @@ pub(crate) fn teardown() {
 }
 
 /// The slots released on other threads, on their way to the loop.
-#[derive(Default)]
 pub(crate) struct Releases {
     queue: Mutex<ReleaseQueue>,
     wake: tokio::sync::Notify,
@@ -141,6 +140,15 @@ struct ReleaseQueue {
     slots: Vec<usize>,
     /// The loop tore its store down: every value is dropped already.
     closed: bool,
+}
+
+impl Default for Releases {
+    fn default() -> Releases {
+        Releases {
+            queue: Mutex::new(ReleaseQueue::default()),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
 }
 
 impl Releases {

@@ -48,9 +48,16 @@ pub(crate) enum Claim {
 }
 
 /// The async closes of one bridge's bound values.
-#[derive(Default)]
 pub(crate) struct Closes {
     inner: Mutex<Inner>,
+}
+
+impl Default for Closes {
+    fn default() -> Closes {
+        Closes {
+            inner: Mutex::new(Inner::default()),
+        }
+    }
 }
 
 impl Closes {
