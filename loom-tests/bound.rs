@@ -103,6 +103,10 @@ fn a_release_racing_the_teardown_is_taken_exactly_once() {
         // Whatever a later release does, the loop sees nothing more.
         assert!(!releases.release(6));
         seen.extend(releases.take());
-        assert_eq!(seen.len(), usize::from(queued), "queued {queued}, seen {seen:?}");
+        assert_eq!(
+            seen.len(),
+            usize::from(queued),
+            "queued {queued}, seen {seen:?}"
+        );
     });
 }

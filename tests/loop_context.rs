@@ -164,3 +164,24 @@ fn there_is_no_context_once_the_bridge_is_gone() {
     );
     drop(probe);
 }
+
+#[test]
+fn a_handle_dropped_inside_with_cx_is_released_after_it() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    struct Probe(std::sync::mpsc::Sender<std::thread::ThreadId>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let _ = self.0.send(std::thread::current().id());
+        }
+    }
+    let outer = wait(handle.bind(|| 0_u32)).unwrap();
+    let inner = wait(handle.bind(move || Probe(tx))).unwrap();
+    let loop_id = wait(handle.run_callback_cx(move |cx| {
+        outer.with_cx(cx, move |_| drop(inner));
+        std::thread::current().id()
+    }))
+    .unwrap();
+    assert_eq!(recv(&rx, "the inner value's drop"), loop_id);
+}

@@ -392,18 +392,19 @@ impl<T: 'static> LoopBound<T> {
         if cx.bridge() != binding.bridge {
             cross_bridge(binding, cx);
         }
-        let Some(cell) = cx.store().get(binding.slot) else {
-            panic!(
-                "LoopBound bound at {} used at {} after the bridge's teardown dropped it",
-                binding.site,
-                Location::caller()
-            );
-        };
-        let cell = downcast::<T>(cell);
-        let Ok(mut value) = cell.value.try_borrow_mut() else {
-            borrowed(binding, &cell.holder);
-        };
-        f(&mut value)
+        let caller = Location::caller();
+        cx.store().with_cell(binding.slot, |cell| {
+            let Some(cell) = cell else {
+                gone(binding, caller);
+            };
+            let Some(cell) = cell.downcast_ref::<LoopCell<T>>() else {
+                unreachable!("a slot holds the type it was bound with");
+            };
+            let Ok(mut value) = cell.value.try_borrow_mut() else {
+                borrowed(binding, &cell.holder, caller);
+            };
+            f(&mut value)
+        })
     }
 
     /// Gives this handle up and runs the value's close now, waiting at most `timeout`
@@ -600,20 +601,24 @@ fn cross_bridge(binding: &Binding, _cx: &LoopContext) -> ! {
     );
 }
 
-#[track_caller]
-fn borrowed(binding: &Binding, holder: &RefCell<Option<Site>>) -> ! {
+fn gone(binding: &Binding, caller: &Location<'_>) -> ! {
+    panic!(
+        "LoopBound bound at {} used at {caller} after the bridge's teardown dropped it",
+        binding.site,
+    );
+}
+
+fn borrowed(binding: &Binding, holder: &RefCell<Option<Site>>, caller: &Location<'_>) -> ! {
     match holder.borrow().as_ref() {
         Some(job) => panic!(
-            "LoopBound bound at {}: with_cx at {} found the value held across an await by \
-             the with_async job submitted at {job}",
+            "LoopBound bound at {}: with_cx at {caller} found the value held across an await \
+             by the with_async job submitted at {job}",
             binding.site,
-            Location::caller()
         ),
         None => panic!(
-            "LoopBound bound at {}: with_cx at {} found the value borrowed already (a \
+            "LoopBound bound at {}: with_cx at {caller} found the value borrowed already (a \
              with_cx inside another on the same value)",
             binding.site,
-            Location::caller()
         ),
     }
 }

@@ -16,4 +16,6 @@ pub(crate) use close::close_remaining;
 pub use close::AsyncClose;
 pub use context::LoopContext;
 pub use loop_bound::LoopBound;
-pub(crate) use store::{drain_releases, teardown, Releases, Store};
+#[cfg(loopbridge_loom)]
+pub(crate) use store::Releases;
+pub(crate) use store::{drain_releases, teardown, Store};

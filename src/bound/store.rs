@@ -87,10 +87,26 @@ impl Store {
         Some(entries.get(slot)?.as_ref()?.cell.clone())
     }
 
+    /// Runs `f` on the value in `slot` while the store is borrowed (no reference counted,
+    /// for `with_cx`'s speed). A handle dropped inside `f` finds the store borrowed and
+    /// defers its release to the drain task.
+    pub(super) fn with_cell<R>(&self, slot: usize, f: impl FnOnce(Option<&dyn Any>) -> R) -> R {
+        let entries = self.entries.borrow();
+        let cell = entries.get(slot).and_then(Option::as_ref);
+        f(cell.map(|entry| &*entry.cell))
+    }
+
     /// Takes what `slot` holds; the caller drops it, after the store's borrow ended (its
-    /// destructor may bind or release other values).
+    /// destructor may bind or release other values). `None` also when the store is
+    /// borrowed (a handle dropped inside `with_cx`): the slot is released through the
+    /// drain task then.
     pub(super) fn remove(&self, slot: usize) -> Option<Entry> {
-        let entry = self.entries.borrow_mut().get_mut(slot)?.take();
+        let Ok(mut entries) = self.entries.try_borrow_mut() else {
+            self.releases.release(slot);
+            return None;
+        };
+        let entry = entries.get_mut(slot)?.take();
+        drop(entries);
         if entry.is_some() {
             self.free.borrow_mut().push(slot);
         }
