@@ -211,7 +211,7 @@ mod bridge;
 mod handle;
 mod scope;
 
-pub use bound::{AsyncClose, LoopBound, LoopContext};
+pub use bound::{AsyncClose, LoopBound, LoopContext, LoopRef};
 pub use bridge::{global, Bridge, Builder, LazyBridge, MAX_SPIN_BEFORE_PARK};
 pub use completion::Completion;
 pub use error::{Error, Site};

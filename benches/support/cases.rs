@@ -205,12 +205,14 @@ fn loop_bound_with(peers: &Peers) -> Case<'_> {
 const LOOP_READS: u64 = 10_000;
 
 /// On the loop thread, inside one callback: `LOOP_READS` reads of a `LoopBound` with a
-/// `LoopContext` against the same reads of a plain `RefCell` (the "raw" pattern; target:
-/// no slower).
+/// `LoopContext` (each through `with_cx`, or through one `LoopRef` looked up first)
+/// against the same reads of a plain `RefCell` (the "raw" pattern; target: no slower).
 fn loop_bound_read(peers: &Peers) -> Case<'_> {
     let handle = peers.bridge.handle();
     let plain = peers.bridge.handle();
     let bound = handle.bind(|| 1u64).wait().expect("bind");
+    let looked_up = bound.clone();
+    let looking = handle.clone();
     let mut patterns = vec![
         pattern(
             "loopbridge_with_cx",
@@ -223,6 +225,25 @@ fn loop_bound_read(peers: &Peers) -> Case<'_> {
                         let started = Instant::now();
                         for _ in 0..units * LOOP_READS {
                             black_box(bound.with_cx(cx, |v| black_box(*v)));
+                        }
+                        started.elapsed()
+                    })
+                    .wait()
+                    .expect("reads")
+            }),
+        ),
+        pattern(
+            "loopbridge_loop_ref",
+            "`bound.get(&cx)` once, then `*r.borrow()`",
+            Role::Loopbridge,
+            Box::new(move |units| {
+                let bound = looked_up.clone();
+                looking
+                    .run_callback_cx(move |cx| {
+                        let started = Instant::now();
+                        let value = bound.get(cx);
+                        for _ in 0..units * LOOP_READS {
+                            black_box(*black_box(&value).borrow());
                         }
                         started.elapsed()
                     })

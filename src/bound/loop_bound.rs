@@ -3,7 +3,7 @@
 //! whichever thread drops the last handle.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell, RefMut};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
@@ -407,6 +407,49 @@ impl<T: 'static> LoopBound<T> {
         })
     }
 
+    /// A reference to the value for the rest of `cx`'s borrow, on the loop thread: look
+    /// the value up once, then [`borrow`](LoopRef::borrow) it as often as needed at the
+    /// cost of a `RefCell` borrow (a loop of reads inside one callback). It cannot
+    /// outlive the borrow of `cx`, so it cannot be stashed in a task or sent away.
+    ///
+    /// # Panics
+    ///
+    /// As [`with_cx`](LoopBound::with_cx): `cx` of another bridge, or the value dropped
+    /// by the teardown already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let totals = handle.bind(|| vec![1_u64, 2, 3]).wait()?;
+    /// let sum = handle
+    ///     .run_callback_cx(move |cx| {
+    ///         let totals = totals.get(cx);
+    ///         totals.borrow_mut().push(4);
+    ///         let sum: u64 = totals.borrow().iter().sum();
+    ///         sum
+    ///     })
+    ///     .wait()?;
+    /// assert_eq!(sum, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn get<'cx>(&'cx self, cx: &'cx LoopContext) -> LoopRef<'cx, T> {
+        let binding = &*self.binding;
+        if cx.bridge() != binding.bridge {
+            cross_bridge(binding, cx);
+        }
+        let Some(cell) = cx.store().get(binding.slot) else {
+            gone(binding, Location::caller());
+        };
+        LoopRef {
+            cell: downcast(cell),
+            binding,
+            _cx: PhantomData,
+        }
+    }
+
     /// Gives this handle up and runs the value's close now, waiting at most `timeout`
     /// for it to end: [`AsyncClose::close`] for a value bound with
     /// [`bind_closing`](Handle::bind_closing), a drop on the loop for one bound with
@@ -611,15 +654,99 @@ fn gone(binding: &Binding, caller: &Location<'_>) -> ! {
 fn borrowed(binding: &Binding, holder: &RefCell<Option<Site>>, caller: &Location<'_>) -> ! {
     match holder.borrow().as_ref() {
         Some(job) => panic!(
-            "LoopBound bound at {}: with_cx at {caller} found the value held across an await \
+            "LoopBound bound at {}: access at {caller} found the value held across an await \
              by the with_async job submitted at {job}",
             binding.site,
         ),
         None => panic!(
-            "LoopBound bound at {}: with_cx at {caller} found the value borrowed already (a \
-             with_cx inside another on the same value)",
+            "LoopBound bound at {}: access at {caller} found the value borrowed already (a \
+             borrow inside another on the same value)",
             binding.site,
         ),
+    }
+}
+
+/// A reference to a loop-bound value, from [`LoopBound::get`]: valid while the
+/// [`LoopContext`] it came from is borrowed (so on the loop thread only, and never in a
+/// `'static` task).
+///
+/// ```compile_fail
+/// let bridge = loopbridge::Bridge::new().unwrap();
+/// let bound = bridge.handle().bind(|| 1_u32).wait().unwrap();
+/// bridge.handle().submit_local_cx(move |cx| async move {
+///     let value = bound.get(&cx);
+///     // A spawned task may outlive the context: refused.
+///     tokio::task::spawn_local(async move { *value.borrow() });
+/// });
+/// ```
+pub struct LoopRef<'cx, T> {
+    cell: Rc<LoopCell<T>>,
+    binding: &'cx Binding,
+    _cx: PhantomData<&'cx LoopContext>,
+}
+
+impl<T> LoopRef<'_, T> {
+    /// Borrows the value to read it.
+    ///
+    /// # Panics
+    ///
+    /// If it is mutably borrowed: a [`borrow_mut`](LoopRef::borrow_mut) alive, or a
+    /// [`with_async`](LoopBound::with_async) job holding it across an await (named).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let name = bridge.handle().bind(|| String::from("ada")).wait()?;
+    /// let len = bridge
+    ///     .handle()
+    ///     .run_callback_cx(move |cx| name.get(cx).borrow().len())
+    ///     .wait()?;
+    /// assert_eq!(len, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn borrow(&self) -> Ref<'_, T> {
+        match self.cell.value.try_borrow() {
+            Ok(value) => value,
+            Err(_) => borrowed(self.binding, &self.cell.holder, Location::caller()),
+        }
+    }
+
+    /// Borrows the value to change it.
+    ///
+    /// # Panics
+    ///
+    /// If it is borrowed already: another borrow alive, or a
+    /// [`with_async`](LoopBound::with_async) job holding it across an await (named).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let count = bridge.handle().bind(|| 0_u32).wait()?;
+    /// let probe = count.clone();
+    /// bridge.handle().run_callback_cx(move |cx| *probe.get(cx).borrow_mut() += 1).wait()?;
+    /// assert_eq!(count.with(|count| *count).wait()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn borrow_mut(&self) -> RefMut<'_, T> {
+        match self.cell.value.try_borrow_mut() {
+            Ok(value) => value,
+            Err(_) => borrowed(self.binding, &self.cell.holder, Location::caller()),
+        }
+    }
+}
+
+impl<T> fmt::Debug for LoopRef<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopRef")
+            .field("type", &std::any::type_name::<T>())
+            .field("site", &self.binding.site)
+            .finish()
     }
 }
 

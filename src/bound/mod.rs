@@ -15,7 +15,7 @@ mod store;
 pub(crate) use close::close_remaining;
 pub use close::AsyncClose;
 pub use context::LoopContext;
-pub use loop_bound::LoopBound;
+pub use loop_bound::{LoopBound, LoopRef};
 #[cfg(loopbridge_loom)]
 pub(crate) use store::Releases;
 pub(crate) use store::{drain_releases, teardown, Store};
