@@ -217,7 +217,9 @@ pub use event_loop::Stats;
 pub use handle::{CallMode, Handle, Job, LoopPermit, LoopReserve, ShutdownHook, ThreadsafeFn};
 pub use job::JobInfo;
 pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
-pub use many::{as_completed, wait_all, wait_any, AsCompleted, Waitable};
+pub use many::{
+    as_completed, wait_all, wait_all_deadline, wait_any, wait_any_deadline, AsCompleted, Waitable,
+};
 pub use pool::{Permit, PoolStats, Reserve, ThreadPool, ThreadPoolBuilder, ThreadPoolJob};
 #[cfg(feature = "rayon")]
 pub use pool::{RayonPool, RayonPoolJob};
