@@ -132,7 +132,11 @@ fn the_deadline_forms_share_one_deadline_and_name_their_call_on_a_timeout() {
 
     release.send(()).unwrap();
     wait_all_deadline(jobs, deadline).unwrap();
-    assert_eq!(wait_any_deadline(jobs, deadline).unwrap(), 0, "done: the lowest index");
+    assert_eq!(
+        wait_any_deadline(jobs, deadline).unwrap(),
+        0,
+        "done: the lowest index"
+    );
     assert_eq!(on_pool.wait().unwrap() + on_loop.wait().unwrap(), 3);
 
     // On a loop thread both refuse at once, whatever the deadline.
