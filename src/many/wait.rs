@@ -305,7 +305,7 @@ struct Registration<'a> {
 
 impl<'a> Registration<'a> {
     fn new(jobs: &'a [&'a dyn Watched]) -> Registration<'a> {
-        let notifier = Arc::new(Notifier::new());
+        let notifier = Arc::new(Notifier::new(jobs.len()));
         Registration {
             jobs,
             notify: notifier.clone(),
