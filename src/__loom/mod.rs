@@ -1,10 +1,11 @@
 //! Internals exposed to the loom models in `loom-tests/` only (built under
 //! `cfg(loopbridge_loom)`): the slot under `Completion` with public methods, the
-//! pool's handoff, and the loop's dispatcher.
+//! pool's handoff, the loop's dispatcher, and the stream buffers.
 
 pub mod dispatch;
 pub mod events;
 pub mod pool;
+pub mod stream;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
