@@ -72,7 +72,7 @@ where
         !items.is_empty(),
         "`wait_any` called at {at} with no completions: none could ever be done"
     );
-    if loop_thread::on_loop_thread() {
+    if loop_thread::is_any_loop_thread() {
         return Err(Error::BlockingOnLoop {
             site: Site::new(at, None),
         });
@@ -148,7 +148,7 @@ where
 {
     let at = Location::caller();
     let items: Vec<I::Item> = completions.into_iter().collect();
-    if loop_thread::on_loop_thread() {
+    if loop_thread::is_any_loop_thread() {
         return Err(Error::BlockingOnLoop {
             site: Site::new(at, None),
         });
