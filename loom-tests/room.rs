@@ -39,7 +39,7 @@ fn a_release_racing_a_timed_out_waiter_loses_no_unit() {
     });
 }
 
-/// An async waiter that gives up (a dropped `Reserve`) racing a release: a unit handed
+/// An async waiter that gives up (a dropped `PoolReserve`) racing a release: a unit handed
 /// to it is passed on, so it is free again afterwards.
 #[test]
 fn an_async_waiter_giving_up_passes_on_a_unit_it_was_handed() {

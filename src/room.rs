@@ -1,10 +1,10 @@
 //! Room in a bounded queue: a counting semaphore whose units are places in the queue,
 //! shared by every bounded queue of the crate: a `ThreadPool`'s (`queue_capacity`), a
-//! loop's (`Builder::max_pending`) and a threadsafe function's. A leaf: it imports only
+//! loop's (`BridgeBuilder::max_pending`) and a threadsafe function's. A leaf: it imports only
 //! `sync`.
 //!
 //! In a pool's queue a job holds one unit until a worker takes it out; a
-//! [`Permit`](crate::Permit) holds one until it is used or dropped. Waiters, async
+//! [`PoolPermit`](crate::PoolPermit) holds one until it is used or dropped. Waiters, async
 //! ([`poll_acquire`](Room::poll_acquire)) and blocking
 //! ([`acquire_until`](Room::acquire_until)), queue up first come, first served: a
 //! released unit is handed straight to the oldest waiter, so a stream of

@@ -1,4 +1,4 @@
-//! `Builder::max_pending`: backpressure on the loop itself, with the vocabulary of a
+//! `BridgeBuilder::max_pending`: backpressure on the loop itself, with the vocabulary of a
 //! bounded `ThreadPool`: `QueueFull` at once, a timed wait, an async `reserve`.
 
 mod common;

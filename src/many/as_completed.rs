@@ -260,7 +260,7 @@ impl<T> AsCompleted<T> {
             if self.found_orphans() {
                 continue;
             }
-            let deadline = if loop_thread::on_loop_thread() {
+            let deadline = if loop_thread::is_any_loop_thread() {
                 // Only what is in already: a loop thread must not wait.
                 Some(Instant::now())
             } else {
@@ -315,7 +315,7 @@ impl<T> AsCompleted<T> {
 
     /// Why a wait that found nothing returns: the loop thread, or the deadline.
     fn refusal(&self, at: &'static Location<'static>) -> Error {
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             return Error::BlockingOnLoop {
                 site: Site::new(at, None),
             };

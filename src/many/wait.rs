@@ -128,7 +128,7 @@ where
         !items.is_empty(),
         "`wait_any` called at {at} with no completions: none could ever be done"
     );
-    if loop_thread::on_loop_thread() {
+    if loop_thread::is_any_loop_thread() {
         return Err(Error::BlockingOnLoop {
             site: Site::new(at, None),
         });
@@ -248,7 +248,7 @@ where
     I::Item: Waitable,
 {
     let items: Vec<I::Item> = completions.into_iter().collect();
-    if loop_thread::on_loop_thread() {
+    if loop_thread::is_any_loop_thread() {
         return Err(Error::BlockingOnLoop {
             site: Site::new(at, None),
         });

@@ -402,7 +402,7 @@ impl<T> StreamIter<T> {
                     _ => Ok(None),
                 };
             }
-            if loop_thread::on_loop_thread() {
+            if loop_thread::is_any_loop_thread() {
                 return Err(Error::BlockingOnLoop {
                     site: self.job.site().at(at),
                 });
