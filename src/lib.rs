@@ -219,7 +219,9 @@ pub use handle::{
 };
 pub use job::JobInfo;
 pub use loop_thread::{check_blocking, is_any_loop_thread, AssertMode};
-pub use many::{as_completed, wait_all, wait_any, AsCompleted, Waitable};
+pub use many::{
+    as_completed, wait_all, wait_all_deadline, wait_any, wait_any_deadline, AsCompleted, Waitable,
+};
 pub use pool::{PoolPermit, PoolReserve, PoolStats, ThreadPool, ThreadPoolBuilder, ThreadPoolJob};
 #[cfg(feature = "rayon")]
 pub use pool::{RayonPool, RayonPoolJob};

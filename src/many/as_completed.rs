@@ -68,7 +68,8 @@ pub fn as_completed<T, I>(completions: I) -> AsCompleted<T>
 where
     I: IntoIterator<Item = Completion<T>>,
 {
-    let notifier = Arc::new(Notifier::new());
+    let completions: Vec<Completion<T>> = completions.into_iter().collect();
+    let notifier = Arc::new(Notifier::new(completions.len()));
     let notify: Arc<dyn Notify> = notifier.clone();
     let mut ready = VecDeque::new();
     let completions: Vec<Option<Completion<T>>> = completions
