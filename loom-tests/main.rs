@@ -6,8 +6,10 @@
 //! racing the bridge's close), `pool.rs` and `room.rs` (the thread pool's handoff and
 //! bounded queue), `events.rs` (a threadsafe function's queue), `max_pending.rs` (the
 //! loop's own bound), `watchdog.rs` (the watchdog's doze), `watch.rs` (a multi-wait's
-//! watchers racing the jobs they watch), `bound.rs` (a bound value's close claimed by
-//! its last handle racing the shutdown's sweep, and a release racing the teardown). Each model targets one race:
+//! watchers racing the jobs they watch), `stream.rs` (the stream buffers of
+//! `Handle::iter` and `ThreadPool::unblock_iter`), `bound.rs` (a bound value's close
+//! claimed by its last handle racing the shutdown's sweep, and a release racing the
+//! teardown). Each model targets one race:
 //! spawned loom threads stand in for the loop thread, submitters or shutdown, and the
 //! assertions after the joins state the property that must hold in every interleaving.
 #![cfg(loopbridge_loom)]
@@ -20,5 +22,6 @@ mod pool;
 mod room;
 mod shutdown;
 mod slot;
+mod stream;
 mod watch;
 mod watchdog;

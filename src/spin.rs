@@ -1,4 +1,4 @@
-//! The opt-in low-latency wait ([`Builder::spin_before_park`](crate::Builder::spin_before_park)):
+//! The opt-in low-latency wait ([`BridgeBuilder::spin_before_park`](crate::BridgeBuilder::spin_before_park)):
 //! a waiting thread spins on its result (here), and the loop's dispatcher stays awake
 //! after its last work (see `dispatch`), each for a bounded time, before parking.
 //! Parking and waking a sleeping thread costs microseconds; two threads that are both

@@ -1,4 +1,4 @@
-//! The opt-in low-latency wait (`Builder::spin_before_park`): the same results and the
+//! The opt-in low-latency wait (`BridgeBuilder::spin_before_park`): the same results and the
 //! same rules as the default wait, and nothing left running once the bridge stops.
 
 mod common;

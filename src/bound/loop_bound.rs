@@ -128,7 +128,7 @@ impl Handle {
     ///
     /// In the completion: [`Error::Closed`] if the bridge is shut down or shutting down
     /// (`make` never runs), [`Error::QueueFull`] under
-    /// [`Builder::max_pending`](crate::Builder::max_pending).
+    /// [`BridgeBuilder::max_pending`](crate::BridgeBuilder::max_pending).
     ///
     /// # Examples
     ///
@@ -549,7 +549,7 @@ impl<T: 'static> LoopBound<T> {
                 })
             }
         };
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             return Err(Error::BlockingOnLoop { site });
         }
         match completion.wait_timeout(timeout) {

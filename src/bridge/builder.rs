@@ -1,4 +1,4 @@
-//! [`Builder`]: a bridge's configuration, each setting with its default and reason.
+//! [`BridgeBuilder`]: a bridge's configuration, each setting with its default and reason.
 
 use std::io;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(100);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Builder {
+pub struct BridgeBuilder {
     thread_name: String,
     shutdown_timeout: Duration,
     shutdown_hook_share: f64,
@@ -55,9 +55,9 @@ pub struct Builder {
     max_pending: Option<usize>,
 }
 
-impl Default for Builder {
-    fn default() -> Builder {
-        Builder {
+impl Default for BridgeBuilder {
+    fn default() -> BridgeBuilder {
+        BridgeBuilder {
             thread_name: "loopbridge".to_owned(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             shutdown_hook_share: DEFAULT_HOOK_SHARE,
@@ -69,7 +69,7 @@ impl Default for Builder {
     }
 }
 
-impl Builder {
+impl BridgeBuilder {
     /// The loop thread's name (default `"loopbridge"`), shown in panics, logs and
     /// debuggers.
     ///
@@ -77,12 +77,12 @@ impl Builder {
     ///
     /// ```
     /// let bridge = loopbridge::Bridge::builder().thread_name("io-loop").build()?;
-    /// let name = bridge.handle().run_callback(loopbridge::on_loop_thread).wait()?;
+    /// let name = bridge.handle().run_callback(loopbridge::is_any_loop_thread).wait()?;
     /// assert!(name);
     /// assert!(format!("{:?}", bridge.handle()).contains("io-loop"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+    pub fn thread_name(mut self, name: impl Into<String>) -> BridgeBuilder {
         self.thread_name = name.into();
         self
     }
@@ -102,7 +102,7 @@ impl Builder {
     /// assert!(forever.wait().unwrap_err().is_closed());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> BridgeBuilder {
         self.shutdown_timeout = timeout;
         self
     }
@@ -123,7 +123,7 @@ impl Builder {
     /// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn shutdown_hook_share(mut self, share: f64) -> Builder {
+    pub fn shutdown_hook_share(mut self, share: f64) -> BridgeBuilder {
         self.shutdown_hook_share = share;
         self
     }
@@ -146,7 +146,7 @@ impl Builder {
     /// assert_eq!(handle.stats().slow_polls, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> BridgeBuilder {
         self.slow_poll_threshold = threshold;
         self
     }
@@ -165,7 +165,7 @@ impl Builder {
     /// assert!(blocked.wait().is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn assert_mode(mut self, mode: AssertMode) -> Builder {
+    pub fn assert_mode(mut self, mode: AssertMode) -> BridgeBuilder {
         self.assert_mode = mode;
         self
     }
@@ -182,7 +182,7 @@ impl Builder {
     /// tens of microseconds covers a typical job. Spinning is never used on a loop
     /// thread, where waits are refused anyway.
     ///
-    /// At most [`MAX_SPIN_BEFORE_PARK`] (10 ms): [`build`](Builder::build) refuses a
+    /// At most [`MAX_SPIN_BEFORE_PARK`] (10 ms): [`build`](BridgeBuilder::build) refuses a
     /// longer spin with [`io::ErrorKind::InvalidInput`].
     ///
     /// # Examples
@@ -206,7 +206,7 @@ impl Builder {
     /// assert!(refused.to_string().contains("spin_before_park"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn spin_before_park(mut self, spin: Duration) -> Builder {
+    pub fn spin_before_park(mut self, spin: Duration) -> BridgeBuilder {
         self.spin_before_park = spin;
         self
     }
@@ -239,7 +239,7 @@ impl Builder {
     /// handle.submit_timeout(async {}, std::time::Duration::from_secs(30)).wait()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn max_pending(mut self, n: usize) -> Builder {
+    pub fn max_pending(mut self, n: usize) -> BridgeBuilder {
         self.max_pending = Some(n);
         self
     }
@@ -303,7 +303,7 @@ impl Builder {
     }
 }
 
-impl Builder {
+impl BridgeBuilder {
     /// The loop's part of this configuration.
     pub(crate) fn settings(&self) -> LoopSettings {
         LoopSettings {
