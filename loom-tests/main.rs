@@ -7,11 +7,14 @@
 //! bounded queue), `events.rs` (a threadsafe function's queue), `max_pending.rs` (the
 //! loop's own bound), `watchdog.rs` (the watchdog's doze), `watch.rs` (a multi-wait's
 //! watchers racing the jobs they watch), `stream.rs` (the stream buffers of
-//! `Handle::iter` and `ThreadPool::unblock_iter`). Each model targets one race:
+//! `Handle::iter` and `ThreadPool::unblock_iter`), `bound.rs` (a bound value's close
+//! claimed by its last handle racing the shutdown's sweep, and a release racing the
+//! teardown). Each model targets one race:
 //! spawned loom threads stand in for the loop thread, submitters or shutdown, and the
 //! assertions after the joins state the property that must hold in every interleaving.
 #![cfg(loopbridge_loom)]
 
+mod bound;
 mod dispatch;
 mod events;
 mod max_pending;

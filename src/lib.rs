@@ -138,6 +138,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Values that stay on the loop
+//!
+//! [`Handle::bind`] builds a value on the loop thread (it may be `!Send`, or need its
+//! runtime to drop, as a tokio `TcpStream` does) and returns a [`LoopBound`] handle that
+//! any thread can hold: [`LoopBound::with`] and [`LoopBound::with_async`] run code on it,
+//! and dropping the last handle drops the value on the loop, inside the runtime.
+//! [`LoopContext`] is Home Assistant's `@callback` as a type: a `!Send` proof that code
+//! runs on the loop, with which bound values are reached synchronously
+//! ([`LoopBound::with_cx`]). [`AsyncClose`] values get an async close that shutdown waits for.
+//!
+//! ```
+//! use std::rc::Rc;
+//!
+//! let bridge = loopbridge::Bridge::new()?;
+//! let handle = bridge.handle();
+//! let seen = handle.bind(|| Rc::new(std::cell::RefCell::new(Vec::new()))).wait()?;
+//! let from_thread = seen.clone();
+//! std::thread::spawn(move || from_thread.with(|v| v.borrow_mut().push("thread")).wait())
+//!     .join()
+//!     .unwrap()?;
+//! let on_loop = seen.clone();
+//! handle.run_callback_cx(move |cx| on_loop.with_cx(cx, |v| v.borrow_mut().push("loop"))).wait()?;
+//! assert_eq!(seen.with(|v| v.borrow().clone()).wait()?, ["thread", "loop"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Shutdown
 //!
 //! [`Bridge::shutdown`] is bounded by its timeout and reports what it finished, what it
@@ -206,10 +232,12 @@ mod stream;
 mod watchdog;
 
 // The API on top.
+mod bound;
 mod bridge;
 mod handle;
 mod scope;
 
+pub use bound::{AsyncClose, LoopBound, LoopContext, LoopRef};
 pub use bridge::{global, Bridge, BridgeBuilder, LazyBridge, MAX_SPIN_BEFORE_PARK};
 pub use completion::Completion;
 pub use error::{Error, Site};

@@ -42,6 +42,11 @@ pub struct ShutdownReport {
     /// async context): it did not wait, and finishes in the background. The counts then
     /// cover only what was ended before it returned.
     pub finishing_in_background: bool,
+    /// Where the values bound with an async close
+    /// ([`Handle::bind_closing`](crate::Handle::bind_closing)) whose close did not run to
+    /// its end were bound: cut off at the deadline, or never started because the loop
+    /// thread was held. Each is also named in the `"jobs"` stage's `held_up_by`.
+    pub unclosed: Vec<Site>,
     /// A bridge's shutdown stages, in order: `"hooks"` (the shutdown hooks run while
     /// every job keeps running), `"jobs"` (jobs get until the timeout to finish, then are
     /// cut off), `"teardown"` (the loop thread drops what was cut off); each with how long
@@ -53,7 +58,8 @@ pub struct ShutdownReport {
 }
 
 impl ShutdownReport {
-    /// `true` when every job ended by itself: nothing was cancelled or left stuck.
+    /// `true` when every job ended by itself: nothing was cancelled or left stuck, and
+    /// every bound value's close ran to its end.
     ///
     /// # Examples
     ///
@@ -67,7 +73,10 @@ impl ShutdownReport {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_clean(&self) -> bool {
-        self.cancelled == 0 && self.stuck.is_empty() && !self.loop_left_behind
+        self.cancelled == 0
+            && self.stuck.is_empty()
+            && !self.loop_left_behind
+            && self.unclosed.is_empty()
     }
 
     /// Adds what a shutdown running alongside (a bridge's default pool's) did.
@@ -75,6 +84,7 @@ impl ShutdownReport {
         self.finished += other.finished;
         self.cancelled += other.cancelled;
         self.stuck.extend(other.stuck);
+        self.unclosed.extend(other.unclosed);
         self.loop_left_behind |= other.loop_left_behind;
         self.finishing_in_background |= other.finishing_in_background;
         self.stages.extend(other.stages);
@@ -93,6 +103,9 @@ impl fmt::Display for ShutdownReport {
         )?;
         for stuck in &self.stuck {
             write!(f, "; {stuck}")?;
+        }
+        for site in &self.unclosed {
+            write!(f, "; the close of the value bound at {site} did not end")?;
         }
         if self.loop_left_behind {
             write!(f, "; the loop thread was left behind")?;

@@ -158,7 +158,130 @@ pub fn cases(peers: &Peers) -> Vec<Case<'_>> {
         lazy_round_trip(peers),
         threadsafe_fn_throughput(peers, 1),
         threadsafe_fn_throughput(peers, 2),
+        loop_bound_with(peers),
+        loop_bound_read(peers),
     ]
+}
+
+/// `bound.with(f).wait()` against `handle.run_callback(f).wait()` on the same bridge
+/// (the "raw" pattern here, so the ratio is with / run_callback; target ≤ 1.10×).
+fn loop_bound_with(peers: &Peers) -> Case<'_> {
+    let direct = peers.bridge.handle();
+    let bound = peers
+        .bridge
+        .handle()
+        .bind(|| std::rc::Rc::new(std::cell::Cell::new(1u64)))
+        .wait()
+        .expect("bind");
+    Case {
+        id: "loop_bound_with",
+        title: "a closure on a LoopBound value (ratio: to run_callback of the same closure)",
+        placement: Placement::Split,
+        patterns: vec![
+            pattern(
+                "loopbridge_with",
+                "`bound.with(f).wait()`",
+                Role::Loopbridge,
+                each(move || {
+                    black_box(bound.with(|v| black_box(v.get())).wait().expect("with"));
+                }),
+            ),
+            pattern(
+                "loopbridge_run_callback",
+                "`handle.run_callback(f).wait()`",
+                Role::Raw,
+                each(move || {
+                    black_box(
+                        direct
+                            .run_callback(|| black_box(1u64))
+                            .wait()
+                            .expect("callback"),
+                    );
+                }),
+            ),
+        ],
+    }
+}
+
+/// Reads per callback in `loop_bound_read`.
+const LOOP_READS: u64 = 10_000;
+
+/// On the loop thread, inside one callback: `LOOP_READS` reads of a `LoopBound` with a
+/// `LoopContext` (each through `with_cx`, or through one `LoopRef` looked up first)
+/// against the same reads of a plain `RefCell` (the "raw" pattern; target: no slower).
+fn loop_bound_read(peers: &Peers) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let plain = peers.bridge.handle();
+    let bound = handle.bind(|| 1u64).wait().expect("bind");
+    let looked_up = bound.clone();
+    let looking = handle.clone();
+    let mut patterns = vec![
+        pattern(
+            "loopbridge_with_cx",
+            "`bound.with_cx(&cx, |v| *v)` on the loop",
+            Role::Loopbridge,
+            Box::new(move |units| {
+                let bound = bound.clone();
+                handle
+                    .run_callback_cx(move |cx| {
+                        let started = Instant::now();
+                        for _ in 0..units * LOOP_READS {
+                            black_box(bound.with_cx(cx, |v| black_box(*v)));
+                        }
+                        started.elapsed()
+                    })
+                    .wait()
+                    .expect("reads")
+            }),
+        ),
+        pattern(
+            "loopbridge_loop_ref",
+            "`bound.get(&cx)` once, then `*r.borrow()`",
+            Role::Loopbridge,
+            Box::new(move |units| {
+                let bound = looked_up.clone();
+                looking
+                    .run_callback_cx(move |cx| {
+                        let started = Instant::now();
+                        let value = bound.get(cx);
+                        for _ in 0..units * LOOP_READS {
+                            black_box(*black_box(&value).borrow());
+                        }
+                        started.elapsed()
+                    })
+                    .wait()
+                    .expect("reads")
+            }),
+        ),
+        pattern(
+            "refcell_borrow",
+            "`cell.borrow()` of a `RefCell` on the loop",
+            Role::Raw,
+            Box::new(move |units| {
+                plain
+                    .run_callback(move || {
+                        let cell = black_box(std::cell::RefCell::new(1u64));
+                        let started = Instant::now();
+                        for _ in 0..units * LOOP_READS {
+                            black_box(*black_box(&cell).borrow());
+                        }
+                        started.elapsed()
+                    })
+                    .wait()
+                    .expect("reads")
+            }),
+        ),
+    ];
+    for pattern in &mut patterns {
+        pattern.ops_per_unit = LOOP_READS;
+    }
+    Case {
+        id: "loop_bound_read",
+        title:
+            "reads on the loop thread: a LoopBound with a LoopContext (ratio: to a RefCell borrow)",
+        placement: Placement::Split,
+        patterns,
+    }
 }
 
 /// A library's lazily started bridge, for `lazy_round_trip`.

@@ -2,6 +2,7 @@
 //! `cfg(loopbridge_loom)`): the slot under `Completion` with public methods, the
 //! pool's handoff, the loop's dispatcher, and the stream buffers.
 
+pub mod bound;
 pub mod dispatch;
 pub mod events;
 pub mod pool;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::LocalSet;
 
+use crate::bound;
 use crate::event_loop::{dispatch, LoopSettings, LoopState};
 use crate::loop_thread::{self, LoopMark};
 use crate::watchdog;
@@ -46,11 +47,17 @@ pub(super) fn run_loop_thread(
     // The LocalSet lets jobs hold what is not `Send` (and spawn with `spawn_local`).
     let local = LocalSet::new();
     local.spawn_local(dispatch(state.clone()));
+    // Values bound to this loop (`Handle::bind`) live in its store, on this thread only.
+    let store = bound::Store::install(state.id);
+    local.spawn_local(bound::drain_releases(store));
     if ready.send(Ok(state.clone())).is_err() {
         return;
     }
 
     local.block_on(&runtime, run_until_stopped(&state));
+    // The values still bound with an async close are closed once the last job ended,
+    // within what is left of the deadline.
+    local.block_on(&runtime, bound::close_remaining(state.clone()));
 
     // The fast half of the teardown: closing the queue refuses every later submission
     // and cuts off what is still queued; then every job left is resolved with `Closed`
@@ -65,6 +72,8 @@ pub(super) fn run_loop_thread(
     state.poll_clock.turn.stopped();
     let _ = stages.send(Stage::Resolved);
     drop(local);
+    // Every value still bound is dropped here, inside the runtime, before it goes away.
+    bound::teardown();
     drop(in_runtime);
     runtime.shutdown_timeout(TEARDOWN_GRACE);
     // Off the watchdog's list before the bridge learns the thread exited: once shutdown

@@ -107,6 +107,7 @@ pub(super) fn stop(
                 report.stages.push(wait_for_hooks(hooks, hooks_until));
                 wait_for_loop(&waiting_state, &stages, deadline, &mut report);
                 waiting_state.close_scopes();
+                name_unclosed(&waiting_state, &mut report);
                 if !report.is_clean() {
                     tracing::warn!(target: "loopbridge", "bridge shut down in the background: {report}");
                 }
@@ -124,6 +125,7 @@ pub(super) fn stop(
         report.stages.push(wait_for_hooks(hooks, hooks_until));
         wait_for_loop(&state, stages, deadline, &mut report);
         state.close_scopes();
+        name_unclosed(&state, &mut report);
     }
     report.finished = usize::try_from(tally.ran() - finished_before).unwrap_or(usize::MAX);
     let cancelled = Tally::read(&tally.cancelled) - cancelled_before;
@@ -183,6 +185,15 @@ fn wait_for_loop(
         elapsed: teardown_began.elapsed(),
         held_up_by: Vec::new(),
     });
+}
+
+/// Names the bound values whose async close did not run to its end (cut off with the
+/// jobs at the deadline, or never run), in the report and in its `"jobs"` stage.
+fn name_unclosed(state: &LoopState, report: &mut ShutdownReport) {
+    report.unclosed = state.closes.unfinished();
+    if let Some(jobs) = report.stages.iter_mut().find(|stage| stage.name == "jobs") {
+        jobs.held_up_by.extend(report.unclosed.iter().cloned());
+    }
 }
 
 /// The loop thread did not stop in time: name the jobs holding it, resolve every job

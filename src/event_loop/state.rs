@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Site};
 use crate::job::{
-    Arrival, Ended, Hook, Hooks, JobCell, LiveJob, NewJob, Registry, RunQueue, ScopeState, Start,
-    Tally,
+    Arrival, Closes, Ended, Hook, Hooks, JobCell, LiveJob, NewJob, Registry, RunQueue, ScopeState,
+    Start, Tally,
 };
 use crate::loop_thread::AssertMode;
 use crate::report::StuckJob;
@@ -87,6 +87,8 @@ pub(crate) struct LoopState {
     pub(crate) hooks: Hooks,
     /// The share of the shutdown timeout its hooks may take.
     pub(crate) hook_share: f64,
+    /// The async closes of values bound to this loop (`Handle::bind_closing`).
+    pub(crate) closes: Closes,
 }
 
 thread_local! {
@@ -130,6 +132,7 @@ impl LoopState {
             scopes: parking_lot::Mutex::new(Vec::new()),
             hooks: Hooks::default(),
             hook_share: settings.hook_share,
+            closes: Closes::default(),
         }
     }
 

@@ -561,14 +561,26 @@ impl Handle {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
+        self.try_submit_local_at(site, make)
+            .unwrap_or_else(Completion::failed)
+    }
+
+    /// [`submit_local`](Handle::submit_local), or the refusal (`Closed`, `QueueFull`).
+    pub(crate) fn try_submit_local_at<M, F>(
+        &self,
+        site: Site,
+        make: M,
+    ) -> Result<Completion<F::Output>, Error>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
         let Admitted {
             cell,
             resolver,
             key,
-        } = match admit(&self.state, site, self.joined_scope(), false) {
-            Ok(job) => job,
-            Err(refused) => return Completion::failed(refused),
-        };
+        } = admit(&self.state, site, self.joined_scope(), false)?;
         // `make` runs inside the job's first poll, on the loop thread, so like any poll it
         // is timed, guarded against panics and named if it holds the loop, and it never
         // runs for a job cancelled before it started.
@@ -576,7 +588,7 @@ impl Handle {
             Box::pin(run(async move { make().await }, resolver))
         }));
         self.state.enqueue(cell.clone(), key, start);
-        Completion::new(cell)
+        Ok(Completion::new(cell))
     }
 }
 

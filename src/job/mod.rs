@@ -7,6 +7,7 @@
 //! `CancellationToken` for scopes.
 
 mod cell;
+mod closes;
 mod deliver;
 mod hooks;
 mod record;
@@ -18,6 +19,7 @@ mod stop;
 mod tally;
 
 pub(crate) use cell::{report_unread, JobCell};
+pub(crate) use closes::{Claim, Closes};
 pub(crate) use deliver::deliver;
 pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use record::{JobRecord, LiveJob};
