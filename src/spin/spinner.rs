@@ -153,8 +153,15 @@ impl Spinner {
         }
     }
 
-    #[cfg(not(loopbridge_loom))]
     fn waiter_budget(&self, site: &'static Location<'static>) -> (Duration, Option<&Budget>) {
+        if cfg!(loopbridge_loom) {
+            // Under loom every spinning wait spins (two looks), so the models cover the
+            // spin and the park after it whatever a scheduler would decide.
+            return match self.policy {
+                SpinPolicy::Off => (Duration::ZERO, None),
+                _ => (Duration::from_nanos(1), None),
+            };
+        }
         let here = cpu::current();
         if let Some(cpu) = here {
             if self.waiter_cpu.load(Ordering::Relaxed) != cpu {
@@ -175,16 +182,6 @@ impl Spinner {
                 let learner = &self.sites[site_index(site)];
                 (learner.next(WAITER, AWAKE_WEIGHT), Some(learner))
             }
-        }
-    }
-
-    /// Under loom every spinning wait spins (two looks), so the models cover the spin
-    /// and the park after it whatever a scheduler would decide.
-    #[cfg(loopbridge_loom)]
-    fn waiter_budget(&self, _site: &'static Location<'static>) -> (Duration, Option<&Budget>) {
-        match self.policy {
-            SpinPolicy::Off => (Duration::ZERO, None),
-            _ => (Duration::from_nanos(1), None),
         }
     }
 
