@@ -23,9 +23,12 @@ fn a_waiter_that_spins_then_parks_never_misses_its_result() {
         let waiter = {
             let ended = ended.clone();
             thread::spawn(move || {
-                let job = submitter.submit(|_| Poll::Ready(()), move || {
-                    ended.fetch_add(1, SeqCst);
-                });
+                let job = submitter.submit(
+                    |_| Poll::Ready(()),
+                    move || {
+                        ended.fetch_add(1, SeqCst);
+                    },
+                );
                 job.wait()
             })
         };
