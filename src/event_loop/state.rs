@@ -218,7 +218,7 @@ impl LoopState {
             scope,
             self.queue.clone(),
             self.fork_generation,
-            self.spinner.spins().then(|| self.spinner.clone()),
+            Some(self.spinner.clone()),
             self.assert_mode,
         ));
         let key = self.registry.insert(cell.clone());

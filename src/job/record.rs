@@ -26,8 +26,8 @@ pub(crate) struct JobRecord {
     /// The fork generation of the executor that runs the job, so a forked child waiting
     /// on it can be told at once that it never will run there.
     pub(crate) fork_generation: u64,
-    /// How a waiter spins on the result before it parks (its bridge's; `None` for pool
-    /// jobs and bridges that never spin).
+    /// How a waiter spins on the result before it parks, and where its parks are counted
+    /// (its bridge's; `None` for pool jobs).
     pub(crate) spinner: Option<Arc<Spinner>>,
     /// What a blocking wait on the job inside another tokio runtime's current-thread
     /// context does (the bridge's `AssertMode`; `Panic`, a refusal, for pool jobs).

@@ -112,11 +112,6 @@ impl Spinner {
         }
     }
 
-    /// `true` if waits on this bridge's jobs may spin at all.
-    pub(crate) fn spins(&self) -> bool {
-        self.policy != SpinPolicy::Off
-    }
-
     /// A waiter on a job submitted at `site` spins (for at most `most`) until `done()`
     /// holds or its budget runs out (then it parks: counted here).
     pub(crate) fn before_park(
