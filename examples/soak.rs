@@ -26,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use loopbridge::{
-    Bridge, Completion, Error, Handle, PoolStats, RayonPool, ShutdownReport, Stats, ThreadPool,
+    Bridge, Completion, Error, Handle, LoopStats, PoolStats, RayonPool, ShutdownReport, ThreadPool,
 };
 
 // ---- options ------------------------------------------------------------------------------
@@ -556,7 +556,7 @@ struct EpochFlags {
 struct ShutdownInfo {
     bridge_timeout: Duration,
     pool_timeout: Duration,
-    before_loop: Stats,
+    before_loop: LoopStats,
     before_executor: PoolStats,
     before_pool: PoolStats,
     bridge_report: ShutdownReport,

@@ -6,8 +6,9 @@
 //! racing the bridge's close), `pool.rs` and `room.rs` (the thread pool's handoff and
 //! bounded queue), `events.rs` (a threadsafe function's queue), `max_pending.rs` (the
 //! loop's own bound), `watchdog.rs` (the watchdog's doze), `watch.rs` (a multi-wait's
-//! watchers racing the jobs they watch), `spin.rs` (a waiter's and the dispatcher's spin
-//! before they park). Each model targets one race:
+//! watchers racing the jobs they watch), `stream.rs` (the stream buffers of
+//! `Handle::iter` and `ThreadPool::unblock_iter`), `spin.rs` (a waiter's and the
+//! dispatcher's spin before they park). Each model targets one race:
 //! spawned loom threads stand in for the loop thread, submitters or shutdown, and the
 //! assertions after the joins state the property that must hold in every interleaving.
 #![cfg(loopbridge_loom)]
@@ -20,5 +21,6 @@ mod room;
 mod shutdown;
 mod slot;
 mod spin;
+mod stream;
 mod watch;
 mod watchdog;

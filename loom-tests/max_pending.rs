@@ -1,4 +1,4 @@
-//! loom models of `Builder::max_pending`: the loop's pending jobs hold units of the
+//! loom models of `BridgeBuilder::max_pending`: the loop's pending jobs hold units of the
 //! loop's room, taken at registration and given back when the job leaves the registry.
 //! The property: after every race, exactly the bound is free again, neither a unit lost
 //! (the loop would refuse forever) nor one made (the bound would leak).

@@ -1,7 +1,7 @@
 //! loom models of the multi-wait's watchers (`notify.rs` over `slot.rs`): a spawned loom
 //! thread resolves a slot (the loop thread or a pool worker) while the model's own thread
 //! registers a watcher and then waits on its notifier, as `wait_any`, `wait_all` and
-//! `as_completed` do.
+//! `as_completed` do, and the lock-free ready list itself.
 
 use loom::sync::Arc;
 use loom::thread;
@@ -82,5 +82,34 @@ fn an_unwatched_slot_no_longer_tells_the_notifier() {
         assert!(registered);
         assert!(early.len() + late.len() <= 1);
         assert!(matches!(slot.try_take(), Outcome::Ready(Ok(1))));
+    });
+}
+
+/// The lock-free ready list: two jobs push (one atomic add and a store each) while the
+/// reader drains and goes to sleep between them. Every push is read exactly once and the
+/// reader is always woken: a push that misses the sleeping reader blocks `wait` forever,
+/// which loom reports. Mutations caught: a push that does not look for a sleeping reader,
+/// and a reader without the fence between saying it sleeps and its last look (both
+/// deadlock here).
+#[test]
+fn pushes_racing_the_reader_going_to_sleep_are_each_read_once() {
+    loom::model(|| {
+        let first = Arc::new(Slot::<u32>::new());
+        let second = Arc::new(Slot::<u32>::new());
+        let notifier = Notifier::with_capacity(2);
+        assert!(first.watch(&notifier, 0) && second.watch(&notifier, 1));
+        let resolvers: Vec<_> = [first.clone(), second.clone()]
+            .into_iter()
+            .map(|slot| thread::spawn(move || slot.resolve(Ok(1))))
+            .collect();
+        let mut told = Vec::new();
+        while told.len() < 2 {
+            told.extend(notifier.wait());
+        }
+        for resolver in resolvers {
+            resolver.join().unwrap();
+        }
+        told.sort_unstable();
+        assert_eq!(told, [0, 1], "each push read exactly once");
     });
 }

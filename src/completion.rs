@@ -179,7 +179,7 @@ impl<T> Completion<T> {
     /// Whether a blocking wait called at `at` may go ahead here, and how: refused on a
     /// loop thread, and inside another tokio runtime as `host_runtime` says.
     fn admit_wait(&self, at: &'static Location<'static>) -> Result<Waiting, Error> {
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             return Err(self.blocking_on_loop(at));
         }
         host_runtime::admit_wait(self.cell.record.assert_mode, self.site(), at)

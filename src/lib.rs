@@ -210,15 +210,19 @@ mod bridge;
 mod handle;
 mod scope;
 
-pub use bridge::{global, Bridge, Builder, LazyBridge, MAX_SPIN_BEFORE_PARK};
+pub use bridge::{global, Bridge, BridgeBuilder, LazyBridge, MAX_SPIN_BEFORE_PARK};
 pub use completion::Completion;
 pub use error::{Error, Site};
-pub use event_loop::Stats;
-pub use handle::{CallMode, Handle, Job, LoopPermit, LoopReserve, ShutdownHook, ThreadsafeFn};
+pub use event_loop::LoopStats;
+pub use handle::{
+    CallMode, Handle, HandleJob, LoopPermit, LoopReserve, ShutdownHook, ThreadsafeFn,
+};
 pub use job::JobInfo;
-pub use loop_thread::{check_blocking, on_loop_thread, AssertMode};
-pub use many::{as_completed, wait_all, wait_any, AsCompleted, Waitable};
-pub use pool::{Permit, PoolStats, Reserve, ThreadPool, ThreadPoolBuilder, ThreadPoolJob};
+pub use loop_thread::{check_blocking, is_any_loop_thread, AssertMode};
+pub use many::{
+    as_completed, wait_all, wait_all_deadline, wait_any, wait_any_deadline, AsCompleted, Waitable,
+};
+pub use pool::{PoolPermit, PoolReserve, PoolStats, ThreadPool, ThreadPoolBuilder, ThreadPoolJob};
 #[cfg(feature = "rayon")]
 pub use pool::{RayonPool, RayonPoolJob};
 pub use report::{ShutdownReport, StageReport, StuckJob};

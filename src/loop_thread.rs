@@ -54,18 +54,22 @@ pub(crate) fn current() -> Option<LoopMark> {
     CURRENT.with(Cell::get)
 }
 
-/// `true` when the calling thread is the loop thread of any bridge.
+/// `true` when the calling thread is the loop thread of any bridge: the question
+/// [`Handle::is_loop_thread`] asks about one bridge, asked about all of them (what a
+/// library that must not block anyone's loop checks).
+///
+/// [`Handle::is_loop_thread`]: crate::Handle::is_loop_thread
 ///
 /// # Examples
 ///
 /// ```
 /// let bridge = loopbridge::Bridge::new()?;
-/// assert!(!loopbridge::on_loop_thread());
-/// let inside = bridge.handle().run_callback(loopbridge::on_loop_thread).wait()?;
+/// assert!(!loopbridge::is_any_loop_thread());
+/// let inside = bridge.handle().run_callback(loopbridge::is_any_loop_thread).wait()?;
 /// assert!(inside);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn on_loop_thread() -> bool {
+pub fn is_any_loop_thread() -> bool {
     current().is_some()
 }
 

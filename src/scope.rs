@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Site;
-use crate::event_loop::Stats;
+use crate::event_loop::LoopStats;
 use crate::handle::{start_hooks, wait_for_hooks, Handle, ShutdownHook};
 use crate::job::scope::{self, STOP_GRACE};
 use crate::job::{JobInfo, JobRecord, ScopeState};
@@ -33,7 +33,7 @@ use crate::util::deadline_after;
 ///   scope's [cancellation token](Scope::token) cancelled, jobs get until the timeout to
 ///   finish, then what is left is closed.
 /// - Dropping a `Scope` closes it, bounded by the bridge's
-///   [`shutdown_timeout`](crate::Builder::shutdown_timeout), and logs what it cut off.
+///   [`shutdown_timeout`](crate::BridgeBuilder::shutdown_timeout), and logs what it cut off.
 /// - [`Bridge::shutdown`](crate::Bridge::shutdown) closes every scope on the bridge.
 ///
 /// Nested scopes ([`child`](Scope::child)) close with their parent, children first.
@@ -254,7 +254,7 @@ impl Scope {
         let before = self.state.counts();
         let deadline = deadline_after(timeout);
         let hooks = self.run_hooks(timeout);
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             // Waiting here would stall the loop: a thread of its own waits instead.
             self.state.refuse_new();
             let state = self.state.clone();
@@ -326,15 +326,15 @@ impl Scope {
     /// assert_eq!(stats.in_flight, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> LoopStats {
         let [submitted, finished, cancelled, panicked] = self.state.counts();
-        Stats {
+        LoopStats {
             submitted,
             finished,
             cancelled,
             panicked,
             in_flight: submitted.saturating_sub(finished + cancelled + panicked),
-            ..Stats::default()
+            ..LoopStats::default()
         }
     }
 
@@ -357,7 +357,7 @@ impl Scope {
             return None;
         }
         let running = start_hooks(&self.handle, hooks);
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             return None;
         }
         let share = self.handle.state().hook_share;
@@ -370,7 +370,7 @@ impl Scope {
     /// Registers `make` to run when this scope starts to close or drain (or its parent
     /// does, or its bridge shuts down), before its jobs are cut off: an unloading plugin
     /// says goodbye. The hook runs as a job of no scope, named `name`; the close waits for
-    /// it for [`Builder::shutdown_hook_share`](crate::Builder::shutdown_hook_share) of its
+    /// it for [`BridgeBuilder::shutdown_hook_share`](crate::BridgeBuilder::shutdown_hook_share) of its
     /// timeout, then cuts it off and names it in the report's
     /// [`stages`](ShutdownReport::stages). Dropping the guard removes the hook.
     ///
@@ -404,7 +404,7 @@ impl Scope {
     /// Closes the scope, waiting up to `timeout` for its jobs to stop (not on a loop
     /// thread). Reports what it cut off and what is stuck.
     fn cut_off(&self, timeout: Duration) -> ShutdownReport {
-        let on_loop = loop_thread::on_loop_thread();
+        let on_loop = loop_thread::is_any_loop_thread();
         let deadline = (!on_loop).then(|| deadline_after(timeout));
         let closing = self.state.close(deadline, &spare);
         ShutdownReport {

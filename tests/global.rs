@@ -5,7 +5,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 
 use common::wait;
-use loopbridge::{global, on_loop_thread};
+use loopbridge::{global, is_any_loop_thread};
 
 #[test]
 fn every_thread_gets_the_same_handle() {
@@ -48,7 +48,8 @@ fn the_global_bridge_runs_on_its_named_loop_thread() {
     let name = wait(global().run_callback(|| std::thread::current().name().map(str::to_owned)));
     assert_eq!(name.unwrap().as_deref(), Some("loopbridge-global"));
     assert!(!global().is_loop_thread());
-    let on_loop = wait(global().submit(async { (global().is_loop_thread(), on_loop_thread()) }));
+    let on_loop =
+        wait(global().submit(async { (global().is_loop_thread(), is_any_loop_thread()) }));
     assert_eq!(on_loop.unwrap(), (true, true));
 }
 

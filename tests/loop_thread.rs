@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{capture_logs, eventually, logs_at, round_trip, wait};
-use loopbridge::{check_blocking, on_loop_thread, AssertMode, Bridge, Error};
+use loopbridge::{check_blocking, is_any_loop_thread, AssertMode, Bridge, Error};
 
 /// Asserts a refusal made at this file's `line`.
 #[track_caller]
@@ -141,13 +141,13 @@ fn submitting_from_the_loop_thread_is_fine() {
 fn on_loop_thread_and_is_loop_thread_tell_the_threads_apart() {
     let first = Bridge::new().unwrap();
     let second = Bridge::new().unwrap();
-    assert!(!on_loop_thread());
+    assert!(!is_any_loop_thread());
     assert!(!first.handle().is_loop_thread());
     let probe = first.handle();
     let (any, mine) = wait(
         second
             .handle()
-            .run_callback(move || (on_loop_thread(), probe.is_loop_thread())),
+            .run_callback(move || (is_any_loop_thread(), probe.is_loop_thread())),
     )
     .unwrap();
     assert!(any, "any bridge's loop thread is a loop thread");

@@ -1,5 +1,5 @@
 //! Spinning before a park: the adaptive default (`SpinPolicy::Adaptive`), the fixed
-//! budget (`Builder::spin_before_park`) and none (`SpinPolicy::Off`) give the same results
+//! budget (`BridgeBuilder::spin_before_park`) and none (`SpinPolicy::Off`) give the same results
 //! and keep the same rules, leave nothing running once the bridge stops, and the adaptive
 //! one stops spinning for jobs that outlast it (asserted on the bridge's counters, never
 //! on timings).

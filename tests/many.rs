@@ -5,10 +5,13 @@
 mod common;
 
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{recv, WAIT};
-use loopbridge::{as_completed, wait_all, wait_any, Bridge, RayonPool, ThreadPool, Waitable};
+use loopbridge::{
+    as_completed, wait_all, wait_all_deadline, wait_any, wait_any_deadline, Bridge, RayonPool,
+    ThreadPool, Waitable,
+};
 
 #[test]
 fn wait_any_over_mixed_loop_and_pool_jobs_returns_the_one_that_finished() {
@@ -95,6 +98,62 @@ fn wait_all_times_out_then_succeeds_on_the_same_completions() {
 
     let none: Vec<loopbridge::Completion<()>> = Vec::new();
     wait_all(&none, Duration::ZERO).unwrap();
+}
+
+#[test]
+fn the_deadline_forms_share_one_deadline_and_name_their_call_on_a_timeout() {
+    let bridge = Bridge::new().unwrap();
+    let pool = ThreadPool::new(2).unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let on_loop = bridge.handle().submit(async { 1_u32 });
+    let on_pool = pool.submit(move || {
+        started_tx.send(()).unwrap();
+        gate.recv().unwrap();
+        2_u32
+    });
+    recv(&started, "the pool job started");
+    let jobs: [&dyn Waitable; 2] = [&on_pool, &on_loop];
+
+    // A deadline in the past only looks: the loop job may or may not be done yet.
+    let passed = Instant::now();
+    let error = wait_all_deadline(jobs, passed).unwrap_err();
+    let line = line!() - 1;
+    assert!(error.is_timeout());
+    assert_eq!(error.site().location().line(), line, "names the wait");
+    assert!(!on_pool.is_done(), "still usable");
+
+    let deadline = Instant::now() + WAIT;
+    assert_eq!(wait_any_deadline(jobs, deadline).unwrap(), 1);
+    let error = wait_any_deadline([&on_pool], Instant::now()).unwrap_err();
+    let line = line!() - 1;
+    assert!(error.is_timeout());
+    assert_eq!(error.site().location().line(), line, "names the wait");
+
+    release.send(()).unwrap();
+    wait_all_deadline(jobs, deadline).unwrap();
+    assert_eq!(
+        wait_any_deadline(jobs, deadline).unwrap(),
+        0,
+        "done: the lowest index"
+    );
+    assert_eq!(on_pool.wait().unwrap() + on_loop.wait().unwrap(), 3);
+
+    // On a loop thread both refuse at once, whatever the deadline.
+    let handle = bridge.handle();
+    let inner = handle.clone();
+    let refused = handle
+        .run_callback(move || {
+            let pending = inner.submit(std::future::pending::<()>());
+            let deadline = Instant::now() + WAIT;
+            (
+                wait_any_deadline([&pending], deadline).map_err(|e| e.is_blocking_on_loop()),
+                wait_all_deadline([&pending], deadline).map_err(|e| e.is_blocking_on_loop()),
+            )
+        })
+        .wait()
+        .unwrap();
+    assert_eq!(refused, (Err(true), Err(true)));
 }
 
 #[test]

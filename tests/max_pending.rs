@@ -1,4 +1,4 @@
-//! `Builder::max_pending`: backpressure on the loop itself, with the vocabulary of a
+//! `BridgeBuilder::max_pending`: backpressure on the loop itself, with the vocabulary of a
 //! bounded `ThreadPool`: `QueueFull` at once, a timed wait, an async `reserve`.
 
 mod common;
@@ -60,6 +60,9 @@ fn a_timed_submission_waits_for_room_and_gives_up_at_its_timeout() {
     release.send(()).unwrap();
     busy.wait().unwrap();
     assert_eq!(waiter.join().unwrap().unwrap(), 7);
+    // A job's place comes back once the loop has dropped it, just after its result: a
+    // submission right after the wait could still find the loop full.
+    common::eventually("the job's place is back", || handle.try_reserve().is_ok());
     // On the loop thread it is refused.
     let inner = handle.clone();
     let refused = handle

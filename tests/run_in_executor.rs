@@ -20,7 +20,7 @@ fn jobs_run_on_workers_named_after_the_loop_thread() {
         .unwrap()
         .unwrap();
     assert_eq!(name, "plugins-executor-0");
-    let on_loop = wait(handle.run_in_executor(loopbridge::on_loop_thread)).unwrap();
+    let on_loop = wait(handle.run_in_executor(loopbridge::is_any_loop_thread)).unwrap();
     assert!(!on_loop);
 }
 

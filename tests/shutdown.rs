@@ -548,7 +548,7 @@ fn a_job_whose_drop_blocks_is_counted_and_does_not_leave_the_loop_behind() {
 #[test]
 fn a_shutdown_cutting_off_many_jobs_counts_each_exactly_once() {
     // Broke: with a great many pending jobs the teardown outlasted its grace, and the
-    // jobs the stopping thread resolved itself were missing from `Stats::cancelled`.
+    // jobs the stopping thread resolved itself were missing from `LoopStats::cancelled`.
     const JOBS: usize = 100_000;
     let bridge = Bridge::new().unwrap();
     let handle = bridge.handle();

@@ -6,13 +6,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{capture_logs, eventually, round_trip, wait, Hold};
-use loopbridge::{Bridge, Stats};
+use loopbridge::{Bridge, LoopStats};
 
 #[test]
 fn counters_follow_each_way_a_job_ends() {
     let bridge = Bridge::new().unwrap();
     let handle = bridge.handle();
-    assert_eq!(handle.stats(), Stats::default());
+    assert_eq!(handle.stats(), LoopStats::default());
 
     wait(handle.submit(async { 1 })).unwrap();
     wait(handle.run_callback(|| 2)).unwrap();

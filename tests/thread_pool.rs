@@ -690,8 +690,8 @@ fn pools_and_their_handles_are_clone_send_and_sync() {
     clone_send_sync::<ThreadPool>();
     #[cfg(feature = "rayon")]
     clone_send_sync::<loopbridge::RayonPool>();
-    send_sync::<loopbridge::Reserve>();
-    send_sync::<loopbridge::Permit>();
+    send_sync::<loopbridge::PoolReserve>();
+    send_sync::<loopbridge::PoolPermit>();
     send_sync::<Completion<String>>();
 }
 

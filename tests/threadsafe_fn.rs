@@ -193,6 +193,46 @@ fn calls_on_a_closed_bridge_answer_closed() {
     assert!(f.call((), CallMode::Blocking).unwrap_err().is_closed());
 }
 
+/// Spins for about `units` of work (a black box the optimizer keeps).
+fn work(units: u64) {
+    std::hint::black_box((0..units).map(std::hint::black_box).sum::<u64>());
+}
+
+#[test]
+fn a_producer_ten_times_faster_than_the_loop_keeps_the_queue_at_its_capacity() {
+    const CAPACITY: usize = 16;
+    const EVENTS: usize = 3_000;
+    let bridge = Bridge::new().unwrap();
+    let in_queue = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (inside, peak_seen) = (in_queue.clone(), peak.clone());
+    let (done_tx, done) = mpsc::channel::<()>();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counted = ran.clone();
+    let f = bridge.handle().threadsafe_fn(CAPACITY, move |()| {
+        peak_seen.fetch_max(inside.load(Ordering::SeqCst), Ordering::SeqCst);
+        work(2_000);
+        inside.fetch_sub(1, Ordering::SeqCst);
+        if counted.fetch_add(1, Ordering::SeqCst) + 1 == EVENTS {
+            let _ = done_tx.send(());
+        }
+    });
+    for _ in 0..EVENTS {
+        work(200);
+        in_queue.fetch_add(1, Ordering::SeqCst);
+        f.call((), CallMode::Blocking).unwrap();
+    }
+    common::recv(&done, "every event ran");
+    let peak = peak.load(Ordering::SeqCst);
+    println!("peak queue length: {peak} events (capacity {CAPACITY}, {EVENTS} events)");
+    // Counted before the call: the producer's next event may be waiting for room.
+    assert!(
+        peak <= CAPACITY + 1,
+        "peak {peak} over a capacity of {CAPACITY}"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), EVENTS, "none lost");
+}
+
 #[test]
 fn producers_much_faster_than_the_loop_stay_within_the_capacity() {
     let bridge = Bridge::new().unwrap();

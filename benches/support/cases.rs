@@ -36,7 +36,8 @@ pub struct Peers {
     pub rayon: RayonPool,
     /// A scope of `bridge`, for the cost of a scoped submission.
     pub scope: Scope,
-    /// The kernel thread ids of the five loop threads, if they could be read.
+    /// The kernel thread ids of the loop threads (the three bridges', the raw loop's,
+    /// the reqwest pattern's and `LAZY`'s), if they could be read.
     loop_threads: Option<Vec<u32>>,
 }
 
@@ -71,9 +72,8 @@ impl Peers {
     }
 
     fn read_loop_threads(&self) -> Option<Vec<u32>> {
-        let on_bridge = |bridge: &Bridge| {
-            bridge
-                .handle()
+        let on_loop = |handle: &Handle| {
+            handle
                 .run_callback(current_thread_id)
                 .wait()
                 .expect("callback")
@@ -82,11 +82,13 @@ impl Peers {
             .reqwest
             .round_trip(async { current_thread_id().map_or(0, u64::from) });
         [
-            on_bridge(&self.bridge),
-            on_bridge(&self.spinning),
-            on_bridge(&self.off),
+            on_loop(&self.bridge.handle()),
+            on_loop(&self.spinning.handle()),
+            on_loop(&self.off.handle()),
             self.raw.round_trip(async { current_thread_id() }),
             u32::try_from(reqwest).ok().filter(|&id| id != 0),
+            // Started here, so `lazy_round_trip` pins its loop thread like the others.
+            on_loop(LAZY.handle()),
         ]
         .into_iter()
         .collect()
@@ -200,7 +202,6 @@ static LAZY: LazyBridge = LazyBridge::new(|| Bridge::builder().thread_name("loop
 /// directly (the "raw" pattern here, so the ratio is lazy / direct; target ≤ 1.05×).
 fn lazy_round_trip(peers: &Peers) -> Case<'_> {
     let direct = peers.bridge.handle();
-    let _ = LAZY.handle();
     Case {
         id: "lazy_round_trip",
         title: "a blocking call through a LazyBridge (ratio: to the same call on a Bridge held directly)",

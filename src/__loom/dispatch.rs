@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use crate::bridge::Builder;
+use crate::bridge::BridgeBuilder;
 use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::event_loop::{admit, run, Admitted, Jobs, LoopState};
@@ -48,17 +48,17 @@ impl JobView<'_> {
 impl DispatchModel {
     /// A loop with nothing queued, polled on this thread.
     pub fn new() -> DispatchModel {
-        let state = Arc::new(LoopState::new(Builder::default().settings()));
+        let state = Arc::new(LoopState::new(BridgeBuilder::default().settings()));
         DispatchModel {
             jobs: Jobs::new(state.clone()),
             state,
         }
     }
 
-    /// A loop that holds at most `max_pending` pending jobs (`Builder::max_pending`).
+    /// A loop that holds at most `max_pending` pending jobs (`BridgeBuilder::max_pending`).
     pub fn with_max_pending(max_pending: usize) -> DispatchModel {
         let state = Arc::new(LoopState::new(
-            Builder::default().max_pending(max_pending).settings(),
+            BridgeBuilder::default().max_pending(max_pending).settings(),
         ));
         DispatchModel {
             jobs: Jobs::new(state.clone()),

@@ -1,10 +1,11 @@
 //! Internals exposed to the loom models in `loom-tests/` only (built under
 //! `cfg(loopbridge_loom)`): the slot under `Completion` with public methods, the
-//! pool's handoff, and the loop's dispatcher.
+//! pool's handoff, the loop's dispatcher, and the stream buffers.
 
 pub mod dispatch;
 pub mod events;
 pub mod pool;
+pub mod stream;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -197,10 +198,23 @@ impl<T> Slot<T> {
 }
 
 /// A multi-wait's ready list (`notify.rs`), with its operations public.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Notifier(std::sync::Arc<crate::notify::Notifier>);
 
+/// Sized for one push without a lock, so a model with two watchers also runs the
+/// overflow path.
+impl Default for Notifier {
+    fn default() -> Notifier {
+        Notifier::with_capacity(1)
+    }
+}
+
 impl Notifier {
+    /// A ready list for `capacity` pushes without a lock.
+    pub fn with_capacity(capacity: usize) -> Notifier {
+        Notifier(std::sync::Arc::new(crate::notify::Notifier::new(capacity)))
+    }
+
     fn watcher(&self, index: usize) -> crate::notify::Watcher {
         crate::notify::Watcher {
             notify: self.0.clone(),

@@ -120,6 +120,21 @@ impl RoomModel {
         }
     }
 
+    /// An async acquisition polled to its end with `cx`'s waker: under `block_on`, a
+    /// wake-up that never comes is a deadlock loom reports.
+    pub fn poll_acquire_with(
+        &self,
+        ticket: &mut Option<u64>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Acquired> {
+        self.room.poll_acquire(ticket, cx).map(Acquired::from)
+    }
+
+    /// Gives `units` back at once (a drain job's batch).
+    pub fn release_many(&self, units: usize) {
+        self.room.release_many(units);
+    }
+
     /// An async waiter gives up its place (passing on a unit it was handed).
     pub fn forget(&self, ticket: u64) {
         self.room.forget(ticket);

@@ -1,4 +1,4 @@
-//! [`Builder`]: a bridge's configuration, each setting with its default and reason.
+//! [`BridgeBuilder`]: a bridge's configuration, each setting with its default and reason.
 
 use std::io;
 use std::sync::Arc;
@@ -46,7 +46,7 @@ const DEFAULT_SLOW_POLL_THRESHOLD: Duration = Duration::from_millis(100);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Builder {
+pub struct BridgeBuilder {
     thread_name: String,
     shutdown_timeout: Duration,
     shutdown_hook_share: f64,
@@ -56,9 +56,9 @@ pub struct Builder {
     max_pending: Option<usize>,
 }
 
-impl Default for Builder {
-    fn default() -> Builder {
-        Builder {
+impl Default for BridgeBuilder {
+    fn default() -> BridgeBuilder {
+        BridgeBuilder {
             thread_name: "loopbridge".to_owned(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             shutdown_hook_share: DEFAULT_HOOK_SHARE,
@@ -70,7 +70,7 @@ impl Default for Builder {
     }
 }
 
-impl Builder {
+impl BridgeBuilder {
     /// The loop thread's name (default `"loopbridge"`), shown in panics, logs and
     /// debuggers.
     ///
@@ -78,12 +78,12 @@ impl Builder {
     ///
     /// ```
     /// let bridge = loopbridge::Bridge::builder().thread_name("io-loop").build()?;
-    /// let name = bridge.handle().run_callback(loopbridge::on_loop_thread).wait()?;
+    /// let name = bridge.handle().run_callback(loopbridge::is_any_loop_thread).wait()?;
     /// assert!(name);
     /// assert!(format!("{:?}", bridge.handle()).contains("io-loop"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+    pub fn thread_name(mut self, name: impl Into<String>) -> BridgeBuilder {
         self.thread_name = name.into();
         self
     }
@@ -103,7 +103,7 @@ impl Builder {
     /// assert!(forever.wait().unwrap_err().is_closed());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> BridgeBuilder {
         self.shutdown_timeout = timeout;
         self
     }
@@ -124,7 +124,7 @@ impl Builder {
     /// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn shutdown_hook_share(mut self, share: f64) -> Builder {
+    pub fn shutdown_hook_share(mut self, share: f64) -> BridgeBuilder {
         self.shutdown_hook_share = share;
         self
     }
@@ -147,7 +147,7 @@ impl Builder {
     /// assert_eq!(handle.stats().slow_polls, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> BridgeBuilder {
         self.slow_poll_threshold = threshold;
         self
     }
@@ -166,7 +166,7 @@ impl Builder {
     /// assert!(blocked.wait().is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn assert_mode(mut self, mode: AssertMode) -> Builder {
+    pub fn assert_mode(mut self, mode: AssertMode) -> BridgeBuilder {
         self.assert_mode = mode;
         self
     }
@@ -190,7 +190,7 @@ impl Builder {
     /// assert_eq!(bridge.handle().stats().loop_spins_met, 0, "the loop never spun");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn spin(mut self, policy: SpinPolicy) -> Builder {
+    pub fn spin(mut self, policy: SpinPolicy) -> BridgeBuilder {
         self.spin = policy;
         self
     }
@@ -198,7 +198,7 @@ impl Builder {
     /// A fixed spin, learning nothing: a thread waiting on one of this bridge's
     /// completions spins for up to `spin` before it parks, and the loop thread stays
     /// awake (looking for work without blocking) for `spin` after each batch of work.
-    /// The same as [`spin`](Builder::spin)`(`[`SpinPolicy::Fixed`]`(spin))`; zero is
+    /// The same as [`spin`](BridgeBuilder::spin)`(`[`SpinPolicy::Fixed`]`(spin))`; zero is
     /// [`SpinPolicy::Off`].
     ///
     /// Waking a parked thread costs tens of microseconds on each side of a round trip;
@@ -208,7 +208,7 @@ impl Builder {
     /// jobs are (the default, [`SpinPolicy::Adaptive`], stops spinning for jobs that
     /// outlast it). Neither side spins when they share a CPU, or on one CPU.
     ///
-    /// At most [`MAX_SPIN_BEFORE_PARK`] (10 ms): [`build`](Builder::build) refuses a
+    /// At most [`MAX_SPIN_BEFORE_PARK`] (10 ms): [`build`](BridgeBuilder::build) refuses a
     /// longer spin with [`io::ErrorKind::InvalidInput`].
     ///
     /// # Examples
@@ -232,7 +232,7 @@ impl Builder {
     /// assert!(refused.to_string().contains("spin_before_park"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn spin_before_park(mut self, spin: Duration) -> Builder {
+    pub fn spin_before_park(mut self, spin: Duration) -> BridgeBuilder {
         self.spin = if spin.is_zero() {
             SpinPolicy::Off
         } else {
@@ -269,7 +269,7 @@ impl Builder {
     /// handle.submit_timeout(async {}, std::time::Duration::from_secs(30)).wait()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn max_pending(mut self, n: usize) -> Builder {
+    pub fn max_pending(mut self, n: usize) -> BridgeBuilder {
         self.max_pending = Some(n);
         self
     }
@@ -336,7 +336,7 @@ impl Builder {
     }
 }
 
-impl Builder {
+impl BridgeBuilder {
     /// The loop's part of this configuration.
     pub(crate) fn settings(&self) -> LoopSettings {
         LoopSettings {

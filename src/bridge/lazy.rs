@@ -10,7 +10,7 @@ use crate::handle::Handle;
 use crate::process;
 use crate::report::ShutdownReport;
 
-use super::{Bridge, Builder};
+use super::{Bridge, BridgeBuilder};
 
 /// How many fork generations have a slot of their own.
 const GENERATIONS: usize = 64;
@@ -53,7 +53,7 @@ const GENERATIONS: usize = 64;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct LazyBridge {
-    configure: fn() -> Builder,
+    configure: fn() -> BridgeBuilder,
     by_generation: [Slot; GENERATIONS],
     /// Beyond the last slot (a chain of more forks than anyone makes): one slot, locked.
     deeper: Mutex<Option<(u64, &'static Started)>>,
@@ -73,7 +73,7 @@ struct Started {
 }
 
 impl Started {
-    fn start(configure: fn() -> Builder) -> io::Result<Started> {
+    fn start(configure: fn() -> BridgeBuilder) -> io::Result<Started> {
         let bridge = configure().build()?;
         Ok(Started {
             handle: bridge.handle(),
@@ -99,7 +99,7 @@ impl LazyBridge {
     /// assert!(RUNTIME.is_started());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub const fn new(configure: fn() -> Builder) -> LazyBridge {
+    pub const fn new(configure: fn() -> BridgeBuilder) -> LazyBridge {
         LazyBridge {
             configure,
             by_generation: [const {
@@ -142,7 +142,7 @@ impl LazyBridge {
     ///
     /// # Errors
     ///
-    /// If the bridge cannot be started, as [`Builder::build`] says. Nothing is kept of a
+    /// If the bridge cannot be started, as [`BridgeBuilder::build`] says. Nothing is kept of a
     /// failed start: the next call tries again.
     ///
     /// # Examples

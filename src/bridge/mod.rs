@@ -1,4 +1,4 @@
-//! [`Bridge`]: owns one loop thread, from start-up ([`Builder`], the loop thread's body)
+//! [`Bridge`]: owns one loop thread, from start-up ([`BridgeBuilder`], the loop thread's body)
 //! to a bounded shutdown, the lazily started [`LazyBridge`], and the process-wide
 //! [`global()`] bridge (one of them).
 //!
@@ -18,7 +18,7 @@ mod lazy;
 mod loop_body;
 mod shutdown;
 
-pub use builder::{Builder, MAX_SPIN_BEFORE_PARK};
+pub use builder::{BridgeBuilder, MAX_SPIN_BEFORE_PARK};
 pub use global::global;
 pub use lazy::LazyBridge;
 
@@ -26,7 +26,7 @@ pub use lazy::LazyBridge;
 /// timers and I/O) where submitted futures run.
 ///
 /// Dropping a `Bridge` shuts it down like [`shutdown`](Bridge::shutdown) with the
-/// builder's [`shutdown_timeout`](Builder::shutdown_timeout) (5 s by default) and logs
+/// builder's [`shutdown_timeout`](BridgeBuilder::shutdown_timeout) (5 s by default) and logs
 /// what it had to abandon. Dropping never panics, also inside another runtime's async
 /// context.
 ///
@@ -67,7 +67,7 @@ impl Bridge {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new() -> io::Result<Bridge> {
-        Builder::default().build()
+        BridgeBuilder::default().build()
     }
 
     /// A builder to configure a bridge.
@@ -83,8 +83,8 @@ impl Bridge {
     /// assert_eq!(name.as_deref(), Some("db-loop"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn builder() -> Builder {
-        Builder::default()
+    pub fn builder() -> BridgeBuilder {
+        BridgeBuilder::default()
     }
 
     /// A handle to submit work to this bridge's loop.
@@ -123,7 +123,7 @@ impl Bridge {
     /// shutdown hooks ([`Handle::on_shutdown`], and every scope's
     /// [`on_close`](crate::Scope::on_close)) are submitted, then new work is refused,
     /// [`Handle::closing`] resolves and every [`Scope`](crate::Scope)'s token is
-    /// cancelled. The hooks get up to [`Builder::shutdown_hook_share`] of the timeout
+    /// cancelled. The hooks get up to [`BridgeBuilder::shutdown_hook_share`] of the timeout
     /// (then they are cut off); every job already submitted keeps running meanwhile and
     /// gets until the whole timeout to finish; what is left is then cut off.
     ///

@@ -77,7 +77,7 @@ pub(super) fn stop(
     state.refuse_scopes();
     state.stop.notify_one();
     let in_background = !forked
-        && (loop_thread::on_loop_thread()
+        && (loop_thread::is_any_loop_thread()
             || (caller == Caller::Drop && tokio::runtime::Handle::try_current().is_ok()));
     // The default pool shuts down within the same deadline while the loop winds down
     // (where this thread must not wait, it does not wait for the pool either).

@@ -1,4 +1,4 @@
-//! [`Stats`]: counters a bridge keeps about its jobs, cheap to update and to read.
+//! [`LoopStats`]: counters a bridge keeps about its jobs, cheap to update and to read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,7 +29,7 @@ use crate::spin::SpinCounts;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Stats {
+pub struct LoopStats {
     /// Jobs accepted (submitted futures, callbacks, `add_job` jobs).
     pub submitted: u64,
     /// Jobs that ran to completion and produced a value.
@@ -116,7 +116,7 @@ pub struct Stats {
     pub loop_parks: u64,
 }
 
-/// The live counters behind [`Stats`].
+/// The live counters behind [`LoopStats`].
 #[derive(Default)]
 pub(crate) struct Counters {
     /// Accepted jobs and how they ended.
@@ -136,13 +136,13 @@ impl Counters {
         }
     }
 
-    pub(crate) fn snapshot(&self, spins: SpinCounts) -> Stats {
+    pub(crate) fn snapshot(&self, spins: SpinCounts) -> LoopStats {
         let jobs = &self.jobs;
         let submitted = Tally::read(&jobs.submitted);
         let finished = Tally::read(&jobs.finished);
         let cancelled = Tally::read(&jobs.cancelled);
         let panicked = Tally::read(&jobs.panicked);
-        Stats {
+        LoopStats {
             submitted,
             finished,
             cancelled,

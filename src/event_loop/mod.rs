@@ -1,7 +1,7 @@
 //! One bridge's event loop, below its public API: the state its handles and its loop
 //! thread share ([`LoopState`], with the steps every job takes through it), the
 //! dispatcher that polls every job, the wrapper that turns a future into a job, the
-//! counters behind [`Stats`], the clock the stall watchdog reads, and the bounded queue
+//! counters behind [`LoopStats`], the clock the stall watchdog reads, and the bounded queue
 //! of a threadsafe function ([`Events`]). It knows nothing of
 //! `Handle`, `Bridge` or the pools.
 //!
@@ -16,7 +16,7 @@ mod poll_clock;
 mod state;
 mod task;
 
-pub use counters::Stats;
+pub use counters::LoopStats;
 pub(crate) use dispatcher::dispatch;
 #[cfg(loopbridge_loom)]
 pub(crate) use dispatcher::Jobs;

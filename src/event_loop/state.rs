@@ -28,7 +28,7 @@ use super::poll_clock::PollClock;
 
 static NEXT_LOOP_ID: StdAtomicU64 = StdAtomicU64::new(1);
 
-/// How a loop is configured (the bridge's `Builder` fills it in).
+/// How a loop is configured (the bridge's `BridgeBuilder` fills it in).
 #[derive(Clone, Debug)]
 pub(crate) struct LoopSettings {
     pub(crate) thread_name: Arc<str>,
@@ -68,7 +68,7 @@ pub(crate) struct LoopState {
     /// Cancelled as the bridge starts to shut down (`Handle::closing`): jobs that serve
     /// until then (a threadsafe function's drain job) watch it.
     pub(crate) closing: CancellationToken,
-    /// `Builder::max_pending`: one unit per pending job (registered, not yet ended).
+    /// `BridgeBuilder::max_pending`: one unit per pending job (registered, not yet ended).
     pub(crate) pending_room: Option<Room>,
     /// Tells a stopping loop that its last job ended.
     pub(crate) idle: Notify,

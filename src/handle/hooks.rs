@@ -62,7 +62,7 @@ impl Handle {
     /// I/O: flush, say goodbye): jobs it would submit, to the loop or to the bridge's
     /// pool, are refused like any submission once the shutdown has begun. The shutdown
     /// waits for hooks for its first share of the timeout
-    /// ([`Builder::shutdown_hook_share`](crate::Builder::shutdown_hook_share), a quarter by
+    /// ([`BridgeBuilder::shutdown_hook_share`](crate::BridgeBuilder::shutdown_hook_share), a quarter by
     /// default), then cuts off those still running, and names them in its
     /// [`stages`](crate::ShutdownReport::stages). A panic in a hook is logged with its
     /// name. Hooks registered once the shutdown began never run.

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
-use crate::event_loop::{admit, run, Admitted, LoopState, Stats};
+use crate::event_loop::{admit, run, Admitted, LoopState, LoopStats};
 use crate::host_runtime;
 use crate::job::{scope, JobInfo, ScopeState, Start};
 use crate::loop_thread;
@@ -23,7 +23,7 @@ mod threadsafe_fn;
 
 pub use hooks::ShutdownHook;
 pub(crate) use hooks::{start_hooks, wait_for_hooks};
-pub use named::Job;
+pub use named::HandleJob;
 pub use pending::{LoopPermit, LoopReserve};
 pub use threadsafe_fn::{CallMode, ThreadsafeFn};
 
@@ -319,7 +319,8 @@ impl Handle {
         self.run_in_executor_at(Site::caller(), f)
     }
 
-    /// `true` when the calling thread is this bridge's loop thread.
+    /// `true` when the calling thread is this bridge's loop thread;
+    /// [`is_any_loop_thread`](crate::is_any_loop_thread) asks about every bridge.
     ///
     /// # Examples
     ///
@@ -386,7 +387,7 @@ impl Handle {
     /// assert_eq!(bridge.handle().stats().finished, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> LoopStats {
         self.state.counters.snapshot(self.state.spinner.counts())
     }
 
@@ -449,8 +450,8 @@ impl Handle {
     /// assert!(error.to_string().contains("sync users"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn job(&self, name: impl Into<Arc<str>>) -> Job<'_> {
-        Job::new(self, name.into())
+    pub fn job(&self, name: impl Into<Arc<str>>) -> HandleJob<'_> {
+        HandleJob::new(self, name.into())
     }
 
     pub(crate) fn submit_at<F>(&self, site: Site, fut: F) -> Completion<F::Output>
@@ -502,7 +503,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             return Err(Error::BlockingOnLoop { site });
         }
         // Refused before anything is submitted.

@@ -1,4 +1,4 @@
-//! [`Job`]: a named way to submit jobs to a bridge, with the whole submit family of
+//! [`HandleJob`]: a named way to submit jobs to a bridge, with the whole submit family of
 //! [`Handle`].
 
 use std::future::Future;
@@ -23,14 +23,14 @@ use super::Handle;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Job<'a> {
+pub struct HandleJob<'a> {
     handle: &'a Handle,
     name: Arc<str>,
 }
 
-impl<'a> Job<'a> {
-    pub(crate) fn new(handle: &'a Handle, name: Arc<str>) -> Job<'a> {
-        Job { handle, name }
+impl<'a> HandleJob<'a> {
+    pub(crate) fn new(handle: &'a Handle, name: Arc<str>) -> HandleJob<'a> {
+        HandleJob { handle, name }
     }
 
     #[track_caller]
@@ -136,7 +136,7 @@ impl<'a> Job<'a> {
     ///
     /// ```
     /// let bridge = loopbridge::Bridge::new()?;
-    /// let done = bridge.handle().job("tick").run_callback(loopbridge::on_loop_thread);
+    /// let done = bridge.handle().job("tick").run_callback(loopbridge::is_any_loop_thread);
     /// assert_eq!(done.site().name(), Some("tick"));
     /// assert!(done.wait()?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -175,7 +175,7 @@ impl<'a> Job<'a> {
     ///
     /// ```
     /// let bridge = loopbridge::Bridge::new()?;
-    /// let done = bridge.handle().job("read").run_in_executor(|| loopbridge::on_loop_thread());
+    /// let done = bridge.handle().job("read").run_in_executor(|| loopbridge::is_any_loop_thread());
     /// assert_eq!(done.site().name(), Some("read"));
     /// assert!(!done.wait()?, "runs on a pool thread, not the loop");
     /// # Ok::<(), Box<dyn std::error::Error>>(())

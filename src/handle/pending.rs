@@ -1,4 +1,4 @@
-//! Backpressure on the loop itself ([`Builder::max_pending`](crate::Builder::max_pending)):
+//! Backpressure on the loop itself ([`BridgeBuilder::max_pending`](crate::BridgeBuilder::max_pending)):
 //! a timed wait for room ([`Handle::submit_timeout`]), and for async producers
 //! [`LoopReserve`] and the [`LoopPermit`] it earns.
 
@@ -20,7 +20,7 @@ use crate::util::deadline_after;
 use super::Handle;
 
 impl Handle {
-    /// Like [`submit`](Handle::submit), but when [`max_pending`](crate::Builder::max_pending)
+    /// Like [`submit`](Handle::submit), but when [`max_pending`](crate::BridgeBuilder::max_pending)
     /// jobs are pending, blocks the calling thread until one ends, for at most `timeout`
     /// (backpressure for a synchronous producer). Without a bound it never waits.
     ///
@@ -65,7 +65,7 @@ impl Handle {
         F::Output: Send + 'static,
     {
         let site = Site::caller();
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             return Completion::failed(Error::BlockingOnLoop { site });
         }
         let state = self.state();
@@ -99,7 +99,7 @@ impl Handle {
     /// Waits for room among the loop's pending jobs without blocking the thread, and
     /// returns a [`LoopPermit`] that submits one job into it (backpressure for an async
     /// producer, as [`ThreadPool::reserve`](crate::ThreadPool::reserve)). Without
-    /// [`max_pending`](crate::Builder::max_pending) the permit is ready at once. Waiters
+    /// [`max_pending`](crate::BridgeBuilder::max_pending) the permit is ready at once. Waiters
     /// are served first come, first served; dropping the future gives up its place.
     ///
     /// # Errors
@@ -140,7 +140,7 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`Error::QueueFull`] if [`max_pending`](crate::Builder::max_pending) jobs are
+    /// [`Error::QueueFull`] if [`max_pending`](crate::BridgeBuilder::max_pending) jobs are
     /// pending; [`Error::Closed`] if the bridge is shut down.
     ///
     /// # Blocking
@@ -178,7 +178,7 @@ impl Handle {
 }
 
 /// The future of [`Handle::reserve`]: resolves to a [`LoopPermit`] once fewer than
-/// [`max_pending`](crate::Builder::max_pending) jobs are pending, or to
+/// [`max_pending`](crate::BridgeBuilder::max_pending) jobs are pending, or to
 /// [`Error::Closed`] if the bridge shuts down. Dropping it gives up its place in line.
 #[must_use = "futures do nothing unless polled: `.await` it"]
 pub struct LoopReserve {

@@ -281,7 +281,7 @@ impl<E: Send + 'static> ThreadsafeFn<E> {
                 .try_call(event)
                 .map_err(|(no_room, _dropped)| refusal(no_room, site));
         };
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             return Err(Error::BlockingOnLoop { site });
         }
         // Only a wait for room is a blocking wait: the first try takes room if there is.
@@ -323,7 +323,7 @@ impl Handle {
     /// as its [`CallMode`] says.
     ///
     /// On a closed bridge every call answers [`Error::Closed`]; if the bridge's
-    /// [`max_pending`](crate::Builder::max_pending) refused its job, every call answers
+    /// [`max_pending`](crate::BridgeBuilder::max_pending) refused its job, every call answers
     /// that [`Error::QueueFull`] (naming this line).
     ///
     /// `f` runs on the loop thread, so it must not block.

@@ -1,5 +1,5 @@
 //! [`Tally`]: how many jobs an executor (a loop or a pool) accepted, and how each ended.
-//! Every counter a user reads ([`Stats`](crate::Stats), [`PoolStats`](crate::PoolStats))
+//! Every counter a user reads ([`LoopStats`](crate::LoopStats), [`PoolStats`](crate::PoolStats))
 //! starts from one of these.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -68,7 +68,8 @@ pub fn as_completed<T, I>(completions: I) -> AsCompleted<T>
 where
     I: IntoIterator<Item = Completion<T>>,
 {
-    let notifier = Arc::new(Notifier::new());
+    let completions: Vec<Completion<T>> = completions.into_iter().collect();
+    let notifier = Arc::new(Notifier::new(completions.len()));
     let notify: Arc<dyn Notify> = notifier.clone();
     let mut ready = VecDeque::new();
     let completions: Vec<Option<Completion<T>>> = completions
@@ -259,7 +260,7 @@ impl<T> AsCompleted<T> {
             if self.found_orphans() {
                 continue;
             }
-            let deadline = if loop_thread::on_loop_thread() {
+            let deadline = if loop_thread::is_any_loop_thread() {
                 // Only what is in already: a loop thread must not wait.
                 Some(Instant::now())
             } else {
@@ -314,7 +315,7 @@ impl<T> AsCompleted<T> {
 
     /// Why a wait that found nothing returns: the loop thread, or the deadline.
     fn refusal(&self, at: &'static Location<'static>) -> Error {
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             return Error::BlockingOnLoop {
                 site: Site::new(at, None),
             };

@@ -14,5 +14,5 @@ mod wait;
 mod waitable;
 
 pub use as_completed::{as_completed, AsCompleted};
-pub use wait::{wait_all, wait_any};
+pub use wait::{wait_all, wait_all_deadline, wait_any, wait_any_deadline};
 pub use waitable::Waitable;

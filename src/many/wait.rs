@@ -2,7 +2,7 @@
 
 use std::panic::Location;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
 use crate::loop_thread;
@@ -66,13 +66,69 @@ where
     I: IntoIterator,
     I::Item: Waitable,
 {
-    let at = Location::caller();
+    wait_any_until(completions, deadline_after(timeout), Location::caller())
+}
+
+/// Blocks until one of `completions` is done, until `deadline` at the latest:
+/// [`wait_any`] with an instant instead of a duration, for the waits of one request that
+/// share a deadline (as [`Completion::wait_deadline`](crate::Completion::wait_deadline)).
+///
+/// # Errors
+///
+/// As [`wait_any`]; [`Error::Timeout`] if none resolved by `deadline`.
+///
+/// # Blocking
+///
+/// Blocks until `deadline` at most (not at all if it has passed: then it only finds a
+/// job that is done already); on a loop thread it returns `Err(BlockingOnLoop)` at once.
+///
+/// # Panics
+///
+/// If `completions` is empty.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use loopbridge::{wait_any_deadline, Waitable};
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let handle = bridge.handle();
+/// let never = handle.submit(std::future::pending::<()>());
+/// let quick = handle.submit(async { 5 });
+/// let deadline = Instant::now() + Duration::from_secs(30);
+/// assert_eq!(wait_any_deadline([&never as &dyn Waitable, &quick], deadline)?, 1);
+///
+/// // A deadline that has passed only looks.
+/// let error = wait_any_deadline([&never], Instant::now()).unwrap_err();
+/// assert!(error.is_timeout());
+/// assert!(!never.is_done(), "still usable");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[track_caller]
+pub fn wait_any_deadline<I>(completions: I, deadline: Instant) -> Result<usize, Error>
+where
+    I: IntoIterator,
+    I::Item: Waitable,
+{
+    wait_any_until(completions, deadline, Location::caller())
+}
+
+fn wait_any_until<I>(
+    completions: I,
+    deadline: Instant,
+    at: &'static Location<'static>,
+) -> Result<usize, Error>
+where
+    I: IntoIterator,
+    I::Item: Waitable,
+{
     let items: Vec<I::Item> = completions.into_iter().collect();
     assert!(
         !items.is_empty(),
         "`wait_any` called at {at} with no completions: none could ever be done"
     );
-    if loop_thread::on_loop_thread() {
+    if loop_thread::is_any_loop_thread() {
         return Err(Error::BlockingOnLoop {
             site: Site::new(at, None),
         });
@@ -89,10 +145,7 @@ where
         Some(done) => Ok(done),
         None => {
             let mut told = Vec::new();
-            if wait
-                .notifier
-                .drain(&mut told, Some(deadline_after(timeout)))
-            {
+            if wait.notifier.drain(&mut told, Some(deadline)) {
                 Ok(told[0])
             } else {
                 Err(timed_out(&jobs, at))
@@ -146,9 +199,56 @@ where
     I: IntoIterator,
     I::Item: Waitable,
 {
-    let at = Location::caller();
+    wait_all_until(completions, deadline_after(timeout), Location::caller())
+}
+
+/// Blocks until every one of `completions` is done, until `deadline` at the latest:
+/// [`wait_all`] with an instant instead of a duration, for the waits of one request that
+/// share a deadline (as [`Completion::wait_deadline`](crate::Completion::wait_deadline)).
+///
+/// # Errors
+///
+/// As [`wait_all`]; [`Error::Timeout`] if some were still pending at `deadline` (every
+/// completion stays usable).
+///
+/// # Blocking
+///
+/// Blocks until `deadline` at most (not at all if it has passed); on a loop thread it
+/// returns `Err(BlockingOnLoop)` at once.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let pool = loopbridge::ThreadPool::new(2)?;
+/// let jobs: Vec<_> = (1..=3).map(|n| pool.submit(move || n * 2)).collect();
+/// let deadline = Instant::now() + Duration::from_secs(30);
+/// loopbridge::wait_all_deadline(&jobs, deadline)?;
+/// let total: i32 = jobs.into_iter().map(|job| job.wait().unwrap()).sum();
+/// assert_eq!(total, 12);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[track_caller]
+pub fn wait_all_deadline<I>(completions: I, deadline: Instant) -> Result<(), Error>
+where
+    I: IntoIterator,
+    I::Item: Waitable,
+{
+    wait_all_until(completions, deadline, Location::caller())
+}
+
+fn wait_all_until<I>(
+    completions: I,
+    deadline: Instant,
+    at: &'static Location<'static>,
+) -> Result<(), Error>
+where
+    I: IntoIterator,
+    I::Item: Waitable,
+{
     let items: Vec<I::Item> = completions.into_iter().collect();
-    if loop_thread::on_loop_thread() {
+    if loop_thread::is_any_loop_thread() {
         return Err(Error::BlockingOnLoop {
             site: Site::new(at, None),
         });
@@ -164,7 +264,6 @@ where
     if let Some(forked) = jobs.iter().find_map(|job| job.orphaned()) {
         return Err(forked);
     }
-    let deadline = deadline_after(timeout);
     let mut wait = Registration::new(&jobs);
     let mut left = wait.register_all();
     let mut told = Vec::new();
@@ -206,7 +305,7 @@ struct Registration<'a> {
 
 impl<'a> Registration<'a> {
     fn new(jobs: &'a [&'a dyn Watched]) -> Registration<'a> {
-        let notifier = Arc::new(Notifier::new());
+        let notifier = Arc::new(Notifier::new(jobs.len()));
         Registration {
             jobs,
             notify: notifier.clone(),

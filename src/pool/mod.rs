@@ -21,7 +21,7 @@ pub(crate) use default_pool::DefaultPool;
 #[cfg(feature = "rayon")]
 pub use named::RayonPoolJob;
 pub use named::ThreadPoolJob;
-pub use permit::{Permit, Reserve};
+pub use permit::{PoolPermit, PoolReserve};
 pub(crate) use pool_job::is_current as is_running_pool_job;
 #[cfg(feature = "rayon")]
 pub use rayon_pool::RayonPool;

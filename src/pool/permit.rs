@@ -1,4 +1,4 @@
-//! [`Reserve`] and [`Permit`]: waiting for room in a bounded queue without blocking a
+//! [`PoolReserve`] and [`PoolPermit`]: waiting for room in a bounded queue without blocking a
 //! thread, and the place in the queue that waiting earns.
 
 use std::fmt;
@@ -12,7 +12,7 @@ use crate::error::{Error, Site};
 use super::thread_pool::ThreadPool;
 use crate::room::NoRoom;
 
-/// The future of [`ThreadPool::reserve`]: resolves to a [`Permit`] once the pool's
+/// The future of [`ThreadPool::reserve`]: resolves to a [`PoolPermit`] once the pool's
 /// queue has room for one more job, or to [`Error::Closed`] if the pool shuts down.
 ///
 /// It never blocks a thread, so it is the way to apply backpressure on a loop. Dropping
@@ -31,16 +31,16 @@ use crate::room::NoRoom;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "futures do nothing unless polled: `.await` it"]
-pub struct Reserve {
+pub struct PoolReserve {
     pool: ThreadPool,
     site: Site,
     /// Our place in line while waiting.
     ticket: Option<u64>,
 }
 
-impl Reserve {
-    pub(crate) fn new(pool: ThreadPool, site: Site) -> Reserve {
-        Reserve {
+impl PoolReserve {
+    pub(crate) fn new(pool: ThreadPool, site: Site) -> PoolReserve {
+        PoolReserve {
             pool,
             site,
             ticket: None,
@@ -48,8 +48,8 @@ impl Reserve {
     }
 }
 
-impl Future for Reserve {
-    type Output = Result<Permit, Error>;
+impl Future for PoolReserve {
+    type Output = Result<PoolPermit, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -64,17 +64,17 @@ impl Future for Reserve {
             if core.queue.is_closed() {
                 return Poll::Ready(Err(closed()));
             }
-            return Poll::Ready(Ok(Permit::new(this.pool.clone(), false)));
+            return Poll::Ready(Ok(PoolPermit::new(this.pool.clone(), false)));
         };
         match room.poll_acquire(&mut this.ticket, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(NoRoom::Closed | NoRoom::Full)) => Poll::Ready(Err(closed())),
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(Permit::new(this.pool.clone(), true))),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(PoolPermit::new(this.pool.clone(), true))),
         }
     }
 }
 
-impl Drop for Reserve {
+impl Drop for PoolReserve {
     fn drop(&mut self) {
         if let (Some(ticket), Some(room)) = (self.ticket.take(), &self.pool.core().room) {
             room.forget(ticket);
@@ -82,9 +82,9 @@ impl Drop for Reserve {
     }
 }
 
-impl fmt::Debug for Reserve {
+impl fmt::Debug for PoolReserve {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reserve")
+        f.debug_struct("PoolReserve")
             .field("site", &self.site)
             .field("waiting", &self.ticket.is_some())
             .finish()
@@ -112,34 +112,34 @@ impl fmt::Debug for Reserve {
 /// assert_eq!((first, second), (1, 2));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[must_use = "a Permit holds a place in the pool's queue until it is used or dropped"]
-pub struct Permit {
+#[must_use = "a PoolPermit holds a place in the pool's queue until it is used or dropped"]
+pub struct PoolPermit {
     pool: ThreadPool,
     /// Holds a unit of a bounded queue's room.
     holds_room: bool,
 }
 
-impl Permit {
+impl PoolPermit {
     /// A permit if the queue has room now: `QueueFull` if it has none, `Closed` once the
     /// pool is shut down.
-    pub(crate) fn try_new(pool: &ThreadPool, site: Site) -> Result<Permit, Error> {
+    pub(crate) fn try_new(pool: &ThreadPool, site: Site) -> Result<PoolPermit, Error> {
         let core = pool.core();
         crate::process::check_not_forked(core.fork_generation, &site)?;
         let Some(room) = &core.room else {
             if core.queue.is_closed() {
                 return Err(Error::Closed { site });
             }
-            return Ok(Permit::new(pool.clone(), false));
+            return Ok(PoolPermit::new(pool.clone(), false));
         };
         match room.try_acquire() {
-            Ok(()) => Ok(Permit::new(pool.clone(), true)),
+            Ok(()) => Ok(PoolPermit::new(pool.clone(), true)),
             Err(NoRoom::Full) => Err(Error::QueueFull { site }),
             Err(NoRoom::Closed) => Err(Error::Closed { site }),
         }
     }
 
-    fn new(pool: ThreadPool, holds_room: bool) -> Permit {
-        Permit { pool, holds_room }
+    fn new(pool: ThreadPool, holds_room: bool) -> PoolPermit {
+        PoolPermit { pool, holds_room }
     }
 
     /// Runs `f` on the pool, in the place this permit holds; otherwise as
@@ -179,7 +179,7 @@ impl Permit {
     }
 }
 
-impl Drop for Permit {
+impl Drop for PoolPermit {
     fn drop(&mut self) {
         if self.holds_room {
             if let Some(room) = &self.pool.core().room {
@@ -189,9 +189,9 @@ impl Drop for Permit {
     }
 }
 
-impl fmt::Debug for Permit {
+impl fmt::Debug for PoolPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
+        f.debug_struct("PoolPermit")
             .field("holds_room", &self.holds_room)
             .finish()
     }
@@ -200,7 +200,7 @@ impl fmt::Debug for Permit {
 /// Backpressure for async producers: a place in a bounded queue, waited for or taken now.
 impl ThreadPool {
     /// Waits for room in the queue without blocking the thread, and returns a
-    /// [`Permit`](crate::Permit) that submits one job into it (backpressure for an async
+    /// [`PoolPermit`](crate::PoolPermit) that submits one job into it (backpressure for an async
     /// producer). On an unbounded pool the permit is ready at once. Waiters are served
     /// first come, first served; dropping the future gives up its place in line.
     ///
@@ -230,8 +230,8 @@ impl ThreadPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[track_caller]
-    pub fn reserve(&self) -> Reserve {
-        Reserve::new(self.clone(), Site::caller())
+    pub fn reserve(&self) -> PoolReserve {
+        PoolReserve::new(self.clone(), Site::caller())
     }
 
     /// A place in the queue if there is room now, without waiting: the way to submit
@@ -274,7 +274,7 @@ impl ThreadPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[track_caller]
-    pub fn try_reserve(&self) -> Result<Permit, Error> {
-        Permit::try_new(self, Site::caller())
+    pub fn try_reserve(&self) -> Result<PoolPermit, Error> {
+        PoolPermit::try_new(self, Site::caller())
     }
 }

@@ -44,7 +44,7 @@ pub(crate) fn default_max_workers() -> usize {
 /// [`keep_alive`](ThreadPoolBuilder::keep_alive). Clones share one pool. Dropping the
 /// last clone shuts the pool down in the background: queued jobs resolve with
 /// [`Error::Closed`], running jobs finish, and the dropping thread never waits. (A
-/// pending [`Reserve`](crate::Reserve) or an unused [`Permit`](crate::Permit) counts as a clone.)
+/// pending [`PoolReserve`](crate::PoolReserve) or an unused [`PoolPermit`](crate::PoolPermit) counts as a clone.)
 ///
 /// The queue is unbounded unless [`queue_capacity`](ThreadPoolBuilder::queue_capacity)
 /// bounds it; then [`submit`](ThreadPool::submit) refuses at once when it is full,
@@ -232,7 +232,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if loop_thread::on_loop_thread() {
+        if loop_thread::is_any_loop_thread() {
             return Completion::failed(Error::BlockingOnLoop { site });
         }
         let core = self.core();
@@ -310,7 +310,7 @@ impl ThreadPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
-        self.shutdown_waiting(timeout, !loop_thread::on_loop_thread())
+        self.shutdown_waiting(timeout, !loop_thread::is_any_loop_thread())
     }
 
     /// Shuts the pool down; waits (up to `timeout`) for running jobs only if `wait`.

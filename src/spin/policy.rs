@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Whether a bridge's waiters and its loop thread spin before they park
-/// ([`Builder::spin`](crate::Builder::spin)).
+/// ([`BridgeBuilder::spin`](crate::BridgeBuilder::spin)).
 ///
 /// A thread that parks costs tens of microseconds to wake from another CPU (more on a
 /// VM), and a round trip through a bridge pays that twice: the loop wakes for the
@@ -41,7 +41,7 @@ pub enum SpinPolicy {
     /// percent more CPU than with [`Off`](SpinPolicy::Off).
     #[default]
     Adaptive,
-    /// Spin for this long, learning nothing ([`Builder::spin_before_park`](crate::Builder::spin_before_park)):
+    /// Spin for this long, learning nothing ([`BridgeBuilder::spin_before_park`](crate::BridgeBuilder::spin_before_park)):
     /// each waiter before it parks, and the loop thread after each batch of work. Still
     /// never spins on one CPU or when the waiter and the loop share a CPU. At most
     /// [`MAX_SPIN_BEFORE_PARK`](crate::MAX_SPIN_BEFORE_PARK).

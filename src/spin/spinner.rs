@@ -1,7 +1,7 @@
 //! [`Spinner`]: one bridge's spinning, for its waiters and its loop thread: the policy,
-//! what was learned, where each side was last seen, and the counts [`Stats`] shows.
+//! what was learned, where each side was last seen, and the counts [`LoopStats`] shows.
 //!
-//! [`Stats`]: crate::Stats
+//! [`LoopStats`]: crate::LoopStats
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

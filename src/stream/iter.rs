@@ -25,7 +25,7 @@ use crate::completion::Completion;
 use crate::error::Error;
 use crate::loop_thread;
 use crate::notify::{Notify, Watcher};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::util::deadline_after;
 
 /// How many items the pump takes from the stream in one poll before it lets the loop
@@ -77,6 +77,62 @@ impl<T> Buffer<T> {
             capacity,
             low_water: capacity - capacity.div_ceil(2),
         })
+    }
+}
+
+impl<T> Buffer<T> {
+    /// Takes the first item, if any, and wakes the parked pump once the buffer has
+    /// drained to its low water; hands the lock back when there was none.
+    fn pop<'a>(&self, mut state: MutexGuard<'a, State<T>>) -> Result<T, MutexGuard<'a, State<T>>> {
+        let Some(item) = state.items.pop_front() else {
+            return Err(state);
+        };
+        // Woken under no lock, but taken under it: a pump parks (stores its waker) under
+        // the same lock it found the buffer full under, so this take either finds it
+        // parked or comes before its look, which then sees the room.
+        let pump = if state.items.len() <= self.low_water {
+            state.pump.take()
+        } else {
+            None
+        };
+        drop(state);
+        if let Some(pump) = pump {
+            pump.wake();
+        }
+        Ok(item)
+    }
+
+    /// The reader is gone: the pump ends at its next poll, which this wakes (so it ends
+    /// even before the job's cancel reaches it), dropping the stream.
+    fn reader_gone(&self) {
+        let pump = {
+            let mut state = self.state.lock();
+            state.reader_gone = true;
+            state.pump.take()
+        };
+        if let Some(pump) = pump {
+            pump.wake();
+        }
+    }
+
+    /// Blocks until the next item or the stream's end (`None`): the reader's wait without
+    /// a job around it, for the loom models.
+    #[cfg(loopbridge_loom)]
+    pub(crate) fn read(&self) -> Option<T> {
+        let mut state = self.state.lock();
+        loop {
+            state = match self.pop(state) {
+                Ok(item) => return Some(item),
+                Err(state) if state.ended => return None,
+                Err(state) => self.readable.wait(state),
+            };
+        }
+    }
+
+    /// The reader's drop, for the loom models.
+    #[cfg(loopbridge_loom)]
+    pub(crate) fn drop_reader(&self) {
+        self.reader_gone();
     }
 }
 
@@ -156,6 +212,13 @@ impl<S: Stream> Future for Pump<S> {
         let pushed = !this.batch.is_empty();
         let full = {
             let mut state = buffer.state.lock();
+            if state.reader_gone {
+                // Gone while the stream was polled: nobody will read the batch or wake a
+                // parked pump (loom: `loom-tests/stream.rs`).
+                drop(state);
+                this.batch.clear();
+                return Poll::Ready(());
+            }
             state.items.extend(this.batch.drain(..));
             state.ended |= ended;
             let full = state.items.len() >= buffer.capacity;
@@ -323,18 +386,10 @@ impl<T> StreamIter<T> {
         let buffer = &*self.buffer;
         let mut state = buffer.state.lock();
         loop {
-            if let Some(item) = state.items.pop_front() {
-                let pump = if state.items.len() <= buffer.low_water {
-                    state.pump.take()
-                } else {
-                    None
-                };
-                drop(state);
-                if let Some(pump) = pump {
-                    pump.wake();
-                }
-                return Ok(Some(item));
-            }
+            state = match buffer.pop(state) {
+                Ok(item) => return Ok(Some(item)),
+                Err(state) => state,
+            };
             if state.ended {
                 self.finished = true;
                 return Ok(None);
@@ -347,7 +402,7 @@ impl<T> StreamIter<T> {
                     _ => Ok(None),
                 };
             }
-            if loop_thread::on_loop_thread() {
+            if loop_thread::is_any_loop_thread() {
                 return Err(Error::BlockingOnLoop {
                     site: self.job.site().at(at),
                 });
@@ -398,14 +453,10 @@ impl<T> FusedIterator for StreamIter<T> {}
 
 impl<T> Drop for StreamIter<T> {
     fn drop(&mut self) {
-        let pump = {
-            let mut state = self.buffer.state.lock();
-            state.reader_gone = true;
-            state.pump.take()
-        };
-        // The loop drops the stream at the job's next poll, which the cancel queues.
+        self.buffer.reader_gone();
+        // A pump that is not parked ends at its next poll too; the cancel also stops a
+        // stream that is pending on something else.
         self.job.cancel();
-        drop(pump);
     }
 }
 

@@ -14,4 +14,6 @@ mod unblock_iter;
 pub use iter::StreamIter;
 pub(crate) use iter::{Buffer, Pump};
 pub use unblock::Unblock;
+#[cfg(loopbridge_loom)]
+pub(crate) use unblock_iter::Queue;
 pub use unblock_iter::UnblockIter;

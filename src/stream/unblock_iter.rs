@@ -16,7 +16,7 @@ use crate::pool::ThreadPool;
 use crate::sync::{Condvar, Mutex};
 
 /// The bounded queue between the blocking producer and the async consumer.
-struct Queue<T> {
+pub(crate) struct Queue<T> {
     state: Mutex<QueueState<T>>,
     /// The producer waits here for room.
     room: Condvar,
@@ -38,8 +38,58 @@ struct QueueState<T> {
 }
 
 impl<T> Queue<T> {
+    /// An empty queue for `capacity` items ahead of the consumer.
+    pub(crate) fn new(capacity: usize) -> Queue<T> {
+        Queue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::with_capacity(capacity.min(1024)),
+                ended: false,
+                consumer_gone: false,
+                producer_waiting: false,
+                consumer: None,
+            }),
+            room: Condvar::new(),
+            capacity,
+            low_water: capacity - capacity.div_ceil(2),
+        }
+    }
+
+    /// The consumer's look: the next item (waking a producer waiting for room once the
+    /// queue has drained to its low water), `None` at the end, or pending with `cx`'s
+    /// waker kept for the producer's next push.
+    pub(crate) fn poll_item(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut state = self.state.lock();
+        if let Some(item) = state.items.pop_front() {
+            // The producer sets its flag and sleeps under this lock: seen here, or it
+            // finds the room before it sleeps.
+            let wake = state.producer_waiting && state.items.len() <= self.low_water;
+            if wake {
+                state.producer_waiting = false;
+            }
+            drop(state);
+            if wake {
+                self.room.notify_all();
+            }
+            return Poll::Ready(Some(item));
+        }
+        if state.ended {
+            return Poll::Ready(None);
+        }
+        match &state.consumer {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => state.consumer = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The consumer is gone: a producer waiting for room, or at its next item, stops.
+    pub(crate) fn consumer_gone(&self) {
+        self.state.lock().consumer_gone = true;
+        self.room.notify_all();
+    }
+
     /// The producer's loop, on a pool worker.
-    fn produce(&self, iter: impl Iterator<Item = T>) {
+    pub(crate) fn produce(&self, iter: impl Iterator<Item = T>) {
         for item in iter {
             let mut state = self.state.lock();
             while state.items.len() >= self.capacity && !state.consumer_gone {
@@ -126,18 +176,7 @@ impl ThreadPool {
             capacity > 0,
             "`unblock_iter` needs a capacity of at least 1"
         );
-        let queue = Arc::new(Queue {
-            state: Mutex::new(QueueState {
-                items: VecDeque::with_capacity(capacity.min(1024)),
-                ended: false,
-                consumer_gone: false,
-                producer_waiting: false,
-                consumer: None,
-            }),
-            room: Condvar::new(),
-            capacity,
-            low_water: capacity - capacity.div_ceil(2),
-        });
+        let queue = Arc::new(Queue::new(capacity));
         let producer = queue.clone();
         let job = self.submit_at(Site::caller(), move || producer.produce(iter));
         UnblockIter {
@@ -158,28 +197,13 @@ impl<T> Stream for UnblockIter<T> {
             if this.finished {
                 return Poll::Ready(None);
             }
-            {
-                let queue = &*this.queue;
-                let mut state = queue.state.lock();
-                if let Some(item) = state.items.pop_front() {
-                    let wake = state.producer_waiting && state.items.len() <= queue.low_water;
-                    if wake {
-                        state.producer_waiting = false;
-                    }
-                    drop(state);
-                    if wake {
-                        queue.room.notify_all();
-                    }
-                    return Poll::Ready(Some(Ok(item)));
-                }
-                if state.ended {
+            match this.queue.poll_item(cx) {
+                Poll::Ready(Some(item)) => return Poll::Ready(Some(Ok(item))),
+                Poll::Ready(None) => {
                     this.finished = true;
                     return Poll::Ready(None);
                 }
-                match &state.consumer {
-                    Some(waker) if waker.will_wake(cx.waker()) => {}
-                    _ => state.consumer = Some(cx.waker().clone()),
-                }
+                Poll::Pending => {}
             }
             if this.job_read {
                 return Poll::Pending;
@@ -201,8 +225,7 @@ impl<T> Stream for UnblockIter<T> {
 
 impl<T> Drop for UnblockIter<T> {
     fn drop(&mut self) {
-        self.queue.state.lock().consumer_gone = true;
-        self.queue.room.notify_all();
+        self.queue.consumer_gone();
         self.job.cancel();
     }
 }
