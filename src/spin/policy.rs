@@ -29,16 +29,18 @@ use std::time::Duration;
 pub enum SpinPolicy {
     /// The default: spin for a budget learned from what recent spins took, per bridge
     /// and per submitting call site for waiters, per bridge for the loop (how soon work
-    /// followed its last batch). Short jobs are met while spinning; a spin that keeps
+    /// followed its last batch; it spins only while a waiter is awake to submit). Short jobs are met while spinning; a spin that keeps
     /// running out (long jobs, a timer, a loaded machine) backs off to none, with a rare
     /// probe to notice when spinning pays again. Never spins where it cannot pay: when
     /// the process may run on one CPU only, when the waiter and the loop thread were last
     /// seen on the same CPU, or (for a waiter) while the loop thread sleeps, since its
-    /// wake-up alone outlasts any budget. A spin lasts at most
-    /// 20 µs (a probe of the loop, 200 µs). Measured on a 2-vCPU VM (`benches/compare.rs`),
-    /// a back-to-back round trip across CPUs drops from ~80 µs to a few µs, with less
-    /// CPU per round trip than a park; jobs that take a millisecond cost a fraction of a
-    /// percent more CPU than with [`Off`](SpinPolicy::Off).
+    /// wake-up alone outlasts any budget but a rare probe. A waiter's spin lasts at
+    /// most 30 µs (a probe 50 µs, or 150 µs through the loop's wake-up), the loop's 50 µs.
+    /// Measured on a loaded 2-vCPU VM (`benches/compare.rs`, caller and loop on different
+    /// CPUs): a back-to-back round trip takes 8–15 µs instead of ~80 µs, and the whole
+    /// process spends 0.2× raw tokio's CPU time per round trip (a spin that meets costs
+    /// less than two wake-ups); a round trip whose job sleeps 1 ms costs no more CPU than
+    /// with [`Off`](SpinPolicy::Off) within the noise of those runs.
     #[default]
     Adaptive,
     /// Spin for this long, learning nothing ([`BridgeBuilder::spin_before_park`](crate::BridgeBuilder::spin_before_park)):

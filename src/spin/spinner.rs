@@ -40,7 +40,9 @@ const AWAKE_WEIGHT: u32 = 4;
 
 /// Waiter budgets, one per submitting call site (by the address of its `Location`,
 /// so two sites may share one): a bridge that runs quick lookups and slow queries side by
-/// side learns each apart.
+/// side learns each apart. Measured with 20 quick jobs then one 1 ms timer job from two
+/// sites, over and over: one budget per bridge spun and missed on nearly every slow job
+/// (~105 misses per 2 100 waits, +30 % process CPU); one per site missed ~6 (probes).
 const SITES: usize = 32;
 
 /// No CPU seen yet.
