@@ -9,7 +9,8 @@
 //! watchers racing the jobs they watch), `stream.rs` (the stream buffers of
 //! `Handle::iter` and `ThreadPool::unblock_iter`), `bound.rs` (a bound value's close
 //! claimed by its last handle racing the shutdown's sweep, and a release racing the
-//! teardown). Each model targets one race:
+//! teardown), `spin.rs` (a waiter's and the dispatcher's spin before they park). Each
+//! model targets one race:
 //! spawned loom threads stand in for the loop thread, submitters or shutdown, and the
 //! assertions after the joins state the property that must hold in every interleaving.
 #![cfg(loopbridge_loom)]
@@ -22,6 +23,7 @@ mod pool;
 mod room;
 mod shutdown;
 mod slot;
+mod spin;
 mod stream;
 mod watch;
 mod watchdog;

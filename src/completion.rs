@@ -13,7 +13,6 @@ use crate::host_runtime::{self, Waiting};
 use crate::job::{report_unread, JobCell};
 use crate::loop_thread;
 use crate::slot::{Outcome, Resolved};
-use crate::spin;
 use crate::util::{deadline_after, log_panic};
 
 /// The result of a job that finishes later: a future on a bridge's loop, a callback run
@@ -164,7 +163,7 @@ impl<T> Completion<T> {
     /// The blocking wait, once [`admit_wait`](Completion::admit_wait) allowed it.
     #[track_caller]
     pub(crate) fn wait_admitted(self, waiting: Waiting) -> Result<T, Error> {
-        self.spin_before_park(self.cell.record.spin_before_park);
+        self.spin_before_park(waiting, Duration::MAX);
         let mut this = self;
         if let Some(error) = this.orphaned() {
             // Nothing to detach from (and its lock may be held by a thread the fork
@@ -587,10 +586,7 @@ impl<T> Completion<T> {
     /// passes (`None`). Not for a loop thread.
     #[track_caller]
     fn park_until(&mut self, deadline: Instant, waiting: Waiting) -> Option<Result<T, Error>> {
-        let spin = self.cell.record.spin_before_park;
-        if !spin.is_zero() {
-            self.spin_before_park(spin.min(deadline.saturating_duration_since(Instant::now())));
-        }
+        self.spin_before_park(waiting, deadline.saturating_duration_since(Instant::now()));
         if let Some(error) = self.orphaned() {
             self.read = true;
             return Some(Err(error));
@@ -637,10 +633,13 @@ impl<T> Completion<T> {
         self.try_take()
     }
 
-    /// The low-latency wait: spins on the result for up to `limit` before the caller parks.
-    fn spin_before_park(&self, limit: Duration) {
-        if !limit.is_zero() {
-            spin::spin_until(limit, || self.cell.slot.is_resolved());
+    /// Spins on the result (for at most `most`) as the job's bridge says, before the
+    /// caller parks. Not inside `block_in_place`: a thread that runs a host's tasks gives
+    /// its CPU back at once.
+    fn spin_before_park(&self, waiting: Waiting, most: Duration) {
+        if let (Some(spinner), Waiting::Here) = (&self.cell.record.spinner, waiting) {
+            let slot = &self.cell.slot;
+            spinner.before_park(self.site().location(), most, || slot.is_resolved());
         }
     }
 
@@ -725,12 +724,7 @@ mod tests {
     use super::*;
 
     fn pending_completion() -> Completion<u32> {
-        let cell = JobCell::owned(
-            Site::caller(),
-            None,
-            crate::process::generation(),
-            Duration::ZERO,
-        );
+        let cell = JobCell::owned(Site::caller(), None, crate::process::generation(), None);
         Completion::new(Arc::new(cell))
     }
 

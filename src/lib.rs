@@ -255,6 +255,7 @@ pub use pool::{PoolPermit, PoolReserve, PoolStats, ThreadPool, ThreadPoolBuilder
 pub use pool::{RayonPool, RayonPoolJob};
 pub use report::{ShutdownReport, StageReport, StuckJob};
 pub use scope::{cancellation_token, outside_scopes, Scope};
+pub use spin::SpinPolicy;
 pub use stream::{StreamIter, Unblock, UnblockIter};
 /// tokio-util's cancellation token, as scopes hand it out.
 pub use tokio_util::sync::CancellationToken;

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use loopbridge::{
-    Bridge, CallMode, Handle, LazyBridge, RayonPool, Scope, ThreadPool, ThreadsafeFn,
+    Bridge, CallMode, Handle, LazyBridge, RayonPool, Scope, SpinPolicy, ThreadPool, ThreadsafeFn,
 };
 use tokio::sync::oneshot;
 
@@ -28,14 +28,16 @@ pub struct Peers {
     pub bridge: Bridge,
     /// A bridge built with `spin_before_park(SPIN)`.
     pub spinning: Bridge,
+    /// A bridge that never spins (`SpinPolicy::Off`).
+    pub off: Bridge,
     pub raw: RawLoop,
     pub reqwest: ReqwestLoop,
     pub pool: ThreadPool,
     pub rayon: RayonPool,
     /// A scope of `bridge`, for the cost of a scoped submission.
     pub scope: Scope,
-    /// The kernel thread ids of the loop threads (the two bridges', the raw loop's, the
-    /// reqwest pattern's and `LAZY`'s), if they could be read.
+    /// The kernel thread ids of the loop threads (the three bridges', the raw loop's,
+    /// the reqwest pattern's and `LAZY`'s), if they could be read.
     loop_threads: Option<Vec<u32>>,
 }
 
@@ -51,6 +53,11 @@ impl Peers {
                 .spin_before_park(SPIN)
                 .build()
                 .expect("spinning bridge"),
+            off: Bridge::builder()
+                .thread_name("loopbridge-off")
+                .spin(SpinPolicy::Off)
+                .build()
+                .expect("bridge without spinning"),
             raw: RawLoop::start(),
             reqwest: ReqwestLoop::start(),
             pool: ThreadPool::builder()
@@ -77,6 +84,7 @@ impl Peers {
         [
             on_loop(&self.bridge.handle()),
             on_loop(&self.spinning.handle()),
+            on_loop(&self.off.handle()),
             self.raw.round_trip(async { current_thread_id() }),
             u32::try_from(reqwest).ok().filter(|&id| id != 0),
             // Started here, so `lazy_round_trip` pins its loop thread like the others.
@@ -97,7 +105,29 @@ impl Peers {
             .loop_threads
             .as_deref()
             .ok_or("loop thread ids unknown: threads not pinned")?;
+        if placement.pins_workers() {
+            self.start_workers();
+        }
         placement::pin(placement, caller, loops)
+    }
+
+    /// Has every pool the offload cases use start its threads, so that pinning finds
+    /// them all (a thread started later would inherit its starter's CPU).
+    fn start_workers(&self) {
+        let pool = self.pool.clone();
+        let rayon = self.rayon.clone();
+        self.bridge
+            .handle()
+            .block_on(async move {
+                for _ in 0..2_000 {
+                    pool.submit(|| ()).await.expect("pool job");
+                    rayon.submit(|| ()).await.expect("rayon job");
+                    tokio::task::spawn_blocking(|| ())
+                        .await
+                        .expect("blocking task");
+                }
+            })
+            .expect("warm-up job");
     }
 }
 
@@ -147,11 +177,15 @@ pub fn cases(peers: &Peers) -> Vec<Case<'_>> {
         run_callback(peers),
         call_soon(peers),
         round_trip(peers, Placement::Shared),
+        slow_job(peers, Placement::Split),
+        slow_job(peers, Placement::Shared),
         throughput(peers, 1),
         throughput(peers, 2),
         throughput(peers, 4),
-        offload_thread_pool(peers),
-        offload_rayon(peers),
+        offload_thread_pool(peers, Placement::SplitWorkers),
+        offload_thread_pool(peers, Placement::SharedWorkers),
+        offload_rayon(peers, Placement::SplitWorkers),
+        offload_rayon(peers, Placement::SharedWorkers),
         scope_close(peers),
         as_completed(peers),
         stream_iter(peers),
@@ -425,6 +459,7 @@ fn round_trip(peers: &Peers, placement: Placement) -> Case<'_> {
     let handle = peers.bridge.handle();
     let scoped = peers.scope.handle();
     let spinning = peers.spinning.handle();
+    let off = peers.off.handle();
     let raw = &peers.raw;
     let reqwest = &peers.reqwest;
     let (id, title) = match placement {
@@ -482,6 +517,14 @@ fn round_trip(peers: &Peers, placement: Placement) -> Case<'_> {
                 }),
             ),
             pattern(
+                "loopbridge_spin_off",
+                "loopbridge (`SpinPolicy::Off`)",
+                Role::Loopbridge,
+                each(move || {
+                    black_box(off.submit(async { black_box(1u64) }).wait().expect("job"));
+                }),
+            ),
+            pattern(
                 "tokio_raw",
                 "raw tokio `spawn` + blocking wait",
                 Role::Raw,
@@ -496,6 +539,54 @@ fn round_trip(peers: &Peers, placement: Placement) -> Case<'_> {
                 each(move || {
                     black_box(reqwest.round_trip(async { black_box(1u64) }));
                 }),
+            ),
+        ],
+    }
+}
+
+/// How long the job of the slow-job case sleeps.
+pub const SLOW_JOB: Duration = Duration::from_millis(1);
+
+/// A round trip whose job sleeps 1 ms on a tokio timer: spinning cannot pay, so the
+/// adaptive wait must cost neither time nor CPU here.
+fn slow_job(peers: &Peers, placement: Placement) -> Case<'_> {
+    let handle = peers.bridge.handle();
+    let off = peers.off.handle();
+    let raw = &peers.raw;
+    let (id, title) = match placement {
+        Placement::Shared => (
+            "slow_job_one_cpu",
+            "slow_job with the caller and the loop threads on one CPU",
+        ),
+        _ => (
+            "slow_job",
+            "a round trip whose job sleeps 1 ms on a tokio timer (spinning cannot pay)",
+        ),
+    };
+    // The timer is made on the loop, inside the job.
+    let sleep = || async { tokio::time::sleep(SLOW_JOB).await };
+    Case {
+        id,
+        title,
+        placement,
+        patterns: vec![
+            pattern(
+                "loopbridge",
+                "loopbridge `submit(fut).wait()`",
+                Role::Loopbridge,
+                each(move || handle.submit(sleep()).wait().expect("job")),
+            ),
+            pattern(
+                "loopbridge_spin_off",
+                "loopbridge (`SpinPolicy::Off`)",
+                Role::Loopbridge,
+                each(move || off.submit(sleep()).wait().expect("job")),
+            ),
+            pattern(
+                "tokio_raw",
+                "raw tokio `spawn` + blocking wait",
+                Role::Raw,
+                each(move || raw.round_trip(sleep())),
             ),
         ],
     }
@@ -709,14 +800,24 @@ where
     })
 }
 
-fn offload_thread_pool(peers: &Peers) -> Case<'_> {
+fn offload_thread_pool(peers: &Peers, placement: Placement) -> Case<'_> {
     let handle = peers.bridge.handle();
     let pool = peers.pool.clone();
     let executor = handle.clone();
+    let (id, title) = match placement {
+        Placement::SharedWorkers => (
+            "offload_thread_pool_one_cpu",
+            "offload_thread_pool with the loop and the workers on one CPU",
+        ),
+        _ => (
+            "offload_thread_pool",
+            "from a job on the loop: a closure run on a thread pool, awaited",
+        ),
+    };
     Case {
-        id: "offload_thread_pool",
-        title: "from a job on the loop: a closure run on a thread pool, awaited",
-        placement: Placement::Free,
+        id,
+        title,
+        placement,
         patterns: vec![
             pattern(
                 "loopbridge_thread_pool",
@@ -750,13 +851,23 @@ fn offload_thread_pool(peers: &Peers) -> Case<'_> {
     }
 }
 
-fn offload_rayon(peers: &Peers) -> Case<'_> {
+fn offload_rayon(peers: &Peers, placement: Placement) -> Case<'_> {
     let handle = peers.bridge.handle();
     let rayon = peers.rayon.clone();
+    let (id, title) = match placement {
+        Placement::SharedWorkers => (
+            "offload_rayon_one_cpu",
+            "offload_rayon with the loop and rayon's threads on one CPU",
+        ),
+        _ => (
+            "offload_rayon",
+            "from a job on the loop: a closure run on rayon, awaited",
+        ),
+    };
     Case {
-        id: "offload_rayon",
-        title: "from a job on the loop: a closure run on rayon, awaited",
-        placement: Placement::Free,
+        id,
+        title,
+        placement,
         patterns: vec![
             pattern(
                 "loopbridge_rayon_pool",

@@ -7,5 +7,7 @@
 
 pub mod alloc;
 pub mod cases;
+pub mod cpu;
+pub mod latency;
 pub mod peers;
 pub mod placement;

@@ -27,6 +27,11 @@ pub enum Placement {
     Split,
     /// The caller and the loop threads on one CPU.
     Shared,
+    /// The loop threads on one CPU, every other thread (pool workers, tokio's blocking
+    /// threads, rayon's) on another: an offload crosses CPUs.
+    SplitWorkers,
+    /// The loop threads and every other thread on one CPU.
+    SharedWorkers,
 }
 
 impl Placement {
@@ -35,7 +40,14 @@ impl Placement {
             Placement::Free => "unpinned",
             Placement::Split => "caller on CPU A, loop thread on CPU B",
             Placement::Shared => "caller and loop thread on one CPU",
+            Placement::SplitWorkers => "loop thread on CPU B, pool workers on CPU A",
+            Placement::SharedWorkers => "loop thread and pool workers on one CPU",
         }
+    }
+
+    /// `true` if the other threads of the process (pool workers) are pinned too.
+    pub fn pins_workers(self) -> bool {
+        matches!(self, Placement::SplitWorkers | Placement::SharedWorkers)
     }
 }
 
@@ -98,7 +110,10 @@ pub fn pin(placement: Placement, caller: u32, loops: &[u32]) -> Result<Option<Pi
         return Ok(None);
     }
     let (all, a, b) = allowed_cpus().ok_or("fewer than two CPUs to place threads on")?;
-    let loop_cpu = if placement == Placement::Split { b } else { a };
+    let loop_cpu = match placement {
+        Placement::Split | Placement::SplitWorkers => b,
+        _ => a,
+    };
     let mut pinned = Pinned {
         threads: Vec::new(),
         all,
@@ -110,5 +125,25 @@ pub fn pin(placement: Placement, caller: u32, loops: &[u32]) -> Result<Option<Pi
         taskset(thread, &loop_cpu.to_string())?;
         pinned.threads.push(thread);
     }
+    if placement.pins_workers() {
+        // Every other thread of the process: the pools' workers, started before.
+        for thread in all_threads() {
+            if thread != caller && !loops.contains(&thread) {
+                taskset(thread, &a.to_string())?;
+                pinned.threads.push(thread);
+            }
+        }
+    }
     Ok(Some(pinned))
+}
+
+/// The kernel ids of this process's threads.
+fn all_threads() -> Vec<u32> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(|task| task.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }

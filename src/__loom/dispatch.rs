@@ -89,6 +89,28 @@ impl DispatchModel {
         }
     }
 
+    /// [`run_until`](DispatchModel::run_until) as a dispatcher that spins for work does:
+    /// after each batch it looks at the run queue's hint `looks` times (a yield to the
+    /// model between looks) before it sleeps.
+    pub fn run_spinning_until(&mut self, looks: usize, mut done: impl FnMut() -> bool) {
+        while !done() {
+            let mut found = false;
+            for _ in 0..looks {
+                if self.jobs.look_for_arrivals() {
+                    found = true;
+                    break;
+                }
+                loom::thread::yield_now();
+            }
+            if !found {
+                loom::future::block_on(poll_fn(|cx| self.jobs.poll_arrivals(cx)));
+            }
+            while let Some(arrival) = self.jobs.next_arrival() {
+                self.jobs.take_in(arrival, Instant::now());
+            }
+        }
+    }
+
     /// How many jobs are registered as live.
     pub fn live_jobs(&self) -> usize {
         self.state.registry.live()

@@ -8,6 +8,7 @@ use crate::event_loop::LoopSettings;
 use crate::handle::Handle;
 use crate::loop_thread::{self, AssertMode};
 use crate::pool::DefaultPool;
+use crate::spin::SpinPolicy;
 
 use super::{loop_body, Bridge};
 
@@ -51,7 +52,7 @@ pub struct BridgeBuilder {
     shutdown_hook_share: f64,
     slow_poll_threshold: Duration,
     assert_mode: AssertMode,
-    spin_before_park: Duration,
+    spin: SpinPolicy,
     max_pending: Option<usize>,
 }
 
@@ -63,7 +64,7 @@ impl Default for BridgeBuilder {
             shutdown_hook_share: DEFAULT_HOOK_SHARE,
             slow_poll_threshold: DEFAULT_SLOW_POLL_THRESHOLD,
             assert_mode: AssertMode::default(),
-            spin_before_park: Duration::ZERO,
+            spin: SpinPolicy::Adaptive,
             max_pending: None,
         }
     }
@@ -170,17 +171,42 @@ impl BridgeBuilder {
         self
     }
 
-    /// The low-latency wait: a thread waiting on one of this bridge's completions spins
-    /// for up to `spin` before it parks, and the loop thread stays awake (polling without
-    /// blocking) for `spin` after its last job ends (default zero: both park at once).
+    /// Whether and how this bridge's waiters and its loop thread spin before they park
+    /// (default [`SpinPolicy::Adaptive`]: a budget learned from recent waits, and none
+    /// where spinning cannot pay). [`SpinPolicy::Off`] never spins.
     ///
-    /// Waking a parked thread costs several microseconds on each side of a round trip;
-    /// with both sides awake a back-to-back round trip takes a fraction of that. The
+    /// A blocking wait spins only on a plain thread (not inside `block_in_place` on a
+    /// host runtime's worker, and never on a loop thread, where waits are refused).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use loopbridge::{Bridge, SpinPolicy};
+    ///
+    /// let bridge = Bridge::builder().spin(SpinPolicy::Off).build()?;
+    /// for n in 0..10 {
+    ///     assert_eq!(bridge.handle().submit(async move { n }).wait()?, n);
+    /// }
+    /// assert_eq!(bridge.handle().stats().loop_spins_met, 0, "the loop never spun");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spin(mut self, policy: SpinPolicy) -> BridgeBuilder {
+        self.spin = policy;
+        self
+    }
+
+    /// A fixed spin, learning nothing: a thread waiting on one of this bridge's
+    /// completions spins for up to `spin` before it parks, and the loop thread stays
+    /// awake (looking for work without blocking) for `spin` after each batch of work.
+    /// The same as [`spin`](BridgeBuilder::spin)`(`[`SpinPolicy::Fixed`]`(spin))`; zero is
+    /// [`SpinPolicy::Off`].
+    ///
+    /// Waking a parked thread costs tens of microseconds on each side of a round trip;
+    /// with both sides awake a back-to-back round trip takes a microsecond or two. The
     /// price is CPU: the loop thread keeps one core busy for `spin` after every burst of
-    /// work, and each waiter burns its core for up to `spin` per wait. Use it for
-    /// latency-bound request/response traffic on machines with cores to spare; a few
-    /// tens of microseconds covers a typical job. Spinning is never used on a loop
-    /// thread, where waits are refused anyway.
+    /// work, and each waiter burns its core for up to `spin` per wait, however long its
+    /// jobs are (the default, [`SpinPolicy::Adaptive`], stops spinning for jobs that
+    /// outlast it). Neither side spins when they share a CPU, or on one CPU.
     ///
     /// At most [`MAX_SPIN_BEFORE_PARK`] (10 ms): [`build`](BridgeBuilder::build) refuses a
     /// longer spin with [`io::ErrorKind::InvalidInput`].
@@ -207,7 +233,11 @@ impl BridgeBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spin_before_park(mut self, spin: Duration) -> BridgeBuilder {
-        self.spin_before_park = spin;
+        self.spin = if spin.is_zero() {
+            SpinPolicy::Off
+        } else {
+            SpinPolicy::Fixed(spin)
+        };
         self
     }
 
@@ -275,15 +305,18 @@ impl BridgeBuilder {
                 ),
             ));
         }
-        if self.spin_before_park > MAX_SPIN_BEFORE_PARK {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "loopbridge: spin_before_park({:?}) is longer than its limit of {:?}: every \
-                     wait and the loop thread would burn a core for that long",
-                    self.spin_before_park, MAX_SPIN_BEFORE_PARK
-                ),
-            ));
+        match self.spin {
+            SpinPolicy::Fixed(spin) if spin > MAX_SPIN_BEFORE_PARK => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "loopbridge: spin_before_park({spin:?}) (SpinPolicy::Fixed) is longer \
+                         than its limit of {MAX_SPIN_BEFORE_PARK:?}: every wait and the loop \
+                         thread would burn a core for that long"
+                    ),
+                ));
+            }
+            _ => {}
         }
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let (stages_tx, stages_rx) = crossbeam_channel::bounded(2);
@@ -309,7 +342,7 @@ impl BridgeBuilder {
         LoopSettings {
             thread_name: self.thread_name.as_str().into(),
             slow_poll_threshold: self.slow_poll_threshold,
-            spin_before_park: self.spin_before_park,
+            spin: self.spin,
             assert_mode: self.assert_mode,
             shutdown_timeout: self.shutdown_timeout,
             hook_share: self.shutdown_hook_share,

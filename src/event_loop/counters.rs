@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::job::Tally;
+use crate::spin::SpinCounts;
 
 /// A snapshot of a bridge's counters, from [`Handle::stats`](crate::Handle::stats).
 ///
@@ -80,6 +81,39 @@ pub struct LoopStats {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub loop_stalls: u64,
+    /// Waits that spun (see [`SpinPolicy`](crate::SpinPolicy)) and met their result
+    /// while spinning.
+    pub spins_met: u64,
+    /// Waits that spun, ran out of budget and parked.
+    pub spins_missed: u64,
+    /// Waits that parked (after a spin that ran out, or at once).
+    ///
+    /// ```
+    /// use loopbridge::{Bridge, SpinPolicy};
+    ///
+    /// let bridge = Bridge::builder().spin(SpinPolicy::Off).build()?;
+    /// let handle = bridge.handle();
+    /// let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    /// let waiting = std::thread::spawn({
+    ///     let handle = handle.clone();
+    ///     move || handle.submit(async move { rx.await.unwrap() }).wait()
+    /// });
+    /// // The waiter is parked on its result before it is sent.
+    /// while handle.stats().parks == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// tx.send(7).unwrap();
+    /// assert_eq!(waiting.join().unwrap()?, 7);
+    /// assert_eq!(handle.stats().spins_met + handle.stats().spins_missed, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub parks: u64,
+    /// Times the loop thread, done with a batch of work, spun for more and got it.
+    pub loop_spins_met: u64,
+    /// Times the loop thread spun for more work, got none in its budget, and parked.
+    pub loop_spins_missed: u64,
+    /// Times the loop thread parked, having no work (after a spin or at once).
+    pub loop_parks: u64,
 }
 
 /// The live counters behind [`LoopStats`].
@@ -102,7 +136,7 @@ impl Counters {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> LoopStats {
+    pub(crate) fn snapshot(&self, spins: SpinCounts) -> LoopStats {
         let jobs = &self.jobs;
         let submitted = Tally::read(&jobs.submitted);
         let finished = Tally::read(&jobs.finished);
@@ -117,6 +151,12 @@ impl Counters {
             slow_polls: self.slow_polls.load(Ordering::Relaxed),
             loop_stalls: self.loop_stalls.load(Ordering::Relaxed),
             longest_poll: Duration::from_nanos(self.longest_poll_nanos.load(Ordering::Relaxed)),
+            spins_met: spins.spins_met,
+            spins_missed: spins.spins_missed,
+            parks: spins.parks,
+            loop_spins_met: spins.loop_spins_met,
+            loop_spins_missed: spins.loop_spins_missed,
+            loop_parks: spins.loop_parks,
         }
     }
 }

@@ -40,39 +40,49 @@ const RETAINED_JOBS: usize = 1024;
 /// How many arrivals the run queue's buffers keep room for at least.
 const RETAINED_ARRIVALS: usize = 256;
 
+/// How long the dispatcher spins for work before it lets the runtime poll its driver
+/// and its other tasks (and the OS run another thread) once: a timer or a socket waits
+/// at most this long for a spinning loop.
+const SPIN_SLICE: Duration = Duration::from_micros(10);
+
+/// Looks at the run queue's hint between two reads of the clock.
+const LOOKS_PER_CLOCK_READ: u32 = 32;
+
 /// Polls the loop's jobs until the loop stops and drops this future (and with it every
 /// job it holds; see [`Jobs`]'s `Drop`).
 pub(crate) async fn dispatch(state: Arc<LoopState>) {
-    let spin = state.spin_before_park;
+    let spinner = state.spinner.clone();
     let mut jobs = Jobs::new(state);
     // Counted across batches: jobs that wake each other keep the queue from ever being
     // empty, and must not keep the runtime from its driver either.
     let mut polled = 0;
-    // When a job last ended: the low-latency mode stays awake for `spin` after it (the
-    // moment a caller waiting on that job submits its next one), not while long-lived
-    // jobs merely keep being woken.
-    let mut last_end = Instant::now();
+    let mut mark = spinner.batch_mark();
     loop {
-        let spinning = (!spin.is_zero())
-            .then(Instant::now)
-            .filter(|now| now.saturating_duration_since(last_end) < spin);
-        if let Some(now) = spinning {
-            if !jobs.take_arrivals_now() {
-                // The low-latency mode: for `spin` after its last work the dispatcher
-                // looks at the queue without sleeping, so a submission needs no wake-up
-                // at all. Each turn lets the runtime poll its driver without blocking,
-                // and a thread that shares this CPU (perhaps the one about to submit)
-                // run. Meanwhile the dispatcher waits for its next turn.
-                jobs.state.poll_clock.turn.yielding(now);
-                std::thread::yield_now();
-                tokio::task::yield_now().await;
-                continue;
-            }
+        // Done with a batch: spin for the next (so a submission needs no wake-up) for as
+        // long as the bridge's spinner says, then sleep until a push wakes the loop.
+        let spin = spinner.loop_spin(mark);
+        let met = if spin.budget.is_zero() {
+            None
         } else {
-            poll_fn(|cx| jobs.poll_arrivals(cx)).await;
+            spin_for_arrivals(&mut jobs, spin.budget).await
+        };
+        spinner.loop_spun(spin, met);
+        if met.is_none() {
+            spinner.loop_parking();
+            let mut parked = false;
+            poll_fn(|cx| {
+                let arrived = jobs.poll_arrivals(cx);
+                parked |= arrived.is_pending();
+                arrived
+            })
+            .await;
+            if parked {
+                spinner.loop_parked();
+            }
+            spinner.loop_woke();
         }
+        mark = spinner.batch_mark();
         let mut clock = Instant::now();
-        let ended_before = jobs.ended;
         while let Some(arrival) = jobs.next_arrival() {
             clock = jobs.take_in(arrival, clock);
             polled += 1;
@@ -88,8 +98,33 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
                 clock = Instant::now();
             }
         }
-        if jobs.ended != ended_before {
-            last_end = clock;
+    }
+}
+
+/// Looks for arrivals without sleeping for up to `budget`: `Some(how long it took)` once
+/// they are taken. Every [`SPIN_SLICE`] the runtime polls its driver and other tasks
+/// (meanwhile the dispatcher waits for its turn).
+async fn spin_for_arrivals(jobs: &mut Jobs, budget: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut slice = started;
+    loop {
+        for _ in 0..LOOKS_PER_CLOCK_READ {
+            if jobs.look_for_arrivals() {
+                return Some(started.elapsed());
+            }
+            std::hint::spin_loop();
+        }
+        let now = Instant::now();
+        let spun = now.saturating_duration_since(started);
+        if spun >= budget {
+            return jobs.take_arrivals_now().then_some(spun);
+        }
+        if now.saturating_duration_since(slice) >= SPIN_SLICE {
+            jobs.state.poll_clock.turn.yielding(now);
+            std::thread::yield_now();
+            tokio::task::yield_now().await;
+            jobs.state.poll_clock.turn.running();
+            slice = Instant::now();
         }
     }
 }
@@ -103,8 +138,6 @@ pub(crate) struct Jobs {
     arrivals: VecDeque<Arrival>,
     /// How many arrivals the last take brought.
     last_batch: usize,
-    /// How many jobs have ended on this loop.
-    ended: u64,
     /// The dispatcher's task waker, and the [`TurnWaker`] around it that the run queue
     /// holds while the dispatcher sleeps.
     waker: Option<(Waker, Waker)>,
@@ -128,7 +161,6 @@ impl Jobs {
             vacant: Vec::new(),
             arrivals: VecDeque::new(),
             last_batch: 0,
-            ended: 0,
             waker: None,
         }
     }
@@ -162,6 +194,13 @@ impl Jobs {
         self.last_batch = self.arrivals.len();
         self.state.poll_clock.dispatching();
         Poll::Ready(())
+    }
+
+    /// Takes what the run queue holds if its hint says it holds something (no lock
+    /// otherwise): one look of a dispatcher that spins for work. `false` if nothing was
+    /// taken.
+    pub(crate) fn look_for_arrivals(&mut self) -> bool {
+        (!self.arrivals.is_empty() || self.state.queue.looks_queued()) && self.take_arrivals_now()
     }
 
     /// Takes what the run queue holds without sleeping; `false` if it held nothing.
@@ -230,7 +269,6 @@ impl Jobs {
             state,
             entries,
             vacant,
-            ended: ended_count,
             ..
         } = self;
         // A place from a waker that outlived its job: that job is gone. The entry is out
@@ -261,7 +299,6 @@ impl Jobs {
             entries[place] = Some(entry);
             return next;
         }
-        *ended_count += 1;
         job.schedule().ended();
         vacant.push(place);
         // The job's teardown is part of its last poll: the watchdog sees it, and its

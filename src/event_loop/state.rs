@@ -19,6 +19,7 @@ use crate::job::{
 use crate::loop_thread::AssertMode;
 use crate::report::StuckJob;
 use crate::room::{NoRoom, Room};
+use crate::spin::{SpinPolicy, Spinner};
 use crate::sync::{fence, AtomicBool};
 use crate::util::log_panic;
 
@@ -32,7 +33,7 @@ static NEXT_LOOP_ID: StdAtomicU64 = StdAtomicU64::new(1);
 pub(crate) struct LoopSettings {
     pub(crate) thread_name: Arc<str>,
     pub(crate) slow_poll_threshold: Duration,
-    pub(crate) spin_before_park: Duration,
+    pub(crate) spin: SpinPolicy,
     pub(crate) assert_mode: AssertMode,
     /// How long dropping the bridge (or one of its scopes) lets jobs finish.
     pub(crate) shutdown_timeout: Duration,
@@ -74,9 +75,8 @@ pub(crate) struct LoopState {
     pub(crate) slow_poll_threshold: Duration,
     /// When the running poll began, for the stall watchdog.
     pub(crate) poll_clock: PollClock,
-    /// The low-latency wait: how long waiters spin, and the dispatcher stays awake,
-    /// before parking (zero: off).
-    pub(crate) spin_before_park: Duration,
+    /// How waiters and the dispatcher spin before they park.
+    pub(crate) spinner: Arc<Spinner>,
     /// The fork generation the loop thread runs in.
     pub(crate) fork_generation: u64,
     pub(crate) assert_mode: AssertMode,
@@ -125,7 +125,7 @@ impl LoopState {
             idle: Notify::new(),
             slow_poll_threshold: settings.slow_poll_threshold,
             poll_clock: PollClock::new(),
-            spin_before_park: settings.spin_before_park,
+            spinner: Arc::new(Spinner::new(settings.spin)),
             fork_generation: crate::process::generation(),
             assert_mode: settings.assert_mode,
             shutdown_timeout: settings.shutdown_timeout,
@@ -221,7 +221,7 @@ impl LoopState {
             scope,
             self.queue.clone(),
             self.fork_generation,
-            self.spin_before_park,
+            Some(self.spinner.clone()),
             self.assert_mode,
         ));
         let key = self.registry.insert(cell.clone());

@@ -388,7 +388,7 @@ impl Handle {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> LoopStats {
-        self.state.counters.snapshot()
+        self.state.counters.snapshot(self.state.spinner.counts())
     }
 
     /// What the bridge's default pool, behind [`run_in_executor`](Handle::run_in_executor),

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 use std::task::Wake;
-use std::time::Duration;
 
 use crate::error::{Error, Site};
 use crate::loop_thread::AssertMode;
 use crate::slot::{Resolved, Slot};
+use crate::spin::Spinner;
 
 use super::record::{JobRecord, LiveJob};
 use super::run_queue::RunQueue;
@@ -24,17 +24,17 @@ pub(crate) struct JobCell<T> {
 
 impl<T> JobCell<T> {
     /// A job run by an executor of fork generation `fork_generation`, whose waiters spin
-    /// for up to `spin` before they park.
+    /// as `spinner` says before they park.
     pub(crate) fn owned(
         site: Site,
         scope: Option<Arc<ScopeState>>,
         fork_generation: u64,
-        spin: Duration,
+        spinner: Option<Arc<Spinner>>,
     ) -> JobCell<T> {
         let site = site.in_scope(scope.as_ref().map(|scope| scope.path.clone()));
         let mut record = JobRecord::new(site);
         record.fork_generation = fork_generation;
-        record.spin_before_park = spin;
+        record.spinner = spinner;
         record.scope = scope;
         JobCell {
             record,
@@ -49,10 +49,10 @@ impl<T> JobCell<T> {
         scope: Option<Arc<ScopeState>>,
         queue: Arc<RunQueue<Arrival>>,
         fork_generation: u64,
-        spin: Duration,
+        spinner: Option<Arc<Spinner>>,
         assert_mode: AssertMode,
     ) -> JobCell<T> {
-        let mut cell = JobCell::owned(site, scope, fork_generation, spin);
+        let mut cell = JobCell::owned(site, scope, fork_generation, spinner);
         cell.record.assert_mode = assert_mode;
         cell.schedule = Schedule::on(queue);
         cell

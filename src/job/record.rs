@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
 use crate::loop_thread::AssertMode;
+use crate::spin::Spinner;
 use crate::util::PollTimer;
 
 use super::scope::ScopeState;
@@ -25,9 +26,9 @@ pub(crate) struct JobRecord {
     /// The fork generation of the executor that runs the job, so a forked child waiting
     /// on it can be told at once that it never will run there.
     pub(crate) fork_generation: u64,
-    /// How long a waiter spins on the result before it parks (the bridge's
-    /// `spin_before_park`; zero for pool jobs).
-    pub(crate) spin_before_park: Duration,
+    /// How a waiter spins on the result before it parks, and where its parks are counted
+    /// (its bridge's; `None` for pool jobs).
+    pub(crate) spinner: Option<Arc<Spinner>>,
     /// What a blocking wait on the job inside another tokio runtime's current-thread
     /// context does (the bridge's `AssertMode`; `Panic`, a refusal, for pool jobs).
     pub(crate) assert_mode: AssertMode,
@@ -51,7 +52,7 @@ impl JobRecord {
             counted: AtomicBool::new(false),
             poll: PollTimer::default(),
             fork_generation: crate::process::generation(),
-            spin_before_park: Duration::ZERO,
+            spinner: None,
             assert_mode: AssertMode::Panic,
             span: tracing::Span::current(),
             scope: None,

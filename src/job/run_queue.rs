@@ -9,14 +9,22 @@
 //! explore it. Invariant: the sleeping dispatcher's waker is stored and taken under the
 //! same lock as the items, so a push either sees the waker (and wakes it) or happened
 //! before the dispatcher looked (and is in the batch it takes): no wake-up is lost.
+//! A dispatcher that spins for work reads `queued`, a hint kept beside the lock, and
+//! takes the lock only once it says there is something; when it stops spinning it
+//! sleeps through `poll_take` as any other (loom: `loom-tests/spin.rs`).
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
-use crate::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use crate::sync::{AtomicBool, Mutex};
 
 pub(crate) struct RunQueue<T> {
     inner: Mutex<Inner<T>>,
+    /// `items` is not empty: written under the lock, read without it by a dispatcher
+    /// that spins (only a hint: what it takes, it takes under the lock).
+    queued: AtomicBool,
 }
 
 struct Inner<T> {
@@ -35,6 +43,7 @@ impl<T> Default for RunQueue<T> {
                 sleeping: None,
                 closed: false,
             }),
+            queued: AtomicBool::new(false),
         }
     }
 }
@@ -48,6 +57,8 @@ impl<T> RunQueue<T> {
             return Err(item);
         }
         inner.items.push_back(item);
+        // ORDERING: a hint; the items are handed over by the lock.
+        self.queued.store(true, Ordering::Relaxed);
         let sleeping = inner.sleeping.take();
         drop(inner);
         if let Some(waker) = sleeping {
@@ -70,6 +81,7 @@ impl<T> RunQueue<T> {
             return Poll::Pending;
         }
         std::mem::swap(&mut inner.items, batch);
+        self.queued.store(false, Ordering::Relaxed);
         Poll::Ready(())
     }
 
@@ -82,7 +94,15 @@ impl<T> RunQueue<T> {
             return false;
         }
         std::mem::swap(&mut inner.items, batch);
+        self.queued.store(false, Ordering::Relaxed);
         true
+    }
+
+    /// `true` if something seems to be queued: a look without the lock, for a dispatcher
+    /// that spins (a push may land just after it says `false`).
+    pub(crate) fn looks_queued(&self) -> bool {
+        // ORDERING: a hint; see `queued`.
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Refuses every later push and returns what was still queued.
@@ -91,6 +111,7 @@ impl<T> RunQueue<T> {
         inner.closed = true;
         let sleeping = inner.sleeping.take();
         let items = std::mem::take(&mut inner.items);
+        self.queued.store(false, Ordering::Relaxed);
         drop(inner);
         drop(sleeping);
         items

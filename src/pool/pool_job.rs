@@ -16,7 +16,7 @@ use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::completion::Completion;
 use crate::error::{panic_message, Error, Site};
@@ -74,7 +74,7 @@ where
     if let Some(scope) = scope.as_ref().filter(|scope| scope.is_closed()) {
         return Err(Completion::failed(scope.refused(site)));
     }
-    let cell = Arc::new(JobCell::owned(site, scope, fork_generation, Duration::ZERO));
+    let cell = Arc::new(JobCell::owned(site, scope, fork_generation, None));
     if let Some(scope) = &cell.record.scope {
         if let Err(refused) = scope.admit(cell.clone()) {
             return Err(Completion::failed(refused));
