@@ -31,6 +31,11 @@ impl<T> Channel<T> {
     pub(crate) fn recv_timeout(&self, timeout: std::time::Duration) -> Option<T> {
         self.rx.recv_timeout(timeout).ok()
     }
+
+    /// Waits for a message (`None` never comes: the channel does not disconnect).
+    pub(crate) fn recv(&self) -> Option<T> {
+        self.rx.recv().ok()
+    }
 }
 
 #[cfg(loopbridge_loom)]
@@ -63,5 +68,11 @@ impl<T> Channel<T> {
         }
         loom::thread::yield_now();
         self.try_recv()
+    }
+
+    /// Under loom a wait is a yield: `None` when nothing arrived meanwhile (the caller
+    /// looks again).
+    pub(crate) fn recv(&self) -> Option<T> {
+        self.recv_timeout(std::time::Duration::MAX)
     }
 }
