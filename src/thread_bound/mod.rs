@@ -353,7 +353,8 @@ impl<T: 'static> ThreadBound<T> {
     ///         // Waits (without blocking the loop) while two calls are queued.
     ///         let _ = bound.reserve().await?.call(move |sum| *sum += n);
     ///     }
-    ///     bound.call(|sum| *sum).await
+    ///     // A plain `call` could find the mailbox full: it does not wait for room.
+    ///     bound.reserve().await?.call(|sum| *sum).await
     /// })??;
     /// assert_eq!(total, 45);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
