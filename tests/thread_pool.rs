@@ -551,8 +551,11 @@ fn stats_are_readable_at_any_time() {
     wait(queued).unwrap();
     let panicked = pool.submit(|| panic!("counted"));
     assert!(wait(panicked).unwrap_err().is_panic());
-    eventually("the worker is idle again", || {
-        pool.stats().idle_workers == 1
+    // The worker counts itself idle before it delivers the result; the job leaves
+    // `running` once the delivery is done.
+    eventually("the worker is done with the job", || {
+        let stats = pool.stats();
+        stats.idle_workers == 1 && stats.running == 0
     });
     let stats = pool.stats();
     assert_eq!(
