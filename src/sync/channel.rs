@@ -39,11 +39,13 @@ impl<T> Channel<T> {
 }
 
 #[cfg(loopbridge_loom)]
-use super::Mutex;
+use super::{Condvar, Mutex};
 
 #[cfg(loopbridge_loom)]
 pub(crate) struct Channel<T> {
     queue: Mutex<std::collections::VecDeque<T>>,
+    /// Wakes a blocking [`recv`](Channel::recv).
+    sent: Condvar,
 }
 
 #[cfg(loopbridge_loom)]
@@ -51,11 +53,13 @@ impl<T> Channel<T> {
     pub(crate) fn new() -> Channel<T> {
         Channel {
             queue: Mutex::new(std::collections::VecDeque::new()),
+            sent: Condvar::new(),
         }
     }
 
     pub(crate) fn send(&self, msg: T) {
         self.queue.lock().push_back(msg);
+        self.sent.notify_all();
     }
 
     pub(crate) fn try_recv(&self) -> Option<T> {
@@ -70,9 +74,15 @@ impl<T> Channel<T> {
         self.try_recv()
     }
 
-    /// Under loom a wait is a yield: `None` when nothing arrived meanwhile (the caller
-    /// looks again).
+    /// Blocks until a message arrives (loom's condition variable: a model whose sender
+    /// never sends deadlocks, and loom says so).
     pub(crate) fn recv(&self) -> Option<T> {
-        self.recv_timeout(std::time::Duration::MAX)
+        let mut queue = self.queue.lock();
+        loop {
+            if let Some(msg) = queue.pop_front() {
+                return Some(msg);
+            }
+            queue = self.sent.wait(queue);
+        }
     }
 }

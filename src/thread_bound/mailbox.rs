@@ -107,7 +107,7 @@ impl<J> Mailbox<J> {
                     };
                 }
                 Some(Msg::Stop) => return Next::Exit,
-                // Only under loom: a wait that found nothing looks again.
+                // The channel never disconnects: `recv` always returns a message.
                 None => {}
             }
         }

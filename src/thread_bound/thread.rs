@@ -207,6 +207,7 @@ where
             produced
         },
         Some(&shared.jobs),
+        || {},
     );
 }
 
