@@ -705,7 +705,7 @@ impl<T> Drop for Completion<T> {
             return;
         }
         if let Some(error) = self.cell.slot.detach() {
-            report_unread(&error);
+            report_unread(&self.cell.record, &error);
         }
     }
 }
@@ -724,7 +724,13 @@ mod tests {
     use super::*;
 
     fn pending_completion() -> Completion<u32> {
-        let cell = JobCell::owned(Site::caller(), None, crate::process::generation(), None);
+        let cell = JobCell::owned(
+            Site::caller(),
+            None,
+            crate::process::generation(),
+            None,
+            Default::default(),
+        );
         Completion::new(Arc::new(cell))
     }
 

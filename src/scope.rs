@@ -19,7 +19,7 @@ use crate::job::{JobInfo, JobRecord, ScopeState};
 use crate::loop_thread;
 use crate::pool::is_running_pool_job;
 use crate::report::{ShutdownReport, StageReport};
-use crate::util::deadline_after;
+use crate::util::{deadline_after, Dispatcher};
 
 /// A named group of jobs on one bridge that is stopped as one: everything submitted
 /// through its [`handle`](Scope::handle), and everything those jobs submit in turn (to
@@ -258,15 +258,25 @@ impl Scope {
             // Waiting here would stall the loop: a thread of its own waits instead.
             self.state.refuse_new();
             let state = self.state.clone();
+            // The loop thread's dispatcher (its bridge's), carried to the waiter.
+            let dispatch = Dispatcher::current();
             let waiter = std::thread::Builder::new()
                 .name("loopbridge-drain".to_owned())
                 .spawn(move || {
-                    if !state.drain(deadline, &spare) {
-                        state.close(Some(deadline_after(STOP_GRACE)), &spare);
-                    }
+                    dispatch.in_scope(|| {
+                        if !state.drain(deadline, &spare) {
+                            state.close(Some(deadline_after(STOP_GRACE)), &spare);
+                        }
+                    });
                 });
             if let Err(error) = waiter {
-                tracing::error!(target: "loopbridge", "cannot start a thread to finish a drain: {error}");
+                tracing::error!(
+                    target: "loopbridge::thread_start",
+                    what = "a scope's background drain",
+                    scope = %self.state.path,
+                    error = %error,
+                    "cannot start a thread to finish a drain: {error}"
+                );
             }
             return ShutdownReport {
                 finishing_in_background: true,
@@ -448,11 +458,14 @@ impl Drop for Scope {
         let report = self.close_within(timeout);
         if !report.is_clean() {
             tracing::warn!(
-                target: "loopbridge",
+                target: "loopbridge::scope_dropped",
                 scope = %self.state.path,
+                finished = report.finished,
                 cancelled = report.cancelled,
-                stuck = ?report.stuck,
-                "scope dropped: {report}"
+                stuck = report.stuck.len(),
+                elapsed_ms = report.elapsed.as_secs_f64() * 1e3,
+                "scope `{}` dropped: {report}",
+                self.state.path
             );
         }
     }

@@ -184,15 +184,24 @@ pub(crate) fn wait_for_hooks(hooks: Vec<Completion<()>>, until: Instant) -> Stag
                 held_up_by.push(hook.site().clone());
             }
             Err(error) => {
-                tracing::warn!(target: "loopbridge", site = %hook.site(), "a shutdown hook failed: {error}");
+                let site = hook.site();
+                tracing::warn!(
+                    target: "loopbridge::shutdown_hook",
+                    site = %site.location(),
+                    name = site.name(),
+                    scope = site.scope(),
+                    error = %error,
+                    "shutdown hook {site} failed: {error}"
+                );
             }
         }
     }
     if !held_up_by.is_empty() {
         tracing::warn!(
-            target: "loopbridge",
-            hooks = ?held_up_by,
-            "shutdown hooks still running after their share of the timeout were cut off"
+            target: "loopbridge::shutdown_hook",
+            cut_off = held_up_by.len(),
+            "shutdown hooks still running after their share of the timeout were cut off: {}",
+            crate::report::list(&held_up_by)
         );
     }
     StageReport {
