@@ -260,6 +260,11 @@ pub use stream::{StreamIter, Unblock, UnblockIter};
 /// tokio-util's cancellation token, as scopes hand it out.
 pub use tokio_util::sync::CancellationToken;
 
+/// README.md's examples, compiled and run as doc tests (its snippets use `RayonPool`).
+#[cfg(all(doctest, feature = "rayon"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Internals exposed to the loom models only: the slot under [`Completion`], re-wrapped
 /// with public methods, the pool's and the loop's cores, so the models in `loom-tests/`
 /// can drive them directly.
