@@ -358,6 +358,11 @@ impl<T> Completion<T> {
     /// Takes the result if the job has resolved, without blocking (also fine on a loop
     /// thread).
     ///
+    /// # Errors
+    ///
+    /// `Some(Err(..))` with the job's error (cancelled, panicked, closed, …): errors are
+    /// sticky, so every later read returns the same error.
+    ///
     /// # Panics
     ///
     /// If the value was already taken.

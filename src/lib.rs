@@ -207,6 +207,8 @@
 // thread's CPU-time clock (src/thread_clock.rs).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// docs.rs builds with `--cfg docsrs` on nightly: items behind a feature say so there.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Leaves: what every layer may use.
 mod error;

@@ -150,6 +150,15 @@ impl Scope {
     }
 
     /// The scope's path: its name, after its parents' (`plugins/weather`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let plugins = bridge.handle().scope("plugins");
+    /// assert_eq!(plugins.child("weather").name(), "plugins/weather");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.state.path
     }
@@ -177,6 +186,20 @@ impl Scope {
 
     /// `true` once the scope has started to close or drain (or its parent, or its
     /// bridge, has).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let parent = bridge.handle().scope("parent");
+    /// let child = parent.child("child");
+    /// assert!(!child.is_closed());
+    /// parent.close(Duration::from_secs(5));
+    /// assert!(child.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.state.is_closed()
     }

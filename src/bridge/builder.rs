@@ -19,6 +19,17 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest `spin_before_park` accepted: a thread wakes from a park in tens of
 /// microseconds, so spinning for longer than this only burns a core.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use loopbridge::{Bridge, MAX_SPIN_BEFORE_PARK};
+///
+/// let too_long = MAX_SPIN_BEFORE_PARK + Duration::from_micros(1);
+/// assert!(Bridge::builder().spin_before_park(too_long).build().is_err());
+/// assert!(Bridge::builder().spin_before_park(MAX_SPIN_BEFORE_PARK).build().is_ok());
+/// ```
 pub const MAX_SPIN_BEFORE_PARK: Duration = Duration::from_millis(10);
 
 /// The share of a shutdown's timeout its hooks may take: enough for a flush or a goodbye

@@ -17,6 +17,25 @@ use super::Handle;
 
 /// Keeps a shutdown hook registered; dropping it removes the hook (unless the shutdown
 /// already took it). From [`Handle::on_shutdown`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let removed = bridge.handle().on_shutdown("never", {
+///     let ran = ran.clone();
+///     move || async move { ran.store(true, Ordering::SeqCst) }
+/// });
+/// drop(removed); // the hook is gone
+/// bridge.shutdown(Duration::from_secs(5));
+/// assert!(!ran.load(Ordering::SeqCst));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping the guard removes the hook at once"]
 pub struct ShutdownHook {
     owner: Owner,

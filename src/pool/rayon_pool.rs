@@ -42,6 +42,7 @@ use super::stats::PoolStats;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
 pub struct RayonPool {
     pool: Target,
     /// The fork generation this handle was made in: a forked child has none of the
