@@ -189,12 +189,9 @@ fn a_panic_nobody_reads_is_logged_with_its_site_name_and_message() {
     captured(|events| {
         let bridge = Bridge::new().unwrap();
         let handle = bridge.handle();
+        let job = handle.job("lost cause");
         let line = line!() + 1;
-        drop(
-            handle
-                .job("lost cause")
-                .submit(async { panic!("nobody reads me") }),
-        );
+        drop(job.submit(async { panic!("nobody reads me") }));
         // Dropped unread, resolved on the loop thread or found resolved at the drop:
         // either side reports it, once.
         let event = events.wait_for("loopbridge::unobserved_panic", |_| true);
@@ -279,11 +276,10 @@ fn a_then_callback_panicking_is_logged_with_what_it_was() {
     captured(|events| {
         let bridge = Bridge::new().unwrap();
         let handle = bridge.handle();
+        let job = handle.job("then probe");
         let line = line!() + 1;
-        handle
-            .job("then probe")
-            .submit(async { 1 })
-            .then(|_| panic!("then exploded"));
+        let submitted = job.submit(async { 1 });
+        submitted.then(|_| panic!("then exploded"));
         let event = events.wait_for("loopbridge::callback_panic", |event| {
             event.get("name") == Some("then probe")
         });
@@ -342,7 +338,7 @@ fn a_blocking_wait_in_a_current_thread_runtime_in_log_mode_is_a_broken_rule() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let line = line!() + 2;
+        let line = line!() + 1;
         let value = runtime.block_on(async { handle.submit(async { 7 }).wait() });
         assert_eq!(value.unwrap(), 7);
         let event = events.wait_for("loopbridge::loop_thread_rule", |event| {
