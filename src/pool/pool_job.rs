@@ -23,6 +23,7 @@ use crate::error::{panic_message, Error, Site};
 use crate::job::{deliver, scope, Ended, JobCell, JobRecord, LiveJob, Registry};
 use crate::loop_thread::AssertMode;
 use crate::spin::Spinner;
+use crate::util::Dispatcher;
 
 use super::stats::PoolCounters;
 
@@ -67,13 +68,14 @@ pub(crate) type Accepted<F, T> = (Completion<T>, PoolJob<F, T>);
 pub(crate) fn pool_job<F, T>(
     site: Site,
     fork_generation: u64,
+    dispatch: &Dispatcher,
     f: F,
 ) -> Result<Accepted<F, T>, Completion<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let cell = admitted_cell(site, fork_generation, None, AssertMode::Panic)?;
+    let cell = admitted_cell(site, fork_generation, None, AssertMode::Panic, dispatch)?;
     let completion = Completion::new(cell.clone());
     Ok((completion, PoolJob { cell, f: Some(f) }))
 }
@@ -88,12 +90,13 @@ pub(crate) fn admitted_cell<T: Send + 'static>(
     fork_generation: u64,
     spinner: Option<Arc<Spinner>>,
     assert_mode: AssertMode,
+    dispatch: &Dispatcher,
 ) -> Result<Arc<JobCell<T>>, Completion<T>> {
     let scope = scope::joined(None, None);
     if let Some(scope) = scope.as_ref().filter(|scope| scope.is_closed()) {
         return Err(Completion::failed(scope.refused(site)));
     }
-    let mut cell = JobCell::owned(site, scope, fork_generation, spinner);
+    let mut cell = JobCell::owned(site, scope, fork_generation, spinner, dispatch.clone());
     cell.record.assert_mode = assert_mode;
     let cell = Arc::new(cell);
     if let Some(scope) = &cell.record.scope {

@@ -107,6 +107,7 @@ impl<T: 'static> Shared<T> {
             self.fork_generation,
             Some(self.spinner.clone()),
             self.assert_mode,
+            &crate::util::Dispatcher::default(),
         )?;
         Tally::bump(&self.jobs.counters.jobs.submitted);
         Ok(cell)
