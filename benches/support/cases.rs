@@ -9,11 +9,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use loopbridge::{
-    Bridge, CallMode, Handle, LazyBridge, RayonPool, Scope, SpinPolicy, ThreadPool, ThreadsafeFn,
+    Bridge, CallMode, Handle, LazyBridge, RayonPool, Scope, SpinPolicy, ThreadBound, ThreadPool,
+    ThreadsafeFn,
 };
 use tokio::sync::oneshot;
 
-use super::peers::{self, RawLoop, ReqwestLoop};
+use super::peers::{self, Actor, RawLoop, ReqwestLoop};
 use super::placement::{self, current_thread_id, Pinned, Placement};
 
 /// Per submitting thread, per throughput run: submit this many trivial futures, then wait
@@ -36,6 +37,9 @@ pub struct Peers {
     pub rayon: RayonPool,
     /// A scope of `bridge`, for the cost of a scoped submission.
     pub scope: Scope,
+    /// A value on a thread of its own, and the hand-written actor it replaces.
+    pub bound: ThreadBound<std::rc::Rc<std::cell::Cell<u64>>>,
+    pub actor: Actor,
     /// The kernel thread ids of the loop threads (the three bridges', the raw loop's,
     /// the reqwest pattern's and `LAZY`'s), if they could be read.
     loop_threads: Option<Vec<u32>>,
@@ -65,6 +69,12 @@ impl Peers {
                 .build()
                 .expect("pool"),
             rayon: RayonPool::global(),
+            bound: ThreadBound::builder()
+                .name("bench-bound")
+                .spawn(|| Ok::<_, ()>(std::rc::Rc::new(std::cell::Cell::new(1u64))))
+                .map_err(|_| "spawn")
+                .expect("thread-bound value"),
+            actor: Actor::start(),
             loop_threads: None,
         };
         peers.loop_threads = peers.read_loop_threads();
@@ -89,6 +99,9 @@ impl Peers {
             u32::try_from(reqwest).ok().filter(|&id| id != 0),
             // Started here, so `lazy_round_trip` pins its loop thread like the others.
             on_loop(LAZY.handle()),
+            // The owning threads of `thread_bound_call`, pinned like loop threads.
+            self.bound.call(|_| current_thread_id()).wait().expect("call"),
+            self.actor.call(|_| current_thread_id()),
         ]
         .into_iter()
         .collect()
@@ -194,7 +207,39 @@ pub fn cases(peers: &Peers) -> Vec<Case<'_>> {
         threadsafe_fn_throughput(peers, 2),
         loop_bound_with(peers),
         loop_bound_read(peers),
+        thread_bound_call(peers),
     ]
+}
+
+/// `bound.call(f).wait()` against a hand-written actor (a thread, a crossbeam channel of
+/// boxed closures, a tokio oneshot reply waited for with `blocking_recv`), the "raw"
+/// pattern here: target ≤ 1.10×. Both owning threads are pinned like loop threads.
+fn thread_bound_call(peers: &Peers) -> Case<'_> {
+    let bound = peers.bound.clone();
+    let actor = &peers.actor;
+    Case {
+        id: "thread_bound_call",
+        title: "a call on a value owned by a thread (ratio: to a hand-written actor)",
+        placement: Placement::Split,
+        patterns: vec![
+            pattern(
+                "loopbridge_thread_bound",
+                "`bound.call(f).wait()`",
+                Role::Loopbridge,
+                each(move || {
+                    black_box(bound.call(|v| black_box(v.get())).wait().expect("call"));
+                }),
+            ),
+            pattern(
+                "actor_crossbeam_oneshot",
+                "actor: crossbeam channel of boxed closures + oneshot reply",
+                Role::Raw,
+                each(move || {
+                    black_box(actor.call(|v| black_box(*v)));
+                }),
+            ),
+        ],
+    }
 }
 
 /// `bound.with(f).wait()` against `handle.run_callback(f).wait()` on the same bridge

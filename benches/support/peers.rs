@@ -6,6 +6,9 @@
 //! - [`ReqwestLoop`]: the `reqwest::blocking` client's design: the runtime thread receives
 //!   jobs over an unbounded mpsc channel and spawns each, and the job replies through a
 //!   oneshot channel that the caller waits on by parking its thread.
+//! - [`Actor`]: the hand-written actor that `ThreadBound` replaces: a thread that owns a
+//!   value and runs boxed closures from a crossbeam channel, each replying through a
+//!   tokio oneshot the caller waits on (`blocking_recv`).
 
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -161,6 +164,57 @@ pub fn wait(result: oneshot::Receiver<u64>) -> u64 {
         match result.as_mut().poll(&mut cx) {
             Poll::Ready(value) => return value.expect("the job replies"),
             Poll::Pending => thread::park(),
+        }
+    }
+}
+
+/// A call to the actor: a boxed closure on its value.
+type ActorCall = Box<dyn FnOnce(&mut u64) + Send>;
+
+/// A thread that owns a `u64` and runs the closures sent to it, one at a time.
+pub struct Actor {
+    calls: Option<crossbeam_channel::Sender<ActorCall>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Actor {
+    pub fn start() -> Actor {
+        let (calls, inbox) = crossbeam_channel::unbounded::<ActorCall>();
+        let thread = thread::Builder::new()
+            .name("bench-actor".into())
+            .spawn(move || {
+                let mut value = 1u64;
+                for call in inbox {
+                    call(&mut value);
+                }
+            })
+            .expect("actor thread");
+        Actor {
+            calls: Some(calls),
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs `f` on the actor's value and waits for its result.
+    pub fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut u64) -> R + Send + 'static) -> R {
+        let (reply, result) = oneshot::channel();
+        let call: ActorCall = Box::new(move |value| {
+            let _ = reply.send(f(value));
+        });
+        self.calls
+            .as_ref()
+            .expect("running")
+            .send(call)
+            .expect("the actor runs");
+        result.blocking_recv().expect("the actor replies")
+    }
+}
+
+impl Drop for Actor {
+    fn drop(&mut self) {
+        drop(self.calls.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
