@@ -219,3 +219,101 @@ fn failed_worker_start_racing_submission_strands_no_job() {
         assert_eq!(pool.stats().queued, 0);
     });
 }
+
+/// A caller waits for a job's result, then submits again at once (the sequential
+/// offload). The worker counts itself idle before it delivers, so the caller the result
+/// wakes never finds it busy: the second job goes to it (or, if it retired meanwhile,
+/// to one new worker), and the pool never holds two workers. Each job runs exactly once.
+#[test]
+fn submit_after_a_result_finds_the_worker_idle_and_starts_no_other() {
+    loom::model(|| {
+        let pool = Arc::new(PoolModel::new(2));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let job = |value: u32| {
+            let ran = ran.clone();
+            move || {
+                ran.fetch_add(1, SeqCst);
+                value
+            }
+        };
+
+        let (first, start) = pool.submit(job(1));
+        assert!(start, "the first job starts the first worker");
+        let worker = start_worker(&pool);
+        assert_eq!(first.wait().unwrap(), 1);
+        let stats = pool.stats();
+        assert_eq!(
+            stats.workers, stats.idle_workers,
+            "a worker whose result is out is still counted busy"
+        );
+
+        let (second, start) = pool.submit(job(2));
+        assert!(
+            pool.stats().workers <= 1,
+            "a second worker started for a sequential submission"
+        );
+        let other = start.then(|| start_worker(&pool));
+        assert_eq!(second.wait().unwrap(), 2);
+        worker.join().unwrap();
+        if let Some(other) = other {
+            other.join().unwrap();
+        }
+        assert_eq!(ran.load(SeqCst), 2, "each job runs exactly once");
+        let stats = pool.stats();
+        assert_eq!((stats.finished, stats.workers, stats.queued), (2, 0, 0));
+    });
+}
+
+/// A shutdown (`close`, then the wait for busy workers) races a worker that has run its
+/// job and counted itself idle, but is still delivering the result. The wait must not
+/// end before the delivery has: once it says no worker is busy, the job's `then`
+/// callback has run, exactly once (on the worker, or on the closing thread if the close
+/// cut the job off), and its value was dropped exactly once.
+#[test]
+fn shutdown_waits_for_a_worker_still_delivering_its_result() {
+    loom::model(|| {
+        let pool = Arc::new(PoolModel::new(1));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let resolutions = Arc::new(AtomicUsize::new(0));
+        let got_value = Arc::new(AtomicBool::new(false));
+
+        let (completion, start) = {
+            let drops = drops.clone();
+            pool.submit(move || Value { drops })
+        };
+        assert!(start);
+        {
+            let resolutions = resolutions.clone();
+            let got_value = got_value.clone();
+            completion.then(move |result| {
+                if let Err(error) = &result {
+                    assert!(error.is_closed(), "{error}");
+                }
+                got_value.store(result.is_ok(), SeqCst);
+                drop(result);
+                resolutions.fetch_add(1, SeqCst);
+            });
+        }
+        let worker = start_worker(&pool);
+
+        pool.close();
+        while !pool.wait_for_busy() {
+            thread::yield_now();
+        }
+        assert_eq!(
+            resolutions.load(SeqCst),
+            1,
+            "the shutdown's wait ended before the worker delivered"
+        );
+        let made = usize::from(got_value.load(SeqCst));
+        assert_eq!(
+            drops.load(SeqCst),
+            made,
+            "a value made is dropped exactly once"
+        );
+        worker.join().unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.queued, stats.workers, stats.running), (0, 0, 0));
+        assert_eq!(stats.finished + stats.cancelled, stats.submitted);
+    });
+}

@@ -4,14 +4,16 @@
 //! `spawn_blocking` threads and plain threads are not flagged.
 
 use std::sync::{Mutex, Once};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use loopbridge::{AssertMode, Bridge, Completion, Error, Handle};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-/// Every `loopbridge` event: its level and message.
-static EVENTS: Mutex<Vec<(tracing::Level, String)>> = Mutex::new(Vec::new());
+/// Every `loopbridge` event: its level, its message and the thread that logged it (the
+/// tests run in parallel and share this capture).
+static EVENTS: Mutex<Vec<(tracing::Level, String, ThreadId)>> = Mutex::new(Vec::new());
 
 struct Capture;
 
@@ -30,10 +32,11 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
         if event.metadata().target() == "loopbridge" {
             let mut message = Message(String::new());
             event.record(&mut message);
-            EVENTS
-                .lock()
-                .unwrap()
-                .push((*event.metadata().level(), message.0));
+            EVENTS.lock().unwrap().push((
+                *event.metadata().level(),
+                message.0,
+                std::thread::current().id(),
+            ));
         }
     }
 }
@@ -52,7 +55,7 @@ fn reports_of(needle: &str) -> usize {
         .lock()
         .unwrap()
         .iter()
-        .filter(|(_, message)| message.contains(needle))
+        .filter(|(_, message, _)| message.contains(needle))
         .count()
 }
 
@@ -206,10 +209,17 @@ fn ignore_mode_waits_without_a_word() {
     let host = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let before = EVENTS.lock().unwrap().len();
     let value = host.block_on(async move { handle.block_on(async { 5 }) });
     assert_eq!(value.unwrap(), 5);
-    assert_eq!(EVENTS.lock().unwrap().len(), before);
+    // Only this thread's events: other tests log meanwhile.
+    let here = std::thread::current().id();
+    let logged = EVENTS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, thread)| *thread == here)
+        .count();
+    assert_eq!(logged, 0);
 }
 
 #[test]

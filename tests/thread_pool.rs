@@ -100,6 +100,41 @@ fn an_idle_worker_is_reused_rather_than_a_new_one_started() {
     assert_eq!(pool.stats().workers, 1);
 }
 
+/// Regression: a worker delivered its result before counting itself idle, so the caller
+/// it woke, submitting again at once, found no idle worker and started another; after a
+/// few thousand sequential offloads the pool had all its workers.
+#[test]
+fn sequential_submit_then_wait_never_grows_the_pool_past_one_worker() {
+    let pool = ThreadPool::builder()
+        .max_workers(4)
+        .keep_alive(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for i in 0..STRESS {
+        assert_eq!(wait(pool.submit(move || i)).unwrap(), i);
+        // No `eventually`: the worker counts itself idle before the result is out.
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.workers, stats.idle_workers),
+            (1, 1),
+            "after offload {i}"
+        );
+    }
+    // The same from a job on a loop, awaiting each offload.
+    let bridge = Bridge::new().unwrap();
+    let offloads = pool.clone();
+    bridge
+        .handle()
+        .block_on(async move {
+            for i in 0..STRESS {
+                assert_eq!(offloads.submit(move || i).await.unwrap(), i);
+            }
+        })
+        .unwrap();
+    assert_eq!(pool.stats().workers, 1);
+    assert_eq!(pool.stats().finished, 2 * STRESS as u64);
+}
+
 #[test]
 fn max_workers_is_never_exceeded() {
     const MAX: usize = 3;
@@ -516,8 +551,11 @@ fn stats_are_readable_at_any_time() {
     wait(queued).unwrap();
     let panicked = pool.submit(|| panic!("counted"));
     assert!(wait(panicked).unwrap_err().is_panic());
-    eventually("the worker is idle again", || {
-        pool.stats().idle_workers == 1
+    // The worker counts itself idle before it delivers the result; the job leaves
+    // `running` once the delivery is done.
+    eventually("the worker is done with the job", || {
+        let stats = pool.stats();
+        stats.idle_workers == 1 && stats.running == 0
     });
     let stats = pool.stats();
     assert_eq!(

@@ -64,6 +64,13 @@ impl PoolModel {
     pub fn stats(&self) -> PoolStats {
         self.core.stats()
     }
+
+    /// One look of a shutdown's wait for busy workers (under loom its timed wait is a
+    /// yield that reports the timeout): `true` once no worker holds a job, whether it
+    /// runs it or still delivers its result.
+    pub fn wait_for_busy(&self) -> bool {
+        self.core.wait_for_busy(0, std::time::Instant::now())
+    }
 }
 
 /// A bounded queue's room (the semaphore behind `queue_capacity`), with its operations

@@ -35,8 +35,9 @@ pub(crate) struct JobContext {
 /// A queued job, whatever its closure and output: the one boxed allocation a submission
 /// makes besides its [`JobCell`].
 pub(crate) trait Queued: Send {
-    /// Claims and runs the job on the calling worker, and delivers its result.
-    fn run(self: Box<Self>, jobs: &JobContext);
+    /// Claims and runs the job on the calling worker, and delivers its result; `ran` is
+    /// called between the two, once the closure has returned (not if it never ran).
+    fn run(self: Box<Self>, jobs: &JobContext, ran: &mut dyn FnMut());
     /// Cuts the job off: resolves it with `error` without running it; `false` if it had
     /// resolved already (a cancel came first).
     fn cut_off(self: Box<Self>, error: Error) -> bool;
@@ -89,10 +90,11 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    /// Claims and runs the job on the calling thread, and delivers its result.
-    pub(crate) fn run_here(mut self, jobs: &JobContext) {
+    /// Claims and runs the job on the calling thread, and delivers its result; `ran` is
+    /// called once the closure has returned, before the delivery.
+    pub(crate) fn run_here(mut self, jobs: &JobContext, ran: impl FnOnce()) {
         if let Some(f) = self.f.take() {
-            run_claimed(&self.cell, f, Some(jobs));
+            run_claimed(&self.cell, f, Some(jobs), ran);
         }
     }
 }
@@ -110,8 +112,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    fn run(self: Box<Self>, jobs: &JobContext) {
-        (*self).run_here(jobs);
+    fn run(self: Box<Self>, jobs: &JobContext, ran: &mut dyn FnMut()) {
+        (*self).run_here(jobs, ran);
     }
 
     fn cut_off(self: Box<Self>, error: Error) -> bool {
@@ -127,9 +129,14 @@ where
 /// The claim reads the slot's resolved flag, which orders it against `cancel()`: a cancel
 /// either resolved the slot before (the closure never runs, and is dropped here) or comes
 /// after (the closure runs; its value is dropped). `jobs`, when given, lists the job as
-/// running and counts it.
-pub(crate) fn run_claimed<F, T>(cell: &Arc<JobCell<T>>, f: F, jobs: Option<&JobContext>)
-where
+/// running and counts it. `ran` is called once the closure has returned (or panicked),
+/// just before the result is delivered: a pool worker counts itself idle there.
+pub(crate) fn run_claimed<F, T>(
+    cell: &Arc<JobCell<T>>,
+    f: F,
+    jobs: Option<&JobContext>,
+    ran: impl FnOnce(),
+) where
     F: FnOnce() -> T,
     T: Send + 'static,
 {
@@ -155,6 +162,7 @@ where
         None => run(),
     };
     let produced = produced.map_err(|payload| panic_message(&*payload));
+    ran();
     deliver(cell, produced, tally);
 }
 

@@ -17,7 +17,7 @@
 //! |---------------------------|---------------------------------|-------------------------------|
 //! | `push`                    | `queued + 1`, and `workers + 1, idle + 1` if it starts a worker | not `CLOSED`; room below `MAX_QUEUED` |
 //! | a worker takes a job      | `queued - 1, idle - 1`          | the job then runs, or is failed with `Closed` if `CLOSED` was set |
-//! | a worker is done with it  | `idle + 1`, or `workers - 1` (exit) if `CLOSED` | always                |
+//! | a worker is done with it  | `idle + 1`, or `workers - 1` (exit) if `CLOSED` | always, once the closure returned and before the result is delivered |
 //! | a worker retires          | `idle - 1, workers - 1`         | its keep-alive ran out and `idle > queued` |
 //! | a worker is told to stop  | `idle - 1, workers - 1`         | it received one of `close`'s stop messages |
 //!
@@ -32,6 +32,10 @@
 //!   starts a worker if it may, taking a job out changes both sides alike, and a worker
 //!   retires only while `idle > queued`. A job never waits for a busy worker while
 //!   another could be started for it, and never waits on a worker that is leaving.
+//!   (A worker counts itself idle before it delivers its last result, so a job may wait
+//!   for that delivery: waking the result's reader, or running its `then` callback.
+//!   That is what keeps a submit-then-wait loop on one worker: the reader the result
+//!   wakes always finds the worker idle.)
 //! - `idle <= workers <= max_workers`.
 
 use std::time::Duration;
@@ -264,25 +268,39 @@ pub(crate) struct Seat<'a, J> {
 }
 
 impl<J> Seat<'_, J> {
+    /// The worker is done with the job it took: counted idle again, or out of the pool
+    /// if it closed meanwhile (the worker then exits at its next step). Called once the
+    /// job's closure has returned and before its result is delivered, so that whoever
+    /// the result wakes, submitting again, finds this worker idle rather than starting
+    /// another; [`next`](Seat::next) takes the step itself if it was not taken.
+    pub(crate) fn done(&mut self) {
+        if !self.busy {
+            return;
+        }
+        self.busy = false;
+        // ORDERING: one step of the word; see `impl Queue`.
+        let before = self
+            .queue
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                Some(if current & CLOSED != 0 {
+                    current - WORKER_ONE
+                } else {
+                    current + IDLE_ONE
+                })
+            })
+            .unwrap_or_else(|current| current);
+        if Snapshot(before).closed() {
+            self.gone = true;
+        }
+    }
+
     /// Waits (at most `keep_alive` at a time) for the worker's next step.
     pub(crate) fn next(&mut self, keep_alive: Duration) -> Next<J> {
         let state = &self.queue.state;
-        if self.busy {
-            self.busy = false;
-            // ORDERING: one step of the word; see `impl Queue`.
-            let before = state
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
-                    Some(if current & CLOSED != 0 {
-                        current - WORKER_ONE
-                    } else {
-                        current + IDLE_ONE
-                    })
-                })
-                .unwrap_or_else(|current| current);
-            if Snapshot(before).closed() {
-                self.gone = true;
-                return Next::Exit;
-            }
+        self.done();
+        if self.gone {
+            return Next::Exit;
         }
         loop {
             match self.queue.channel.recv_timeout(keep_alive) {

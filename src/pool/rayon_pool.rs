@@ -214,7 +214,7 @@ impl RayonPool {
             log_panic(
                 "a rayon job's teardown or delivery (a destructor or a callback)",
                 None,
-                || job.run_here(&jobs),
+                || job.run_here(&jobs, || ()),
             );
         };
         match &self.pool {

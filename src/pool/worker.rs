@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::job::{Ended, Tally};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{AtomicUsize, Condvar, Mutex};
 use crate::util::log_panic;
+use std::sync::atomic::Ordering;
 
 use super::pool_job::{pool_job, JobContext, Queued};
 use super::queue::{Next, Push, Queue, Refused};
@@ -28,6 +29,9 @@ pub(crate) struct Core {
     pub(crate) jobs: JobContext,
     /// Places in a bounded queue; `None` when unbounded.
     pub(crate) room: Option<Room>,
+    /// Workers that counted themselves idle (or out) after a job's closure returned and
+    /// are still delivering its result: a shutdown waits for them as for busy ones.
+    delivering: AtomicUsize,
     /// Wakes a shutdown waiting for busy workers when one exits.
     exits: Mutex<()>,
     exited: Condvar,
@@ -41,6 +45,7 @@ impl Core {
             queue: Queue::new(max_workers),
             jobs: JobContext::default(),
             room: capacity.map(Room::new),
+            delivering: AtomicUsize::new(0),
             exits: Mutex::new(()),
             exited: Condvar::new(),
             fork_generation: crate::process::generation(),
@@ -102,7 +107,24 @@ impl Core {
             match seat.next(keep_alive) {
                 Next::Run(job) => {
                     self.release_room();
-                    log_panic(OUTSIDE_CLOSURE, None, || job.run(&self.jobs));
+                    let mut delivering = false;
+                    log_panic(OUTSIDE_CLOSURE, None, || {
+                        job.run(&self.jobs, &mut || {
+                            // Counted as delivering before it counts itself idle, so a
+                            // shutdown never sees it as neither (see `wait_for_busy`).
+                            // ORDERING: see `wait_for_busy`.
+                            self.delivering.fetch_add(1, Ordering::AcqRel);
+                            delivering = true;
+                            seat.done();
+                        });
+                    });
+                    if delivering {
+                        // A shutdown waiting meanwhile is woken by this worker's exit,
+                        // which follows: the pool closed, so this worker is out of it
+                        // already, or was idle at the close and is sent a stop.
+                        // ORDERING: see `wait_for_busy`.
+                        self.delivering.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
                 Next::Close(job) => {
                     self.release_room();
@@ -159,19 +181,31 @@ impl Core {
     }
 
     /// Waits until at most `own` workers are busy (the caller's own, when a job shuts its
-    /// pool down), or `deadline` passes; `true` if they got there.
+    /// pool down), or `deadline` passes; `true` if they got there. A worker delivering
+    /// its last result is busy here, though the scheduling word counts it idle already.
     pub(crate) fn wait_for_busy(&self, own: usize, deadline: Instant) -> bool {
         let mut exits = self.exits.lock();
         loop {
-            if self.queue.snapshot().busy() <= own {
+            if self.busy() <= own {
                 return true;
             }
             let timed_out;
             (exits, timed_out) = self.exited.wait_until(&self.exits, exits, deadline);
             if timed_out {
-                return self.queue.snapshot().busy() <= own;
+                return self.busy() <= own;
             }
         }
+    }
+
+    /// Workers holding a job: busy in the scheduling word, or delivering a result.
+    fn busy(&self) -> usize {
+        // ORDERING: a worker counts itself delivering, then idle (both read-modify-writes
+        // with Release); reading the word first (Acquire) and the count second, a worker
+        // the word shows idle after a job is seen delivering until it is done. A worker
+        // between the two steps is counted twice, which only makes a shutdown wait a
+        // moment longer (it runs no user code there, so it is never the caller's own).
+        let word = self.queue.snapshot().busy();
+        word + self.delivering.load(Ordering::Acquire)
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
