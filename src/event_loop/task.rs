@@ -2,11 +2,11 @@
 //! slot resolved exactly once, also when the job is dropped unfinished. The dispatcher
 //! around it times each poll and keeps the registry (see `dispatcher`).
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use crate::error::{panic_message, Error, Site};
 use crate::job::{deliver, scope, Ended, JobCell, ScopeState};
@@ -96,46 +96,70 @@ impl<T> Drop for Resolver<T> {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A job's future as the loop polls it: the submitted future and its resolver, and
+    /// nothing else (no async state machine around them), so the box a submission
+    /// allocates is the future plus 16 bytes.
+    pub(crate) struct Run<F: Future> {
+        // Dropped first (fields drop in order), also when the loop drops an unfinished
+        // job: the job has stopped only once its future is gone.
+        #[pin]
+        fut: Option<F>,
+        resolver: Option<Resolver<F::Output>>,
+    }
+}
+
 /// Runs `fut` as the job `resolver` resolves: each poll's panic caught, the result
 /// delivered once. Stops without polling again once the job is resolved (cancelled).
-pub(crate) async fn run<F>(fut: F, resolver: Resolver<F::Output>)
+pub(crate) fn run<F>(fut: F, resolver: Resolver<F::Output>) -> Run<F>
 where
     F: Future,
     F::Output: Send + 'static,
 {
-    // Declared first, dropped last: the job has stopped only once its future is gone.
-    let mut resolver = resolver;
-    let mut fut = pin!(fut);
-    poll_fn(|cx| {
-        if resolver.cell.slot.is_resolved() {
-            resolver.end(None);
+    Run {
+        fut: Some(fut),
+        resolver: Some(resolver),
+    }
+}
+
+impl<F> Future for Run<F>
+where
+    F: Future,
+    F::Output: Send + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let Some(resolver) = this.resolver.as_mut() else {
             return Poll::Ready(());
-        }
-        let produced = {
-            // The span is entered inside the guard: entering runs the application's
-            // subscriber, and a panic there is the job's.
-            let record = &resolver.cell.record;
-            let polled = catch_unwind(AssertUnwindSafe(|| {
-                let _context = record.span.enter();
-                match &record.scope {
-                    // Submissions from inside join the job's scope.
-                    Some(scope) => scope::enter(Some(scope), || fut.as_mut().poll(cx)),
-                    None => fut.as_mut().poll(cx),
-                }
-            }));
-            match polled {
-                Ok(Poll::Pending) => None,
-                Ok(Poll::Ready(value)) => Some(Ok(value)),
-                Err(payload) => Some(Err(panic_message(&*payload))),
-            }
         };
-        match produced {
-            None => Poll::Pending,
-            produced => {
-                resolver.end(produced);
-                Poll::Ready(())
+        let produced = match this.fut.as_mut().as_pin_mut() {
+            Some(fut) if !resolver.cell.slot.is_resolved() => {
+                // The span is entered inside the guard: entering runs the application's
+                // subscriber, and a panic there is the job's.
+                let record = &resolver.cell.record;
+                let polled = catch_unwind(AssertUnwindSafe(|| {
+                    let _context = record.span.enter();
+                    match &record.scope {
+                        // Submissions from inside join the job's scope.
+                        Some(scope) => scope::enter(Some(scope), || fut.poll(cx)),
+                        None => fut.poll(cx),
+                    }
+                }));
+                match polled {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(value)) => Some(Ok(value)),
+                    Err(payload) => Some(Err(panic_message(&*payload))),
+                }
             }
-        }
-    })
-    .await;
+            // Resolved meanwhile (cancelled): the future is dropped unpolled.
+            _ => None,
+        };
+        resolver.end(produced);
+        // Ended: the future goes first, then its resolver (which marks the job stopped).
+        this.fut.set(None);
+        drop(this.resolver.take());
+        Poll::Ready(())
+    }
 }
