@@ -358,6 +358,11 @@ impl<T> Completion<T> {
     /// Takes the result if the job has resolved, without blocking (also fine on a loop
     /// thread).
     ///
+    /// # Errors
+    ///
+    /// `Some(Err(..))` with the job's error (cancelled, panicked, closed, …): errors are
+    /// sticky, so every later read returns the same error.
+    ///
     /// # Panics
     ///
     /// If the value was already taken.
@@ -705,7 +710,7 @@ impl<T> Drop for Completion<T> {
             return;
         }
         if let Some(error) = self.cell.slot.detach() {
-            report_unread(&error);
+            report_unread(&self.cell.record, &error);
         }
     }
 }
@@ -724,7 +729,13 @@ mod tests {
     use super::*;
 
     fn pending_completion() -> Completion<u32> {
-        let cell = JobCell::owned(Site::caller(), None, crate::process::generation(), None);
+        let cell = JobCell::owned(
+            Site::caller(),
+            None,
+            crate::process::generation(),
+            None,
+            Default::default(),
+        );
         Completion::new(Arc::new(cell))
     }
 

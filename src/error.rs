@@ -283,11 +283,30 @@ impl Error {
     /// `true` for [`Error::Cancelled`]: the job was cancelled through
     /// [`cancel`](crate::Completion::cancel) before the read. A cancelling wait that gave
     /// up reports [`Error::Timeout`] with `cancelled: true` instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let mut never = bridge.handle().submit(std::future::pending::<()>());
+    /// assert!(never.cancel());
+    /// assert!(never.wait().unwrap_err().is_cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Error::Cancelled { .. })
     }
 
     /// `true` for [`Error::Panicked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let error = bridge.handle().submit(async { panic!("boom") }).wait().unwrap_err();
+    /// assert!(error.is_panic());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, Error::Panicked { .. })
     }
@@ -313,11 +332,32 @@ impl Error {
     }
 
     /// `true` for [`Error::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// bridge.shutdown(std::time::Duration::from_secs(5));
+    /// assert!(handle.submit(async {}).wait().unwrap_err().is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, Error::Closed { .. })
     }
 
     /// `true` for [`Error::BlockingOnLoop`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let handle = bridge.handle();
+    /// let inner = handle.clone();
+    /// let refused = handle.run_callback(move || inner.block_on(async {})).wait()?;
+    /// assert!(refused.unwrap_err().is_blocking_on_loop());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_blocking_on_loop(&self) -> bool {
         matches!(self, Error::BlockingOnLoop { .. })
     }
@@ -371,16 +411,45 @@ impl Error {
 
     /// `true` for [`Error::Forked`]: the bridge or pool belongs to the parent of this
     /// forked process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // In a process that never forked, no error is `Forked`.
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let error = bridge.handle().submit(async { panic!("boom") }).wait().unwrap_err();
+    /// assert!(!error.is_forked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_forked(&self) -> bool {
         matches!(self, Error::Forked { .. })
     }
 
     /// `true` for [`Error::Unavailable`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // A pool whose workers start is never unavailable.
+    /// let pool = loopbridge::ThreadPool::new(1)?;
+    /// let error = pool.submit(|| panic!("boom")).wait().unwrap_err();
+    /// assert!(!error.is_unavailable());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Unavailable { .. })
     }
 
     /// The panic message, for [`Error::Panicked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let error = bridge.handle().submit(async { panic!("bad input") }).wait().unwrap_err();
+    /// assert_eq!(error.panic_message(), Some("bad input"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             Error::Panicked { message, .. } => Some(message),

@@ -68,8 +68,9 @@ pub(crate) fn admit_wait(
         RuntimeFlavor::MultiThread => {
             if first_report(at) {
                 tracing::warn!(
-                    target: "loopbridge",
+                    target: "loopbridge::block_in_place",
                     site = %at,
+                    name = site.name(),
                     "blocking wait at {at} inside a task of a multi-thread tokio runtime: it \
                      waits in `block_in_place`, so the worker's other tasks move to another \
                      thread; `.await` the completion instead, or call from `spawn_blocking`"
@@ -85,7 +86,12 @@ pub(crate) fn admit_wait(
             match mode {
                 AssertMode::Panic => Err(refused),
                 AssertMode::Log | AssertMode::Ignore => {
-                    loop_thread::report(mode, at, format_args!("{refused}; waiting anyway"));
+                    loop_thread::report(
+                        mode,
+                        at,
+                        "blocking_in_runtime",
+                        format_args!("{refused}; waiting anyway"),
+                    );
                     Ok(Waiting::Here)
                 }
             }

@@ -207,6 +207,8 @@
 // thread's CPU-time clock (src/thread_clock.rs).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// docs.rs builds with `--cfg docsrs` on nightly: items behind a feature say so there.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Leaves: what every layer may use.
 mod error;
@@ -259,6 +261,11 @@ pub use spin::SpinPolicy;
 pub use stream::{StreamIter, Unblock, UnblockIter};
 /// tokio-util's cancellation token, as scopes hand it out.
 pub use tokio_util::sync::CancellationToken;
+
+/// README.md's examples, compiled and run as doc tests (its snippets use `RayonPool`).
+#[cfg(all(doctest, feature = "rayon"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Internals exposed to the loom models only: the slot under [`Completion`], re-wrapped
 /// with public methods, the pool's and the loop's cores, so the models in `loom-tests/`

@@ -110,6 +110,7 @@ pub fn check_blocking(what: &str) {
         report(
             mark.mode,
             caller,
+            "check_blocking",
             format_args!(
                 "blocking call `{what}` at {caller} on loop thread '{}': \
                  it stalls every job on the loop; offload it to a pool",
@@ -121,7 +122,12 @@ pub fn check_blocking(what: &str) {
 
 /// Reports a broken loop-thread rule according to `mode`; `Log` reports once per site.
 #[track_caller]
-pub(crate) fn report(mode: AssertMode, site: &'static Location<'static>, message: fmt::Arguments) {
+pub(crate) fn report(
+    mode: AssertMode,
+    site: &'static Location<'static>,
+    rule: &'static str,
+    message: fmt::Arguments,
+) {
     static LOGGED: LazyLock<Mutex<HashSet<&'static Location<'static>>>> =
         LazyLock::new(Default::default);
     match mode {
@@ -132,7 +138,13 @@ pub(crate) fn report(mode: AssertMode, site: &'static Location<'static>, message
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .insert(site);
             if first {
-                tracing::error!(target: "loopbridge", site = %site, "{message}");
+                tracing::error!(
+                    target: "loopbridge::loop_thread_rule",
+                    site = %site,
+                    rule,
+                    thread = %thread_name(),
+                    "{message}"
+                );
             }
         }
         AssertMode::Ignore => {}

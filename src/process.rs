@@ -43,7 +43,10 @@ fn register_fork_handler() {
     // detection off, as on platforms without fork.
     let registered = unsafe { libc::pthread_atfork(None, None, Some(count_fork_in_child)) };
     if registered != 0 {
-        tracing::warn!(target: "loopbridge", "cannot register a fork handler: waits in a forked child are not detected");
+        tracing::warn!(
+            target: "loopbridge::fork_handler",
+            "cannot register a fork handler: waits in a forked child are not detected"
+        );
     }
 }
 
@@ -59,9 +62,11 @@ pub(crate) fn check_not_forked(owner: u64, site: &Site) -> Result<(), Error> {
     static REPORTED: std::sync::Once = std::sync::Once::new();
     REPORTED.call_once(|| {
         tracing::error!(
-            target: "loopbridge",
-            site = %site,
-            "using a bridge or pool started before this process was forked (submitting to it, \
+            target: "loopbridge::forked",
+            site = %site.location(),
+            name = site.name(),
+            scope = site.scope(),
+            "{site}: using a bridge or pool started before this process was forked (submitting to it, \
              or waiting on its jobs): its threads do not exist here; start a new bridge or \
              pool in the child"
         );

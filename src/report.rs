@@ -183,3 +183,12 @@ pub struct StageReport {
     /// timeout.
     pub held_up_by: Vec<Site>,
 }
+
+/// `items`, displayed and separated by commas, for a log line.
+pub(crate) fn list<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -19,7 +19,7 @@ use crate::job::{JobInfo, JobRecord, ScopeState};
 use crate::loop_thread;
 use crate::pool::is_running_pool_job;
 use crate::report::{ShutdownReport, StageReport};
-use crate::util::deadline_after;
+use crate::util::{deadline_after, Dispatcher};
 
 /// A named group of jobs on one bridge that is stopped as one: everything submitted
 /// through its [`handle`](Scope::handle), and everything those jobs submit in turn (to
@@ -150,6 +150,15 @@ impl Scope {
     }
 
     /// The scope's path: its name, after its parents' (`plugins/weather`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let plugins = bridge.handle().scope("plugins");
+    /// assert_eq!(plugins.child("weather").name(), "plugins/weather");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.state.path
     }
@@ -177,6 +186,20 @@ impl Scope {
 
     /// `true` once the scope has started to close or drain (or its parent, or its
     /// bridge, has).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let parent = bridge.handle().scope("parent");
+    /// let child = parent.child("child");
+    /// assert!(!child.is_closed());
+    /// parent.close(Duration::from_secs(5));
+    /// assert!(child.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.state.is_closed()
     }
@@ -258,15 +281,25 @@ impl Scope {
             // Waiting here would stall the loop: a thread of its own waits instead.
             self.state.refuse_new();
             let state = self.state.clone();
+            // The loop thread's dispatcher (its bridge's), carried to the waiter.
+            let dispatch = Dispatcher::current();
             let waiter = std::thread::Builder::new()
                 .name("loopbridge-drain".to_owned())
                 .spawn(move || {
-                    if !state.drain(deadline, &spare) {
-                        state.close(Some(deadline_after(STOP_GRACE)), &spare);
-                    }
+                    dispatch.in_scope(|| {
+                        if !state.drain(deadline, &spare) {
+                            state.close(Some(deadline_after(STOP_GRACE)), &spare);
+                        }
+                    });
                 });
             if let Err(error) = waiter {
-                tracing::error!(target: "loopbridge", "cannot start a thread to finish a drain: {error}");
+                tracing::error!(
+                    target: "loopbridge::thread_start",
+                    what = "a scope's background drain",
+                    scope = %self.state.path,
+                    error = %error,
+                    "cannot start a thread to finish a drain: {error}"
+                );
             }
             return ShutdownReport {
                 finishing_in_background: true,
@@ -448,11 +481,14 @@ impl Drop for Scope {
         let report = self.close_within(timeout);
         if !report.is_clean() {
             tracing::warn!(
-                target: "loopbridge",
+                target: "loopbridge::scope_dropped",
                 scope = %self.state.path,
+                finished = report.finished,
                 cancelled = report.cancelled,
-                stuck = ?report.stuck,
-                "scope dropped: {report}"
+                stuck = report.stuck.len(),
+                elapsed_ms = report.elapsed.as_secs_f64() * 1e3,
+                "scope `{}` dropped: {report}",
+                self.state.path
             );
         }
     }

@@ -1,12 +1,43 @@
 //! Small pieces every layer uses: a cache-line pad, a saturating deadline, the one guard
-//! that catches and logs a panic in user code the crate runs on its own threads, and the
-//! one timer of a running poll.
+//! that catches and logs a panic in user code the crate runs on its own threads, the
+//! one timer of a running poll, and the `tracing` dispatcher an executor carries to its
+//! threads.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{panic_message, Site};
+
+/// The `tracing` dispatcher that was current where a bridge or pool was built, carried
+/// to the threads the crate starts for it (the loop thread, pool workers, background
+/// shutdowns) and to the reports the watchdog makes about it, so that its events reach
+/// a subscriber installed with `tracing::subscriber::with_default` as well as a global
+/// one. `None` when no subscriber was current there: those threads then use whatever
+/// global default is set, even one set later.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Dispatcher(Option<tracing::Dispatch>);
+
+impl Dispatcher {
+    /// The dispatcher current on this thread.
+    pub(crate) fn current() -> Dispatcher {
+        tracing::dispatcher::get_default(|dispatch| {
+            if dispatch.is::<tracing::subscriber::NoSubscriber>() {
+                Dispatcher(None)
+            } else {
+                Dispatcher(Some(dispatch.clone()))
+            }
+        })
+    }
+
+    /// Runs `f` with this dispatcher as the thread's default (as it is, with `None`).
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.0 {
+            Some(dispatch) => tracing::dispatcher::with_default(dispatch, f),
+            None => f(),
+        }
+    }
+}
 
 /// A deadline `timeout` from now, saturating instead of overflowing.
 pub(crate) fn deadline_after(timeout: std::time::Duration) -> Instant {
@@ -44,12 +75,20 @@ pub(crate) fn log_panic(what: &str, site: Option<&Site>, f: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(move || {
         match site {
             Some(site) => tracing::error!(
-                target: "loopbridge",
-                site = %site,
+                target: "loopbridge::callback_panic",
+                site = %site.location(),
+                name = site.name(),
+                scope = site.scope(),
                 what,
+                panic = %message,
+                "{what} panicked (job {site}): {message}"
+            ),
+            None => tracing::error!(
+                target: "loopbridge::callback_panic",
+                what,
+                panic = %message,
                 "{what} panicked: {message}"
             ),
-            None => tracing::error!(target: "loopbridge", what, "{what} panicked: {message}"),
         }
         drop(payload);
     }));

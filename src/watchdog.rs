@@ -126,7 +126,12 @@ fn start() -> Arc<Watchdog> {
         .name("loopbridge-watchdog".to_owned())
         .spawn(move || running.run());
     if let Err(error) = spawned {
-        tracing::error!(target: "loopbridge", "cannot start the stall watchdog: {error}");
+        tracing::error!(
+            target: "loopbridge::thread_start",
+            what = "the stall watchdog",
+            error = %error,
+            "cannot start the stall watchdog: {error}"
+        );
     }
     watchdog
 }
@@ -153,7 +158,10 @@ impl Watchdog {
             for state in &live {
                 // Reporting runs the application's subscriber: a panic there must not
                 // end the one watchdog of the process.
-                log_panic("the stall watchdog's check", None, || check(state, now));
+                // Its events go to the bridge's dispatcher.
+                log_panic("the stall watchdog's check", None, || {
+                    state.dispatch.in_scope(|| check(state, now));
+                });
                 interval = interval.min(state.slow_poll_threshold / 2);
                 busy |= state.poll_clock.is_dispatching();
             }
@@ -248,27 +256,32 @@ fn report(state: &LoopState, stall: Stall, elapsed: Duration, activity: Option<A
                 .snapshot()
                 .into_iter()
                 .find(|job| job.record().running_poll(now).is_some());
-            let site = job.map_or_else(
-                || "<unknown>".to_owned(),
-                |job| job.record().site.to_string(),
-            );
+            let site = job.as_ref().map(|job| job.record().site.clone());
+            let location = site.as_ref().map(|site| site.location().to_string());
+            let shown = site
+                .as_ref()
+                .map_or_else(|| "<unknown>".to_owned(), ToString::to_string);
             tracing::warn!(
-                target: "loopbridge",
-                site = %site,
+                target: "loopbridge::loop_stall",
+                site = location,
+                name = site.as_ref().and_then(|site| site.name()),
+                scope = site.as_ref().and_then(|site| site.scope()),
                 thread = %thread,
                 elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                threshold_ms = threshold.as_secs_f64() * 1e3,
                 cpu_ms,
                 measured_ms,
                 thread_state,
-                "loop stalled: job {site} has held the loop thread '{thread}' for {elapsed:?} and is still running (threshold {threshold:?}); meanwhile the thread was {what}"
+                "loop stalled: job {shown} has held the loop thread '{thread}' for {elapsed:?} and is still running (threshold {threshold:?}); meanwhile the thread was {what}"
             );
         }
         Stall::Loop(_) => {
             state.counters.loop_stalls.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                target: "loopbridge",
+                target: "loopbridge::foreign_stall",
                 thread = %thread,
                 elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                threshold_ms = threshold.as_secs_f64() * 1e3,
                 cpu_ms,
                 measured_ms,
                 thread_state,

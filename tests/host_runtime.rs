@@ -29,7 +29,7 @@ impl Visit for Message {
 
 impl<S: tracing::Subscriber> Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() == "loopbridge" {
+        if event.metadata().target().starts_with("loopbridge::") {
             let mut message = Message(String::new());
             event.record(&mut message);
             EVENTS.lock().unwrap().push((

@@ -23,7 +23,7 @@ impl PoolModel {
     /// A pool of at most `max_workers` workers with an unbounded queue.
     pub fn new(max_workers: usize) -> PoolModel {
         PoolModel {
-            core: Core::new(max_workers, None),
+            core: Core::new(max_workers, None, Default::default()),
         }
     }
 

@@ -65,8 +65,10 @@ pub(super) fn close_fn<T: AsyncClose>() -> CloseFn {
             match Rc::try_unwrap(cell) {
                 Ok(cell) => cell.value.into_inner().close().await,
                 Err(_) => tracing::warn!(
-                    target: "loopbridge",
-                    "a bound value is still referenced at its close: it is dropped without it"
+                    target: "loopbridge::bound_close",
+                    value = std::any::type_name::<T>(),
+                    "a bound value ({}) is still referenced at its close: it is dropped without it",
+                    std::any::type_name::<T>()
                 ),
             }
         })
@@ -123,7 +125,11 @@ pub(crate) async fn close_remaining(state: Arc<LoopState>) {
     let all_closed = async {
         while let Some(ended) = closing.join_next().await {
             if let Err(error) = ended {
-                tracing::error!(target: "loopbridge", "a bound value's close failed: {error}");
+                tracing::error!(
+                    target: "loopbridge::bound_close",
+                    error = %error,
+                    "a bound value's close failed: {error}"
+                );
             }
         }
     };
@@ -131,10 +137,12 @@ pub(crate) async fn close_remaining(state: Arc<LoopState>) {
         .await
         .is_err()
     {
+        let unclosed = state.closes.unfinished();
         tracing::warn!(
-            target: "loopbridge",
-            unclosed = ?state.closes.unfinished(),
-            "bound values still closing at the shutdown's deadline are dropped"
+            target: "loopbridge::bound_close",
+            unclosed = unclosed.len(),
+            "bound values still closing at the shutdown's deadline are dropped: {}",
+            crate::report::list(&unclosed)
         );
     }
     // Dropping the set aborts what is left; the teardown drops those tasks.

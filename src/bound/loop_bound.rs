@@ -229,7 +229,14 @@ where
         let close_key = close.and_then(|_| {
             let key = own.state().closes.add(close_site.clone(), slot);
             if key.is_none() {
-                tracing::warn!(target: "loopbridge", site = %bind_site, "value bound after the shutdown closed the others: it is dropped without its close");
+                tracing::warn!(
+                    target: "loopbridge::bound_close",
+                    site = %bind_site.location(),
+                    name = close_site.name(),
+                    scope = bind_site.scope(),
+                    "value bound at {bind_site} after the shutdown closed the others: it is \
+                     dropped without its close"
+                );
             }
             key
         });
@@ -597,9 +604,13 @@ impl Drop for Binding {
             });
             if claim == Claim::Refused && !self.handle.is_closing() {
                 tracing::warn!(
-                    target: "loopbridge",
-                    site = %self.close_site,
-                    "no room on the loop for a value's close: it closes when the bridge shuts down"
+                    target: "loopbridge::bound_close",
+                    site = %self.close_site.location(),
+                    name = self.close_site.name(),
+                    scope = self.close_site.scope(),
+                    "no room on the loop for the close of the value bound at {}: it closes \
+                     when the bridge shuts down",
+                    self.close_site
                 );
             }
             // Submitted, refused (the shutdown's sweep closes it) or taken: not dropped here.

@@ -9,6 +9,7 @@ use crate::handle::Handle;
 use crate::loop_thread::{self, AssertMode};
 use crate::pool::DefaultPool;
 use crate::spin::SpinPolicy;
+use crate::util::Dispatcher;
 
 use super::{loop_body, Bridge};
 
@@ -18,6 +19,17 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest `spin_before_park` accepted: a thread wakes from a park in tens of
 /// microseconds, so spinning for longer than this only burns a core.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use loopbridge::{Bridge, MAX_SPIN_BEFORE_PARK};
+///
+/// let too_long = MAX_SPIN_BEFORE_PARK + Duration::from_micros(1);
+/// assert!(Bridge::builder().spin_before_park(too_long).build().is_err());
+/// assert!(Bridge::builder().spin_before_park(MAX_SPIN_BEFORE_PARK).build().is_ok());
+/// ```
 pub const MAX_SPIN_BEFORE_PARK: Duration = Duration::from_millis(10);
 
 /// The share of a shutdown's timeout its hooks may take: enough for a flush or a goodbye
@@ -54,6 +66,9 @@ pub struct BridgeBuilder {
     assert_mode: AssertMode,
     spin: SpinPolicy,
     max_pending: Option<usize>,
+    /// Whether `build` carries the `tracing` dispatcher current there to the bridge's
+    /// threads (a `LazyBridge`, started by whichever call comes first, does not).
+    inherit_dispatch: bool,
 }
 
 impl Default for BridgeBuilder {
@@ -66,6 +81,7 @@ impl Default for BridgeBuilder {
             assert_mode: AssertMode::default(),
             spin: SpinPolicy::Adaptive,
             max_pending: None,
+            inherit_dispatch: true,
         }
     }
 }
@@ -321,9 +337,13 @@ impl BridgeBuilder {
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let (stages_tx, stages_rx) = crossbeam_channel::bounded(2);
         let shutdown_timeout = self.shutdown_timeout;
+        let settings = self.settings();
         std::thread::Builder::new()
             .name(self.thread_name.clone())
-            .spawn(move || loop_body::run_loop_thread(self.settings(), ready_tx, stages_tx))?;
+            .spawn(move || {
+                let dispatch = settings.dispatch.clone();
+                dispatch.in_scope(|| loop_body::run_loop_thread(settings, ready_tx, stages_tx));
+            })?;
         let state = ready_rx.recv().map_err(|_| {
             io::Error::other("loopbridge: the loop thread exited during start-up")
         })??;
@@ -347,6 +367,18 @@ impl BridgeBuilder {
             shutdown_timeout: self.shutdown_timeout,
             hook_share: self.shutdown_hook_share,
             max_pending: self.max_pending,
+            dispatch: if self.inherit_dispatch {
+                Dispatcher::current()
+            } else {
+                Dispatcher::default()
+            },
         }
+    }
+
+    /// A builder whose bridge's threads use the global `tracing` default rather than the
+    /// dispatcher current at `build` (for bridges started on first use).
+    pub(crate) fn without_inherited_dispatch(mut self) -> BridgeBuilder {
+        self.inherit_dispatch = false;
+        self
     }
 }

@@ -74,7 +74,9 @@ struct Started {
 
 impl Started {
     fn start(configure: fn() -> BridgeBuilder) -> io::Result<Started> {
-        let bridge = configure().build()?;
+        // Started by whichever call comes first: a subscriber scoped to that caller must
+        // not become the bridge's for the rest of the process.
+        let bridge = configure().without_inherited_dispatch().build()?;
         Ok(Started {
             handle: bridge.handle(),
             bridge: Mutex::new(Some(bridge)),

@@ -185,7 +185,17 @@ impl Drop for Bridge {
             shutdown::Caller::Drop,
         );
         if !report.is_clean() {
-            tracing::warn!(target: "loopbridge", "bridge dropped: {report}");
+            tracing::warn!(
+                target: "loopbridge::shutdown",
+                thread = %self.handle.state().thread_name,
+                caller = "drop",
+                finished = report.finished,
+                cancelled = report.cancelled,
+                stuck = report.stuck.len(),
+                elapsed_ms = report.elapsed.as_secs_f64() * 1e3,
+                "bridge '{}' dropped: {report}",
+                self.handle.state().thread_name
+            );
         }
     }
 }

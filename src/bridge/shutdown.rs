@@ -103,21 +103,46 @@ pub(super) fn stop(
         let waiter = std::thread::Builder::new()
             .name(format!("{}-stop", state.thread_name))
             .spawn(move || {
-                let mut report = ShutdownReport::default();
-                report.stages.push(wait_for_hooks(hooks, hooks_until));
-                wait_for_loop(&waiting_state, &stages, deadline, &mut report);
-                waiting_state.close_scopes();
-                name_unclosed(&waiting_state, &mut report);
-                if !report.is_clean() {
-                    tracing::warn!(target: "loopbridge", "bridge shut down in the background: {report}");
-                }
+                waiting_state.dispatch.clone().in_scope(|| {
+                    let mut report = ShutdownReport::default();
+                    report.stages.push(wait_for_hooks(hooks, hooks_until));
+                    wait_for_loop(&waiting_state, &stages, deadline, &mut report);
+                    waiting_state.close_scopes();
+                    name_unclosed(&waiting_state, &mut report);
+                    let tally = &waiting_state.counters.jobs;
+                    report.finished =
+                        usize::try_from(tally.ran() - finished_before).unwrap_or(usize::MAX);
+                    let cancelled = Tally::read(&tally.cancelled) - cancelled_before;
+                    report.cancelled = usize::try_from(cancelled).unwrap_or(usize::MAX);
+                    report.elapsed = started.elapsed();
+                    if !report.is_clean() {
+                        tracing::warn!(
+                            target: "loopbridge::shutdown",
+                            thread = %waiting_state.thread_name,
+                            caller = "background",
+                            finished = report.finished,
+                            cancelled = report.cancelled,
+                            stuck = report.stuck.len(),
+                            elapsed_ms = report.elapsed.as_secs_f64() * 1e3,
+                            "bridge '{}' shut down in the background: {report}",
+                            waiting_state.thread_name
+                        );
+                    }
+                })
             });
         if let Err(error) = waiter {
-            tracing::error!(target: "loopbridge", "cannot start a thread to finish a shutdown: {error}");
+            tracing::error!(
+                target: "loopbridge::thread_start",
+                what = "a bridge's background shutdown",
+                thread = %state.thread_name,
+                error = %error,
+                "cannot start a thread to finish a shutdown: {error}"
+            );
         }
         tracing::debug!(
-            target: "loopbridge",
+            target: "loopbridge::shutdown",
             thread = %state.thread_name,
+            caller = "background",
             "shutdown called where waiting would block a loop or a runtime's worker: it finishes in the background"
         );
         report.finishing_in_background = true;
@@ -154,7 +179,7 @@ fn wait_for_loop(
         Ok(Stage::Resolved) => {
             if let Err(RecvTimeoutError::Timeout) = stages.recv_deadline(give_up) {
                 tracing::debug!(
-                    target: "loopbridge",
+                    target: "loopbridge::shutdown",
                     thread = %state.thread_name,
                     "every job is resolved; the loop thread goes on dropping them in the background"
                 );
@@ -205,9 +230,15 @@ fn leave_loop_behind(state: &LoopState, report: &mut ShutdownReport) {
     state.close_run_queue();
     report.stuck = state.cut_off_registered();
     tracing::error!(
-        target: "loopbridge",
+        target: "loopbridge::loop_left_behind",
         thread = %state.thread_name,
-        stuck = ?report.stuck,
-        "loop thread did not stop within the shutdown timeout; it is left behind"
+        stuck = report.stuck.len(),
+        "loop thread '{}' did not stop within the shutdown timeout; it is left behind{}",
+        state.thread_name,
+        if report.stuck.is_empty() {
+            String::new()
+        } else {
+            format!(", held by {}", crate::report::list(&report.stuck))
+        }
     );
 }

@@ -357,9 +357,12 @@ fn end_panicked(state: &LoopState, job: &dyn LoopJob, payload: &(dyn std::any::A
     let message = panic_message(payload);
     let site = job.record().site.clone();
     tracing::error!(
-        target: "loopbridge",
-        site = %site,
-        "a job panicked outside its own poll (a destructor?): {message}"
+        target: "loopbridge::teardown_panic",
+        site = %site.location(),
+        name = site.name(),
+        scope = site.scope(),
+        panic = %message,
+        "job {site} panicked outside its own poll (a destructor?): {message}"
     );
     job.cut_off(Error::Panicked { message, site });
     state.counters.jobs.end(job.record(), Ended::Panicked);
@@ -370,12 +373,18 @@ fn report_slow_poll(state: &LoopState, record: &JobRecord, elapsed: Duration) {
         .counters
         .slow_polls
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let site = &record.site;
+    let threshold = state.slow_poll_threshold;
     tracing::warn!(
-        target: "loopbridge",
-        site = %record.site,
+        target: "loopbridge::slow_poll",
+        site = %site.location(),
+        name = site.name(),
+        scope = site.scope(),
+        thread = %state.thread_name,
         elapsed_ms = elapsed.as_secs_f64() * 1e3,
-        "slow poll: a job held the loop thread for {elapsed:?} (threshold {:?})",
-        state.slow_poll_threshold
+        threshold_ms = threshold.as_secs_f64() * 1e3,
+        "slow poll: job {site} held the loop thread '{}' for {elapsed:?} (threshold {threshold:?})",
+        state.thread_name
     );
 }
 
@@ -389,9 +398,10 @@ impl Drop for Jobs {
         let state = &self.state;
         if state.refuse_new() {
             tracing::error!(
-                target: "loopbridge",
+                target: "loopbridge::dispatcher_stopped",
                 thread = %state.thread_name,
-                "the loop's dispatcher stopped; the bridge is closed"
+                "the dispatcher of loop thread '{}' stopped; the bridge is closed",
+                state.thread_name
             );
         }
         state.poll_clock.turn.stopped();

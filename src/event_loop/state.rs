@@ -21,7 +21,7 @@ use crate::report::StuckJob;
 use crate::room::{NoRoom, Room};
 use crate::spin::{SpinPolicy, Spinner};
 use crate::sync::{fence, AtomicBool};
-use crate::util::log_panic;
+use crate::util::{log_panic, Dispatcher};
 
 use super::counters::Counters;
 use super::poll_clock::PollClock;
@@ -41,6 +41,8 @@ pub(crate) struct LoopSettings {
     pub(crate) hook_share: f64,
     /// At most this many jobs pending (`None`: unbounded).
     pub(crate) max_pending: Option<usize>,
+    /// The `tracing` dispatcher current where the bridge was built.
+    pub(crate) dispatch: Dispatcher,
 }
 
 /// What a bridge's handles and its loop thread share.
@@ -89,6 +91,9 @@ pub(crate) struct LoopState {
     pub(crate) hook_share: f64,
     /// The async closes of values bound to this loop (`Handle::bind_closing`).
     pub(crate) closes: Closes,
+    /// The `tracing` dispatcher current where the bridge was built: the loop thread and
+    /// every thread the bridge starts run with it, and the watchdog reports with it.
+    pub(crate) dispatch: Dispatcher,
 }
 
 thread_local! {
@@ -133,6 +138,7 @@ impl LoopState {
             hooks: Hooks::default(),
             hook_share: settings.hook_share,
             closes: Closes::default(),
+            dispatch: settings.dispatch,
         }
     }
 
@@ -223,6 +229,7 @@ impl LoopState {
             self.fork_generation,
             Some(self.spinner.clone()),
             self.assert_mode,
+            self.dispatch.clone(),
         ));
         let key = self.registry.insert(cell.clone());
         // ORDERING: a Dekker pair with `refuse_new`: this side counts the job live, then

@@ -17,6 +17,25 @@ use super::Handle;
 
 /// Keeps a shutdown hook registered; dropping it removes the hook (unless the shutdown
 /// already took it). From [`Handle::on_shutdown`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let removed = bridge.handle().on_shutdown("never", {
+///     let ran = ran.clone();
+///     move || async move { ran.store(true, Ordering::SeqCst) }
+/// });
+/// drop(removed); // the hook is gone
+/// bridge.shutdown(Duration::from_secs(5));
+/// assert!(!ran.load(Ordering::SeqCst));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping the guard removes the hook at once"]
 pub struct ShutdownHook {
     owner: Owner,
@@ -184,15 +203,24 @@ pub(crate) fn wait_for_hooks(hooks: Vec<Completion<()>>, until: Instant) -> Stag
                 held_up_by.push(hook.site().clone());
             }
             Err(error) => {
-                tracing::warn!(target: "loopbridge", site = %hook.site(), "a shutdown hook failed: {error}");
+                let site = hook.site();
+                tracing::warn!(
+                    target: "loopbridge::shutdown_hook",
+                    site = %site.location(),
+                    name = site.name(),
+                    scope = site.scope(),
+                    error = %error,
+                    "shutdown hook {site} failed: {error}"
+                );
             }
         }
     }
     if !held_up_by.is_empty() {
         tracing::warn!(
-            target: "loopbridge",
-            hooks = ?held_up_by,
-            "shutdown hooks still running after their share of the timeout were cut off"
+            target: "loopbridge::shutdown_hook",
+            cut_off = held_up_by.len(),
+            "shutdown hooks still running after their share of the timeout were cut off: {}",
+            crate::report::list(&held_up_by)
         );
     }
     StageReport {

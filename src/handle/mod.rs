@@ -368,6 +368,7 @@ impl Handle {
         loop_thread::report(
             self.state.assert_mode,
             caller,
+            "verify_loop_thread",
             format_args!(
                 "`{what}` must run on the loop thread '{}', but was called at {caller} \
                  from thread '{}'",
@@ -535,7 +536,10 @@ impl Handle {
         if self.state.is_closed() {
             return Completion::failed(Error::Closed { site });
         }
-        match self.executor.get(&self.state.thread_name) {
+        match self
+            .executor
+            .get(&self.state.thread_name, &self.state.dispatch)
+        {
             // The pool job joins the scope this handle's submissions join.
             Some(pool) => match self.joined_scope() {
                 Some(scope) => scope::enter(Some(&scope), || pool.submit_at(site, f)),
@@ -551,7 +555,13 @@ impl Handle {
     {
         if let Err(refused) = self.try_submit_at(site, fut) {
             let site = refused.site();
-            tracing::warn!(target: "loopbridge", site = %site, "add_job on a shut-down bridge: job dropped");
+            tracing::warn!(
+                target: "loopbridge::job_dropped",
+                site = %site.location(),
+                name = site.name(),
+                scope = site.scope(),
+                "add_job at {site} on a shut-down bridge: the job is dropped unrun"
+            );
         }
     }
 

@@ -64,6 +64,11 @@ impl<'a> HandleJob<'a> {
     ///
     /// As [`Handle::block_on`]; errors name the job.
     ///
+    /// # Blocking
+    ///
+    /// As [`Handle::block_on`]: blocks until the future's output is in; on a loop thread
+    /// it returns [`Error::BlockingOnLoop`] at once.
+    ///
     /// # Examples
     ///
     /// ```

@@ -180,6 +180,21 @@ impl Handle {
 /// The future of [`Handle::reserve`]: resolves to a [`LoopPermit`] once fewer than
 /// [`max_pending`](crate::BridgeBuilder::max_pending) jobs are pending, or to
 /// [`Error::Closed`] if the bridge shuts down. Dropping it gives up its place in line.
+///
+/// # Examples
+///
+/// ```
+/// // Two places: one for the `block_on` job itself, one for the job it submits.
+/// let bridge = loopbridge::Bridge::builder().max_pending(2).build()?;
+/// let handle = bridge.handle();
+/// let inner = handle.clone();
+/// let value = handle.block_on(async move {
+///     let permit = inner.reserve().await?;      // waits for room without blocking the loop
+///     permit.submit(async { 5 }).await
+/// })??;
+/// assert_eq!(value, 5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled: `.await` it"]
 pub struct LoopReserve {
     handle: Handle,
@@ -234,6 +249,19 @@ impl fmt::Debug for LoopReserve {
 /// A place among a loop's pending jobs, from [`Handle::reserve`] or
 /// [`Handle::try_reserve`]: the job submitted through it is never refused for want of
 /// room. Dropping it unused gives the place back.
+///
+/// # Examples
+///
+/// ```
+/// let bridge = loopbridge::Bridge::builder().max_pending(1).build()?;
+/// let handle = bridge.handle();
+/// let permit = handle.try_reserve()?;               // the one place
+/// assert!(handle.try_reserve().unwrap_err().is_queue_full());
+/// drop(permit);                                     // given back unused
+/// let permit = handle.try_reserve()?;
+/// assert_eq!(permit.submit(async { 6 }).wait()?, 6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "a LoopPermit holds a place among the loop's pending jobs until it is used or dropped"]
 pub struct LoopPermit {
     handle: Handle,

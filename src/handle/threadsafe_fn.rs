@@ -27,6 +27,21 @@ use super::Handle;
 const EVENTS_PER_POLL: usize = 256;
 
 /// What [`ThreadsafeFn::call`] does when the queue is full.
+///
+/// # Examples
+///
+/// ```
+/// use loopbridge::CallMode;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let log = bridge.handle().threadsafe_fn(8, move |line: &'static str| tx.send(line).unwrap());
+/// log.call("at once or QueueFull", CallMode::NonBlocking)?;
+/// log.call("waits for room", CallMode::Blocking)?;
+/// assert_eq!(rx.recv()?, "at once or QueueFull");
+/// assert_eq!(rx.recv()?, "waits for room");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CallMode {
     /// Refuse at once with [`Error::QueueFull`] (the event is dropped).

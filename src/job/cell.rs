@@ -8,6 +8,7 @@ use crate::error::{Error, Site};
 use crate::loop_thread::AssertMode;
 use crate::slot::{Resolved, Slot};
 use crate::spin::Spinner;
+use crate::util::Dispatcher;
 
 use super::record::{JobRecord, LiveJob};
 use super::run_queue::RunQueue;
@@ -24,17 +25,20 @@ pub(crate) struct JobCell<T> {
 
 impl<T> JobCell<T> {
     /// A job run by an executor of fork generation `fork_generation`, whose waiters spin
-    /// as `spinner` says before they park.
+    /// as `spinner` says before they park, and whose unread errors are reported to
+    /// `dispatch`.
     pub(crate) fn owned(
         site: Site,
         scope: Option<Arc<ScopeState>>,
         fork_generation: u64,
         spinner: Option<Arc<Spinner>>,
+        dispatch: Dispatcher,
     ) -> JobCell<T> {
         let site = site.in_scope(scope.as_ref().map(|scope| scope.path.clone()));
         let mut record = JobRecord::new(site);
         record.fork_generation = fork_generation;
         record.spinner = spinner;
+        record.dispatch = dispatch;
         record.scope = scope;
         JobCell {
             record,
@@ -43,7 +47,8 @@ impl<T> JobCell<T> {
         }
     }
 
-    /// A job for the loop whose run queue is `queue`.
+    /// A job for the loop whose run queue is `queue`; `dispatch` is its bridge's
+    /// `tracing` dispatcher.
     pub(crate) fn on_loop(
         site: Site,
         scope: Option<Arc<ScopeState>>,
@@ -51,8 +56,9 @@ impl<T> JobCell<T> {
         fork_generation: u64,
         spinner: Option<Arc<Spinner>>,
         assert_mode: AssertMode,
+        dispatch: Dispatcher,
     ) -> JobCell<T> {
-        let mut cell = JobCell::owned(site, scope, fork_generation, spinner);
+        let mut cell = JobCell::owned(site, scope, fork_generation, spinner, dispatch);
         cell.record.assert_mode = assert_mode;
         cell.schedule = Schedule::on(queue);
         cell
@@ -96,7 +102,7 @@ impl<T> JobCell<T> {
     pub(crate) fn resolve(&self, result: Result<T, Error>) -> Resolved {
         let resolved = self.slot.resolve(result);
         if let Resolved::Unread(Some(error)) = &resolved {
-            report_unread(error);
+            report_unread(&self.record, error);
         }
         resolved
     }
@@ -148,19 +154,27 @@ impl<T: Send> LoopJob for JobCell<T> {
 
 /// Logs an error that no reader will see, so it is never silently lost. Only failures
 /// (a panic, a job that could not run) are worth a log line: cancellation and shutdown
-/// are reported where they happen.
-pub(crate) fn report_unread(error: &Error) {
-    match error {
+/// are reported where they happen. Whichever thread finds the error unread (the one
+/// that resolved the job, or the one that dropped its completion), the event goes to the
+/// dispatcher of the bridge or pool that ran the job.
+pub(crate) fn report_unread(record: &JobRecord, error: &Error) {
+    record.dispatch.in_scope(|| match error {
         Error::Panicked { message, site } => tracing::error!(
-            target: "loopbridge",
-            site = %site,
-            "job panicked and nobody read its result: {message}"
+            target: "loopbridge::unobserved_panic",
+            site = %site.location(),
+            name = site.name(),
+            scope = site.scope(),
+            panic = %message,
+            "job {site} panicked and nobody read its result: {message}"
         ),
         Error::Unavailable { message, site } => tracing::error!(
-            target: "loopbridge",
-            site = %site,
-            "job could not run and nobody read its result: {message}"
+            target: "loopbridge::unobserved_unavailable",
+            site = %site.location(),
+            name = site.name(),
+            scope = site.scope(),
+            error = %message,
+            "job {site} could not run and nobody read its result: {message}"
         ),
         _ => {}
-    }
+    });
 }

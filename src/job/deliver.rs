@@ -42,7 +42,14 @@ pub(crate) fn deliver<T>(cell: &JobCell<T>, produced: Result<T, String>, tally: 
                 site: site.clone(),
             };
             if let Resolved::AlreadyResolved = cell.resolve(Err(panicked)) {
-                tracing::debug!(target: "loopbridge", site = %site, "cancelled job panicked: {message}");
+                tracing::debug!(
+                    target: "loopbridge::cancelled_panic",
+                    site = %site.location(),
+                    name = site.name(),
+                    scope = site.scope(),
+                    panic = %message,
+                    "job {site} panicked after it was cancelled: {message}"
+                );
             }
         }
     }

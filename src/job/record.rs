@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Site};
 use crate::loop_thread::AssertMode;
 use crate::spin::Spinner;
-use crate::util::PollTimer;
+use crate::util::{Dispatcher, PollTimer};
 
 use super::scope::ScopeState;
 use super::stop::StopSignal;
@@ -36,6 +36,9 @@ pub(crate) struct JobRecord {
     /// so its logs keep the submitter's context (as `asyncio.to_thread` copies
     /// contextvars).
     pub(crate) span: tracing::Span,
+    /// The `tracing` dispatcher of the bridge or pool that runs the job: a report about
+    /// the job (an error nobody read) goes there whichever thread makes it.
+    pub(crate) dispatch: Dispatcher,
     /// The scope the job belongs to, if any, and its key among the scope's members.
     pub(crate) scope: Option<Arc<ScopeState>>,
     scope_key: AtomicUsize,
@@ -55,6 +58,7 @@ impl JobRecord {
             spinner: None,
             assert_mode: AssertMode::Panic,
             span: tracing::Span::current(),
+            dispatch: Dispatcher::default(),
             scope: None,
             scope_key: AtomicUsize::new(usize::MAX),
             stop: StopSignal::running(),

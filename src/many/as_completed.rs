@@ -101,6 +101,20 @@ where
 
 /// The iterator [`as_completed`] returns: `(index, result)` in the order the jobs
 /// finish.
+///
+/// # Examples
+///
+/// ```
+/// let bridge = loopbridge::Bridge::new()?;
+/// let jobs = (0..3u32).map(|n| bridge.handle().submit(async move { n * 10 }));
+/// let mut seen: Vec<(usize, u32)> = Vec::new();
+/// for (index, result) in loopbridge::as_completed(jobs) {
+///     seen.push((index, result?));
+/// }
+/// seen.sort();
+/// assert_eq!(seen, [(0, 0), (1, 10), (2, 20)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "dropping it drops the completions not yet yielded, which detaches their jobs"]
 pub struct AsCompleted<T> {
     /// By index; `None` once yielded (or given back).

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::report::ShutdownReport;
+use crate::util::Dispatcher;
 
 use super::stats::PoolStats;
 use super::thread_pool::ThreadPool;
@@ -20,9 +21,9 @@ pub(crate) struct DefaultPool {
 impl DefaultPool {
     /// The pool, started on first use with workers named `{thread_name}-executor-{n}`;
     /// `None` once the bridge has shut down.
-    pub(crate) fn get(&self, thread_name: &str) -> Option<&ThreadPool> {
+    pub(crate) fn get(&self, thread_name: &str, dispatch: &Dispatcher) -> Option<&ThreadPool> {
         self.pool
-            .get_or_init(|| Some(ThreadPool::for_bridge(thread_name)))
+            .get_or_init(|| Some(ThreadPool::for_bridge(thread_name, dispatch)))
             .as_ref()
     }
 

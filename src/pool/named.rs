@@ -56,6 +56,16 @@ impl<'a> ThreadPoolJob<'a> {
 
     /// [`ThreadPool::submit_timeout`], named.
     ///
+    /// # Errors
+    ///
+    /// As [`ThreadPool::submit_timeout`], in the completion; errors name the job.
+    ///
+    /// # Blocking
+    ///
+    /// As [`ThreadPool::submit_timeout`]: waits at most `timeout` for room in a bounded
+    /// queue; on a loop thread it does not wait (the completion resolves with
+    /// `BlockingOnLoop` when there is no room).
+    ///
     /// # Examples
     ///
     /// ```
@@ -91,6 +101,7 @@ impl<'a> ThreadPoolJob<'a> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
 pub struct RayonPoolJob<'a> {
     pool: &'a RayonPool,
     name: Arc<str>,

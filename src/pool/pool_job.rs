@@ -21,6 +21,7 @@ use std::time::Instant;
 use crate::completion::Completion;
 use crate::error::{panic_message, Error, Site};
 use crate::job::{deliver, scope, Ended, JobCell, JobRecord, LiveJob, Registry};
+use crate::util::Dispatcher;
 
 use super::stats::PoolCounters;
 
@@ -65,6 +66,7 @@ pub(crate) type Accepted<F, T> = (Completion<T>, PoolJob<F, T>);
 pub(crate) fn pool_job<F, T>(
     site: Site,
     fork_generation: u64,
+    dispatch: &Dispatcher,
     f: F,
 ) -> Result<Accepted<F, T>, Completion<T>>
 where
@@ -75,7 +77,13 @@ where
     if let Some(scope) = scope.as_ref().filter(|scope| scope.is_closed()) {
         return Err(Completion::failed(scope.refused(site)));
     }
-    let cell = Arc::new(JobCell::owned(site, scope, fork_generation, None));
+    let cell = Arc::new(JobCell::owned(
+        site,
+        scope,
+        fork_generation,
+        None,
+        dispatch.clone(),
+    ));
     if let Some(scope) = &cell.record.scope {
         if let Err(refused) = scope.admit(cell.clone()) {
             return Err(Completion::failed(refused));

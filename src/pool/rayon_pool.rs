@@ -7,7 +7,7 @@ use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::job::Tally;
 use crate::process;
-use crate::util::log_panic;
+use crate::util::{log_panic, Dispatcher};
 
 use super::pool_job::{pool_job, JobContext};
 use super::stats::PoolStats;
@@ -42,6 +42,7 @@ use super::stats::PoolStats;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
 pub struct RayonPool {
     pool: Target,
     /// The fork generation this handle was made in: a forked child has none of the
@@ -201,10 +202,11 @@ impl RayonPool {
             let message = message.to_string();
             return Completion::failed(Error::Unavailable { message, site });
         }
-        let (completion, job) = match pool_job(site, self.fork_generation, f) {
-            Ok(job) => job,
-            Err(refused) => return refused,
-        };
+        let (completion, job) =
+            match pool_job(site, self.fork_generation, &Dispatcher::default(), f) {
+                Ok(job) => job,
+                Err(refused) => return refused,
+            };
         let jobs = self.jobs.clone();
         // Counted before it is queued, so a reader woken by its result sees it counted.
         Tally::bump(&jobs.counters.jobs.submitted);
@@ -249,7 +251,12 @@ fn child_pool() -> Target {
         Ok(pool) => Target::Own(Arc::new(pool)),
         Err(error) => {
             let message = format!("no rayon pool could be started in this forked process: {error}");
-            tracing::error!(target: "loopbridge", "{message}");
+            tracing::error!(
+                target: "loopbridge::thread_start",
+                what = "a forked child's rayon pool",
+                error = %error,
+                "{message}"
+            );
             Target::Unavailable(message.into())
         }
     }

@@ -14,7 +14,7 @@ use crate::host_runtime;
 use crate::job::Tally;
 use crate::loop_thread::{self, AssertMode};
 use crate::report::ShutdownReport;
-use crate::util::deadline_after;
+use crate::util::{deadline_after, Dispatcher};
 
 use super::pool_job;
 use super::queue::{Push, MAX_WORKERS};
@@ -125,10 +125,10 @@ impl ThreadPool {
     }
 
     /// The bridge's default pool: workers named after its loop thread, default limits.
-    pub(crate) fn for_bridge(thread_name: &str) -> ThreadPool {
-        ThreadPool::builder()
-            .name(format!("{thread_name}-executor"))
-            .start()
+    pub(crate) fn for_bridge(thread_name: &str, dispatch: &Dispatcher) -> ThreadPool {
+        let mut builder = ThreadPool::builder().name(format!("{thread_name}-executor"));
+        builder.dispatch = Some(dispatch.clone());
+        builder.start()
     }
 
     /// Runs `f` on a worker and returns its [`Completion`]: `.wait()` it from sync code,
@@ -326,9 +326,10 @@ impl ThreadPool {
         let mut report = ShutdownReport::default();
         if !wait {
             tracing::debug!(
-                target: "loopbridge",
+                target: "loopbridge::pool_shutdown",
                 pool = %self.owner.shared.name,
-                "pool shut down where it must not wait: running jobs finish in the background"
+                "pool `{}` shut down where it must not wait: running jobs finish in the background",
+                self.owner.shared.name
             );
             report.finishing_in_background = true;
         } else {
@@ -444,10 +445,12 @@ impl ThreadPool {
         report.stuck = stuck;
         if !report.stuck.is_empty() {
             tracing::error!(
-                target: "loopbridge",
+                target: "loopbridge::pool_shutdown",
                 pool = %self.owner.shared.name,
-                stuck = ?report.stuck,
-                "pool jobs still running at the shutdown timeout; their threads are left behind"
+                stuck = report.stuck.len(),
+                "pool `{}`: jobs still running at the shutdown timeout, their threads are left behind: {}",
+                self.owner.shared.name,
+                crate::report::list(&report.stuck)
             );
         }
     }
@@ -460,7 +463,10 @@ fn start_worker(shared: &Arc<Shared>) {
     let worker = shared.clone();
     let started = std::thread::Builder::new()
         .name(format!("{}-{n}", shared.name))
-        .spawn(move || worker.core.serve(worker.keep_alive));
+        .spawn(move || {
+            let dispatch = worker.core.dispatch.clone();
+            dispatch.in_scope(|| worker.core.serve(worker.keep_alive));
+        });
     if let Err(error) = started {
         shared.core.worker_not_started(&error);
     }
@@ -472,9 +478,11 @@ impl Drop for Owner {
         let cut_off = self.shared.core.close();
         if cut_off > 0 {
             tracing::debug!(
-                target: "loopbridge",
+                target: "loopbridge::pool_shutdown",
                 pool = %self.shared.name,
-                "pool dropped: {cut_off} queued jobs resolved with `Closed`"
+                cancelled = cut_off,
+                "pool `{}` dropped: {cut_off} queued jobs resolved with `Closed`",
+                self.shared.name
             );
         }
     }
@@ -516,6 +524,8 @@ pub struct ThreadPoolBuilder {
     max_workers: usize,
     keep_alive: Duration,
     queue_capacity: Option<usize>,
+    /// The bridge's dispatcher for its default pool; `None`: the one current at `build`.
+    dispatch: Option<Dispatcher>,
 }
 
 impl Default for ThreadPoolBuilder {
@@ -525,6 +535,7 @@ impl Default for ThreadPoolBuilder {
             max_workers: default_max_workers(),
             keep_alive: DEFAULT_KEEP_ALIVE,
             queue_capacity: None,
+            dispatch: None,
         }
     }
 }
@@ -659,7 +670,11 @@ impl ThreadPoolBuilder {
 
     fn start(self) -> ThreadPool {
         let shared = Shared {
-            core: Core::new(self.max_workers, self.queue_capacity),
+            core: Core::new(
+                self.max_workers,
+                self.queue_capacity,
+                self.dispatch.unwrap_or_else(Dispatcher::current),
+            ),
             name: self.name.into(),
             keep_alive: self.keep_alive,
             max_workers: self.max_workers,

@@ -11,7 +11,7 @@ use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::job::{Ended, Tally};
 use crate::sync::{AtomicUsize, Condvar, Mutex};
-use crate::util::log_panic;
+use crate::util::{log_panic, Dispatcher};
 use std::sync::atomic::Ordering;
 
 use super::pool_job::{pool_job, JobContext, Queued};
@@ -37,10 +37,13 @@ pub(crate) struct Core {
     exited: Condvar,
     /// The fork generation the workers run in (a forked child has none of them).
     pub(crate) fork_generation: u64,
+    /// The `tracing` dispatcher current where the pool was built: its workers run with
+    /// it.
+    pub(crate) dispatch: Dispatcher,
 }
 
 impl Core {
-    pub(crate) fn new(max_workers: usize, capacity: Option<usize>) -> Core {
+    pub(crate) fn new(max_workers: usize, capacity: Option<usize>, dispatch: Dispatcher) -> Core {
         Core {
             queue: Queue::new(max_workers),
             jobs: JobContext::default(),
@@ -49,6 +52,7 @@ impl Core {
             exits: Mutex::new(()),
             exited: Condvar::new(),
             fork_generation: crate::process::generation(),
+            dispatch,
         }
     }
 
@@ -66,7 +70,7 @@ impl Core {
             self.release_room();
             return (Completion::failed(forked), Push::Queued);
         }
-        let (completion, job) = match pool_job(site, self.fork_generation, f) {
+        let (completion, job) = match pool_job(site, self.fork_generation, &self.dispatch, f) {
             Ok((completion, job)) => (completion, Box::new(job) as Box<dyn Queued>),
             Err(refused) => {
                 self.release_room();
@@ -145,7 +149,12 @@ impl Core {
 
     /// The worker a push asked for could not be started.
     pub(crate) fn worker_not_started(&self, error: &std::io::Error) {
-        tracing::error!(target: "loopbridge", "cannot start a pool worker thread: {error}");
+        tracing::error!(
+            target: "loopbridge::thread_start",
+            what = "a pool worker",
+            error = %error,
+            "cannot start a pool worker thread: {error}"
+        );
         self.queue.worker_not_started(|job| {
             self.release_room();
             // Ended without running, like a job cut off by shutdown.

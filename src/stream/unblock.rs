@@ -39,6 +39,22 @@ use super::pipe::{Pipe, DEFAULT_CAPACITY};
 ///
 /// Errors of the blocking side come back as they were; a panic in it, or a pool that
 /// shut down, as an `io::Error` of kind `Other` that wraps the crate's [`Error`](crate::Error).
+///
+/// # Examples
+///
+/// ```
+/// use tokio::io::AsyncReadExt;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let pool = loopbridge::ThreadPool::new(2)?;
+/// let mut reader = pool.unblock(std::io::Cursor::new(b"legacy bytes".to_vec()));
+/// let text = bridge.handle().block_on(async move {
+///     let mut text = String::new();
+///     reader.read_to_string(&mut text).await.map(|_| text)
+/// })??;
+/// assert_eq!(text, "legacy bytes");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Unblock<T> {
     pool: ThreadPool,
     capacity: usize,

@@ -124,6 +124,20 @@ impl<T> Queue<T> {
 /// At most `capacity` items are made ahead of the consumer: the producer waits (on its
 /// worker) for room. Dropping the stream stops the producer at its next item (an item it
 /// is computing is finished and dropped); if it has not started, it never does.
+///
+/// # Examples
+///
+/// ```
+/// use futures_util::StreamExt;
+///
+/// let bridge = loopbridge::Bridge::new()?;
+/// let pool = loopbridge::ThreadPool::new(2)?;
+/// let lines = pool.unblock_iter(["a", "b", "c"].into_iter(), 2);
+/// let read: Vec<_> = bridge.handle().block_on(lines.collect::<Vec<_>>())?;
+/// let read: Vec<&str> = read.into_iter().collect::<Result<_, _>>()?;
+/// assert_eq!(read, ["a", "b", "c"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "streams do nothing unless polled; dropping it stops the producer"]
 pub struct UnblockIter<T> {
     queue: Arc<Queue<T>>,

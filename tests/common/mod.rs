@@ -167,7 +167,12 @@ pub struct Logged {
 impl Logged {
     /// The `site` field, as displayed.
     pub fn site(&self) -> &str {
-        self.fields.get("site").map_or("", String::as_str)
+        self.field("site")
+    }
+
+    /// The field `name` as recorded (`""` if the event has no such field).
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map_or("", String::as_str)
     }
 }
 
@@ -231,12 +236,17 @@ pub fn capture_logs() {
     });
 }
 
+/// `true` for the crate's own targets: `loopbridge::<event>`.
+pub fn is_crate_target(target: &str) -> bool {
+    target == "loopbridge" || target.starts_with("loopbridge::")
+}
+
 /// The captured `loopbridge` events whose site is at `file:line`.
 pub fn logs_at(file: &str, line: u32) -> Vec<Logged> {
     let tag = at(file, line);
     logged()
         .iter()
-        .filter(|event| event.target == "loopbridge" && event.site().contains(&tag))
+        .filter(|event| is_crate_target(&event.target) && event.site().contains(&tag))
         .cloned()
         .collect()
 }
@@ -246,7 +256,7 @@ pub fn logs_mentioning(needle: &str) -> Vec<Logged> {
     logged()
         .iter()
         .filter(|event| {
-            event.target == "loopbridge"
+            is_crate_target(&event.target)
                 && (event.message.contains(needle)
                     || event.fields.values().any(|value| value.contains(needle)))
         })
