@@ -426,7 +426,7 @@ fn close_with_other_handles_alive_is_refused_and_the_last_drop_closes() {
     assert!(!error.is_unavailable(), "{error}");
     assert!(matches!(error, loopbridge::Error::StillShared { others: 1, .. }), "{error}");
     assert!(error.to_string().contains("1 other handle"), "{error}");
-    assert_eq!(error.site().location().line(), line!() - 3);
+    assert_eq!(error.site().location().line(), line!() - 5);
     go.send(()).unwrap();
     drop(other);
     common::eventually("the last drop closes the value", || {
