@@ -9,7 +9,8 @@
 //! the jobs they watch), `stream.rs` (the stream buffers of `Handle::iter`,
 //! `ThreadPool::unblock_iter` and `ThreadPool::unblock`), `bound.rs` (a bound value's close
 //! claimed by its last handle racing the shutdown's sweep, and a release racing the
-//! teardown), `spin.rs` (a waiter's and the dispatcher's spin before they park). Each model
+//! teardown), `spin.rs` (a waiter's and the dispatcher's spin before they park),
+//! `thread_bound.rs` (a `ThreadBound`'s mailbox: a call racing the close). Each model
 //! targets one race: spawned loom threads stand in for the loop thread, submitters or
 //! shutdown, and the assertions after the joins state the property that must hold in every
 //! interleaving.
@@ -25,5 +26,6 @@ mod shutdown;
 mod slot;
 mod spin;
 mod stream;
+mod thread_bound;
 mod watch;
 mod watchdog;

@@ -132,7 +132,7 @@ impl fmt::Debug for Site {
 /// (also [`Error::site`]). Which line that is depends on who made the error:
 ///
 /// - **The job's own result** names the line that *submitted* the job: [`Cancelled`],
-///   [`Panicked`], [`Closed`], [`Unavailable`], [`Forked`] and [`QueueFull`]. These are
+///   [`Panicked`], [`Closed`], [`Unavailable`], [`Forked`], [`QueueFull`] and [`Reentrant`]. These are
 ///   stored with the job, so every wait, poll or `then` that reads them sees the same
 ///   error, wherever it is.
 /// - **An error the wait made itself** names the line that *waited*: [`Timeout`] and
@@ -151,6 +151,7 @@ impl fmt::Debug for Site {
 /// [`Unavailable`]: Error::Unavailable
 /// [`Forked`]: Error::Forked
 /// [`QueueFull`]: Error::QueueFull
+/// [`Reentrant`]: Error::Reentrant
 /// [`Timeout`]: Error::Timeout
 /// [`BlockingOnLoop`]: Error::BlockingOnLoop
 /// [`BlockingInRuntime`]: Error::BlockingInRuntime
@@ -258,6 +259,15 @@ pub enum Error {
         /// Where `close` was called.
         site: Site,
     },
+    /// A call on a [`ThreadBound`](crate::ThreadBound) value was made from inside a call
+    /// on the same value, on its own thread: the value is borrowed (`&mut`) by the outer
+    /// call, so the inner one could only run after it, and waiting for it there would
+    /// deadlock. Nothing was queued. Do the inner work in the outer closure, which holds
+    /// the value already.
+    Reentrant {
+        /// Where the inner call was made.
+        site: Site,
+    },
 }
 
 impl Error {
@@ -286,6 +296,7 @@ impl Error {
             | Error::BlockingInRuntime { site, .. }
             | Error::QueueFull { site }
             | Error::Forked { site }
+            | Error::Reentrant { site }
             | Error::Unavailable { site, .. }
             | Error::StillShared { site, .. } => site,
         }
@@ -436,6 +447,22 @@ impl Error {
         matches!(self, Error::Forked { .. })
     }
 
+    /// `true` for [`Error::Reentrant`]: a call on a thread-bound value made from inside a
+    /// call on it, which would deadlock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let counter = loopbridge::ThreadBound::spawn("counter", || Ok::<_, std::io::Error>(0u32))?;
+    /// let inner = counter.clone();
+    /// let error = counter.call(move |_| inner.call(|n| *n += 1).wait()).wait()?.unwrap_err();
+    /// assert!(error.is_reentrant());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_reentrant(&self) -> bool {
+        matches!(self, Error::Reentrant { .. })
+    }
+
     /// `true` for [`Error::Unavailable`].
     ///
     /// # Examples
@@ -555,6 +582,11 @@ impl fmt::Display for Error {
                 f,
                 "pool queue is full: {job} was refused (submitted at {at}); wait for room \
                  with `reserve().await` or `submit_timeout`"
+            ),
+            Error::Reentrant { .. } => write!(
+                f,
+                "{job} refused: called at {at} from inside a call on the same thread-bound \
+                 value, which holds it; waiting for it would deadlock"
             ),
         }
     }

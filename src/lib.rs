@@ -164,6 +164,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Values that stay on a thread of their own
+//!
+//! A blocking resource that must be used from one thread only (a SQLite connection, a C
+//! library handle that is not thread-safe) gets a thread of its own: [`ThreadBound::spawn`]
+//! builds it there (it may be `!Send`) and every [`ThreadBound::call`] runs on it there,
+//! one at a time, in order, from any thread or `.await`ed on the loop. A call from inside
+//! a call on the same value is refused with [`Error::Reentrant`] instead of deadlocking.
+//!
+//! ```
+//! use std::rc::Rc;
+//!
+//! let counter = loopbridge::ThreadBound::spawn("counter", || Ok::<_, std::io::Error>(Rc::new(std::cell::Cell::new(0))))?;
+//! counter.call(|n| n.set(n.get() + 1)).wait()?;
+//! let bridge = loopbridge::Bridge::new()?;
+//! let on_loop = counter.clone();
+//! let seen = bridge.handle().block_on(async move { on_loop.call(|n| n.get()).await })??;
+//! assert_eq!(seen, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Shutdown
 //!
 //! [`Bridge::shutdown`] is bounded by its timeout and reports what it finished, what it
@@ -238,6 +258,7 @@ mod bound;
 mod bridge;
 mod handle;
 mod scope;
+mod thread_bound;
 
 pub use bound::{AsyncClose, LoopBound, LoopContext, LoopRef};
 pub use bridge::{global, Bridge, BridgeBuilder, LazyBridge, MAX_SPIN_BEFORE_PARK};
@@ -259,6 +280,9 @@ pub use report::{ShutdownReport, StageReport, StuckJob};
 pub use scope::{cancellation_token, outside_scopes, Scope};
 pub use spin::SpinPolicy;
 pub use stream::{StreamIter, Unblock, UnblockIter};
+pub use thread_bound::{
+    SpawnError, ThreadBound, ThreadBoundBuilder, ThreadBoundJob, ThreadBoundStats,
+};
 /// tokio-util's cancellation token, as scopes hand it out.
 pub use tokio_util::sync::CancellationToken;
 

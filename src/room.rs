@@ -43,6 +43,19 @@ const ORDER: std::sync::atomic::Ordering = std::sync::atomic::Ordering::SeqCst;
 /// The bit of `Room::free` that says the room is closed; the rest counts free units.
 const CLOSED: usize = 1 << (usize::BITS - 1);
 
+/// A queue whose room permits hold places in: a [`ThreadPool`](crate::ThreadPool)'s, a
+/// [`ThreadBound`](crate::ThreadBound)'s mailbox. The bound of
+/// [`PoolReserve`](crate::PoolReserve) and [`PoolPermit`](crate::PoolPermit); `pub` only
+/// so that they can name it: it is not exported, so no type outside the crate implements it.
+pub trait Bounded: Clone {
+    /// The queue's room; `None` when it is unbounded.
+    fn room(&self) -> Option<&Room>;
+    /// `true` once the queue refuses new work.
+    fn is_closed(&self) -> bool;
+    /// The fork generation of the threads that serve the queue.
+    fn fork_generation(&self) -> u64;
+}
+
 /// Why no unit was had.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum NoRoom {
@@ -52,7 +65,9 @@ pub(crate) enum NoRoom {
     Closed,
 }
 
-pub(crate) struct Room {
+// `pub` in a private module, so that the public bound [`Bounded`] can name it; nothing
+// outside the crate can.
+pub struct Room {
     /// Free units, with the `CLOSED` bit. Taken by a compare-and-swap, given back by an
     /// add; nonzero while someone waits only between a release's add and its hand-over.
     free: AtomicUsize,

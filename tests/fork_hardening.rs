@@ -19,7 +19,7 @@ mod unix {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::time::{Duration, Instant};
 
-    use loopbridge::{RayonPool, ThreadPool};
+    use loopbridge::{RayonPool, ThreadBound, ThreadPool};
 
     /// Long enough never to be reached when the crate works, however loaded the machine.
     const WAIT: Duration = Duration::from_secs(30);
@@ -28,7 +28,7 @@ mod unix {
     type Case = fn() -> Result<(), String>;
 
     pub fn main() {
-        let cases: [(&str, Case); 2] = [
+        let cases: [(&str, Case); 3] = [
             (
                 "inherited_idle_thread_pool_runs_the_job_and_reports_closed_in_a_forked_child",
                 inherited_idle_thread_pool_runs_the_job_and_reports_closed_in_a_forked_child,
@@ -36,6 +36,10 @@ mod unix {
             (
                 "rayon_global_made_in_a_forked_child_hangs_its_wait",
                 rayon_global_made_in_a_forked_child_hangs_its_wait,
+            ),
+            (
+                "thread_bound_value_in_a_forked_child_refuses_calls_and_fails_waits_fast",
+                thread_bound_value_in_a_forked_child_refuses_calls_and_fails_waits_fast,
             ),
         ];
         let mut failed = 0;
@@ -128,6 +132,51 @@ mod unix {
         }
         // The parent's rayon pool is untouched by the child.
         assert_eq!(parent.submit(|| 3).wait().expect("rayon in the parent"), 3);
+        Ok(())
+    }
+
+    fn thread_bound_value_in_a_forked_child_refuses_calls_and_fails_waits_fast(
+    ) -> Result<(), String> {
+        // The owning thread stays in the parent: in the child a new call must be refused
+        // with `Forked` (it would never run), a wait on a call queued before the fork
+        // must give up at once, and dropping the handle must not wait for a thread that
+        // is not there.
+        let bound = ThreadBound::spawn("forked", || Ok::<_, ()>(1u32)).map_err(|_| "spawn")?;
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let busy = bound.call(move |_| {
+            started_tx.send(()).unwrap();
+            let _ = held.recv();
+        });
+        started.recv_timeout(WAIT).map_err(|e| e.to_string())?;
+        let queued = bound.call(|n| *n);
+        let in_the_child = bound.clone();
+        let output = in_child(WAIT, move |pipe| {
+            let bound = in_the_child;
+            let refused = bound.call(|n| *n).wait();
+            pipe.say(&format!("call: {}", refused.is_err_and(|e| e.is_forked())));
+            pipe.say(&format!(
+                "queued: {}",
+                queued.wait().is_err_and(|e| e.is_forked())
+            ));
+            let started = Instant::now();
+            drop(bound);
+            pipe.say(&format!("dropped in {:?}", started.elapsed()));
+        })?;
+        release.send(()).map_err(|e| e.to_string())?;
+        busy.wait().map_err(|e| e.to_string())?;
+        // The parent's value is untouched by the child.
+        if !matches!(bound.call(|n| *n).wait(), Ok(1)) {
+            return Err("the parent's value stopped serving".to_owned());
+        }
+        for line in ["call: true", "queued: true"] {
+            if !output.lines().any(|said| said == line) {
+                return Err(format!("the child did not say {line:?}:\n{output}"));
+            }
+        }
+        if !output.lines().any(|said| said.starts_with("dropped in")) {
+            return Err(format!("the child's drop never returned:\n{output}"));
+        }
         Ok(())
     }
 

@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod events;
 pub mod pool;
 pub mod stream;
+pub mod thread_bound;
 use std::task::{Context, Poll};
 use std::time::Instant;
 

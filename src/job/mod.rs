@@ -28,4 +28,5 @@ pub(crate) use registry::Registry;
 pub(crate) use run_queue::RunQueue;
 pub(crate) use schedule::{Arrival, LocalFuture, LoopJob, NewJob, Start};
 pub(crate) use scope::ScopeState;
+pub(crate) use stop::StopSignal;
 pub(crate) use tally::{Ended, Tally};

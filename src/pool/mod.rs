@@ -4,7 +4,7 @@
 //! [`RayonPool`] for computation, and the claim-run-deliver code both share.
 //!
 //! May import: `job`, `completion`, `report`, `sync`, `util`, `error`, `loop_thread`,
-//! `process`. Not `event_loop`: a pool knows no loop.
+//! `process`, `spin`. Not `event_loop`: a pool knows no loop.
 
 mod default_pool;
 mod named;
@@ -23,6 +23,7 @@ pub use named::RayonPoolJob;
 pub use named::ThreadPoolJob;
 pub use permit::{PoolPermit, PoolReserve};
 pub(crate) use pool_job::is_current as is_running_pool_job;
+pub(crate) use pool_job::{admitted_cell, run_claimed, JobContext};
 #[cfg(feature = "rayon")]
 pub use rayon_pool::RayonPool;
 pub use stats::PoolStats;

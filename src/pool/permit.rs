@@ -1,5 +1,8 @@
 //! [`PoolReserve`] and [`PoolPermit`]: waiting for room in a bounded queue without blocking a
-//! thread, and the place in the queue that waiting earns.
+//! thread, and the place in the queue that waiting earns. Generic over the queue (a
+//! [`Bounded`]): a [`ThreadPool`]'s (the default) or a
+//! [`ThreadBound`](crate::ThreadBound)'s mailbox; what a permit submits is the queue's own
+//! business (`PoolPermit<ThreadPool>::submit`, `PoolPermit<ThreadBound<T>>::call`).
 
 use std::fmt;
 use std::future::Future;
@@ -10,10 +13,12 @@ use crate::completion::Completion;
 use crate::error::{Error, Site};
 
 use super::thread_pool::ThreadPool;
-use crate::room::NoRoom;
+use crate::room::{Bounded, NoRoom, Room};
 
-/// The future of [`ThreadPool::reserve`]: resolves to a [`PoolPermit`] once the pool's
-/// queue has room for one more job, or to [`Error::Closed`] if the pool shuts down.
+/// The future of [`ThreadPool::reserve`] (and of
+/// [`ThreadBound::reserve`](crate::ThreadBound::reserve), as `PoolReserve<ThreadBound<T>>`):
+/// resolves to a [`PoolPermit`] once the queue has room for one more job, or to
+/// [`Error::Closed`] if the pool (or thread) shuts down.
 ///
 /// It never blocks a thread, so it is the way to apply backpressure on a loop. Dropping
 /// it gives up its place in line (a place already handed to it goes to the next waiter).
@@ -31,15 +36,15 @@ use crate::room::NoRoom;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "futures do nothing unless polled: `.await` it"]
-pub struct PoolReserve {
-    pool: ThreadPool,
+pub struct PoolReserve<Q: Bounded = ThreadPool> {
+    pool: Q,
     site: Site,
     /// Our place in line while waiting.
     ticket: Option<u64>,
 }
 
-impl PoolReserve {
-    pub(crate) fn new(pool: ThreadPool, site: Site) -> PoolReserve {
+impl<Q: Bounded> PoolReserve<Q> {
+    pub(crate) fn new(pool: Q, site: Site) -> PoolReserve<Q> {
         PoolReserve {
             pool,
             site,
@@ -48,20 +53,21 @@ impl PoolReserve {
     }
 }
 
-impl Future for PoolReserve {
-    type Output = Result<PoolPermit, Error>;
+impl<Q: Bounded> Future for PoolReserve<Q> {
+    type Output = Result<PoolPermit<Q>, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let core = this.pool.core();
-        if let Err(forked) = crate::process::check_not_forked(core.fork_generation, &this.site) {
+        if let Err(forked) =
+            crate::process::check_not_forked(this.pool.fork_generation(), &this.site)
+        {
             return Poll::Ready(Err(forked));
         }
         let closed = || Error::Closed {
             site: this.site.clone(),
         };
-        let Some(room) = &core.room else {
-            if core.queue.is_closed() {
+        let Some(room) = this.pool.room() else {
+            if this.pool.is_closed() {
                 return Poll::Ready(Err(closed()));
             }
             return Poll::Ready(Ok(PoolPermit::new(this.pool.clone(), false)));
@@ -74,15 +80,17 @@ impl Future for PoolReserve {
     }
 }
 
-impl Drop for PoolReserve {
+impl<Q: Bounded> Unpin for PoolReserve<Q> {}
+
+impl<Q: Bounded> Drop for PoolReserve<Q> {
     fn drop(&mut self) {
-        if let (Some(ticket), Some(room)) = (self.ticket.take(), &self.pool.core().room) {
+        if let (Some(ticket), Some(room)) = (self.ticket.take(), self.pool.room()) {
             room.forget(ticket);
         }
     }
 }
 
-impl fmt::Debug for PoolReserve {
+impl<Q: Bounded> fmt::Debug for PoolReserve<Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolReserve")
             .field("site", &self.site)
@@ -93,7 +101,9 @@ impl fmt::Debug for PoolReserve {
 
 /// A place in a [`ThreadPool`]'s queue, from [`ThreadPool::reserve`]: submitting
 /// through it cannot be refused for want of room. Dropping it unused gives the place
-/// back.
+/// back. As `PoolPermit<ThreadBound<T>>` (from
+/// [`ThreadBound::reserve`](crate::ThreadBound::reserve)) it is a place in a thread-bound
+/// value's mailbox, used with `call`.
 ///
 /// # Examples
 ///
@@ -113,20 +123,19 @@ impl fmt::Debug for PoolReserve {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "a PoolPermit holds a place in the pool's queue until it is used or dropped"]
-pub struct PoolPermit {
-    pool: ThreadPool,
+pub struct PoolPermit<Q: Bounded = ThreadPool> {
+    pool: Q,
     /// Holds a unit of a bounded queue's room.
     holds_room: bool,
 }
 
-impl PoolPermit {
+impl<Q: Bounded> PoolPermit<Q> {
     /// A permit if the queue has room now: `QueueFull` if it has none, `Closed` once the
     /// pool is shut down.
-    pub(crate) fn try_new(pool: &ThreadPool, site: Site) -> Result<PoolPermit, Error> {
-        let core = pool.core();
-        crate::process::check_not_forked(core.fork_generation, &site)?;
-        let Some(room) = &core.room else {
-            if core.queue.is_closed() {
+    pub(crate) fn try_new(pool: &Q, site: Site) -> Result<PoolPermit<Q>, Error> {
+        crate::process::check_not_forked(pool.fork_generation(), &site)?;
+        let Some(room) = pool.room() else {
+            if pool.is_closed() {
                 return Err(Error::Closed { site });
             }
             return Ok(PoolPermit::new(pool.clone(), false));
@@ -138,10 +147,19 @@ impl PoolPermit {
         }
     }
 
-    fn new(pool: ThreadPool, holds_room: bool) -> PoolPermit {
+    fn new(pool: Q, holds_room: bool) -> PoolPermit<Q> {
         PoolPermit { pool, holds_room }
     }
 
+    /// Hands the permit's place to the job about to be queued (which gives it back if it
+    /// is refused), and the queue it is for.
+    pub(crate) fn into_parts(mut self) -> (Q, bool) {
+        let holds_room = std::mem::replace(&mut self.holds_room, false);
+        (self.pool.clone(), holds_room)
+    }
+}
+
+impl PoolPermit<ThreadPool> {
     /// Runs `f` on the pool, in the place this permit holds; otherwise as
     /// [`ThreadPool::submit`].
     ///
@@ -179,21 +197,35 @@ impl PoolPermit {
     }
 }
 
-impl Drop for PoolPermit {
+impl<Q: Bounded> Drop for PoolPermit<Q> {
     fn drop(&mut self) {
         if self.holds_room {
-            if let Some(room) = &self.pool.core().room {
+            if let Some(room) = self.pool.room() {
                 room.release();
             }
         }
     }
 }
 
-impl fmt::Debug for PoolPermit {
+impl<Q: Bounded> fmt::Debug for PoolPermit<Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolPermit")
             .field("holds_room", &self.holds_room)
             .finish()
+    }
+}
+
+impl Bounded for ThreadPool {
+    fn room(&self) -> Option<&Room> {
+        self.core().room.as_ref()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.core().queue.is_closed()
+    }
+
+    fn fork_generation(&self) -> u64 {
+        self.core().fork_generation
     }
 }
 

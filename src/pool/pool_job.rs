@@ -21,6 +21,8 @@ use std::time::Instant;
 use crate::completion::Completion;
 use crate::error::{panic_message, Error, Site};
 use crate::job::{deliver, scope, Ended, JobCell, JobRecord, LiveJob, Registry};
+use crate::loop_thread::AssertMode;
+use crate::spin::Spinner;
 use crate::util::Dispatcher;
 
 use super::stats::PoolCounters;
@@ -73,24 +75,36 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let cell = admitted_cell(site, fork_generation, None, AssertMode::Panic, dispatch)?;
+    let completion = Completion::new(cell.clone());
+    Ok((completion, PoolJob { cell, f: Some(f) }))
+}
+
+/// The cell of a job run by an executor that is not a loop (a pool, a
+/// [`ThreadBound`](crate::ThreadBound)'s thread), whose waiters spin as `spinner` says and
+/// wait inside a host runtime as `assert_mode` says. From inside a scoped job, the job
+/// joins that job's scope; a closed scope refuses it (`Err`, the completion already
+/// resolved).
+pub(crate) fn admitted_cell<T: Send + 'static>(
+    site: Site,
+    fork_generation: u64,
+    spinner: Option<Arc<Spinner>>,
+    assert_mode: AssertMode,
+    dispatch: &Dispatcher,
+) -> Result<Arc<JobCell<T>>, Completion<T>> {
     let scope = scope::joined(None, None);
     if let Some(scope) = scope.as_ref().filter(|scope| scope.is_closed()) {
         return Err(Completion::failed(scope.refused(site)));
     }
-    let cell = Arc::new(JobCell::owned(
-        site,
-        scope,
-        fork_generation,
-        None,
-        dispatch.clone(),
-    ));
+    let mut cell = JobCell::owned(site, scope, fork_generation, spinner, dispatch.clone());
+    cell.record.assert_mode = assert_mode;
+    let cell = Arc::new(cell);
     if let Some(scope) = &cell.record.scope {
         if let Err(refused) = scope.admit(cell.clone()) {
             return Err(Completion::failed(refused));
         }
     }
-    let completion = Completion::new(cell.clone());
-    Ok((completion, PoolJob { cell, f: Some(f) }))
+    Ok(cell)
 }
 
 impl<F, T> PoolJob<F, T>

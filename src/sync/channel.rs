@@ -31,14 +31,21 @@ impl<T> Channel<T> {
     pub(crate) fn recv_timeout(&self, timeout: std::time::Duration) -> Option<T> {
         self.rx.recv_timeout(timeout).ok()
     }
+
+    /// Waits for a message (`None` never comes: the channel does not disconnect).
+    pub(crate) fn recv(&self) -> Option<T> {
+        self.rx.recv().ok()
+    }
 }
 
 #[cfg(loopbridge_loom)]
-use super::Mutex;
+use super::{Condvar, Mutex};
 
 #[cfg(loopbridge_loom)]
 pub(crate) struct Channel<T> {
     queue: Mutex<std::collections::VecDeque<T>>,
+    /// Wakes a blocking [`recv`](Channel::recv).
+    sent: Condvar,
 }
 
 #[cfg(loopbridge_loom)]
@@ -46,11 +53,13 @@ impl<T> Channel<T> {
     pub(crate) fn new() -> Channel<T> {
         Channel {
             queue: Mutex::new(std::collections::VecDeque::new()),
+            sent: Condvar::new(),
         }
     }
 
     pub(crate) fn send(&self, msg: T) {
         self.queue.lock().push_back(msg);
+        self.sent.notify_all();
     }
 
     pub(crate) fn try_recv(&self) -> Option<T> {
@@ -63,5 +72,17 @@ impl<T> Channel<T> {
         }
         loom::thread::yield_now();
         self.try_recv()
+    }
+
+    /// Blocks until a message arrives (loom's condition variable: a model whose sender
+    /// never sends deadlocks, and loom says so).
+    pub(crate) fn recv(&self) -> Option<T> {
+        let mut queue = self.queue.lock();
+        loop {
+            if let Some(msg) = queue.pop_front() {
+                return Some(msg);
+            }
+            queue = self.sent.wait(queue);
+        }
     }
 }
