@@ -249,6 +249,16 @@ pub enum Error {
         /// Where the job was submitted.
         site: Site,
     },
+    /// [`LoopBound::close`](crate::LoopBound::close) was called while other handles to
+    /// the value are alive: the value stays bound (the handle given up), and it closes
+    /// when the last handle is dropped. Nothing failed; the close was not this handle's
+    /// to run.
+    StillShared {
+        /// How many other handles to the value were alive.
+        others: usize,
+        /// Where `close` was called.
+        site: Site,
+    },
     /// A call on a [`ThreadBound`](crate::ThreadBound) value was made from inside a call
     /// on the same value, on its own thread: the value is borrowed (`&mut`) by the outer
     /// call, so the inner one could only run after it, and waiting for it there would
@@ -287,7 +297,8 @@ impl Error {
             | Error::QueueFull { site }
             | Error::Forked { site }
             | Error::Reentrant { site }
-            | Error::Unavailable { site, .. } => site,
+            | Error::Unavailable { site, .. }
+            | Error::StillShared { site, .. } => site,
         }
     }
 
@@ -467,6 +478,26 @@ impl Error {
         matches!(self, Error::Unavailable { .. })
     }
 
+    /// `true` for [`Error::StillShared`]: a bound value's close was refused because other
+    /// handles to it are alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let bridge = loopbridge::Bridge::new()?;
+    /// let value = bridge.handle().bind(|| 1).wait()?;
+    /// let other = value.clone();
+    /// let error = value.close(Duration::from_secs(5)).unwrap_err();
+    /// assert!(error.is_still_shared());
+    /// other.close(Duration::from_secs(5))?; // the last handle closes it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_still_shared(&self) -> bool {
+        matches!(self, Error::StillShared { .. })
+    }
+
     /// The panic message, for [`Error::Panicked`].
     ///
     /// # Examples
@@ -536,6 +567,11 @@ impl fmt::Display for Error {
             Error::Unavailable { message, .. } => {
                 write!(f, "{job} could not be run: {message} (submitted at {at})")
             }
+            Error::StillShared { others, .. } => write!(
+                f,
+                "close at {at} refused: {others} other handle(s) to the value are alive; it \
+                 closes when the last one is dropped"
+            ),
             Error::Forked { .. } => write!(
                 f,
                 "{job} (submitted at {at}) belongs to a bridge or pool started before this \

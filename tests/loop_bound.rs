@@ -421,10 +421,15 @@ fn close_with_other_handles_alive_is_refused_and_the_last_drop_closes() {
     let bridge = Bridge::new().unwrap();
     let (bound, go, closed) = client(&bridge.handle());
     let other = bound.clone();
-    let error = bound.close(common::WAIT).unwrap_err();
-    assert!(error.is_unavailable(), "{error}");
+    let (error, close_line) = (bound.close(common::WAIT).unwrap_err(), line!());
+    assert!(error.is_still_shared(), "{error}");
+    assert!(!error.is_unavailable(), "{error}");
+    assert!(
+        matches!(error, loopbridge::Error::StillShared { others: 1, .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("1 other handle"), "{error}");
-    assert_eq!(error.site().location().line(), line!() - 3);
+    assert_eq!(error.site().location().line(), close_line);
     go.send(()).unwrap();
     drop(other);
     common::eventually("the last drop closes the value", || {

@@ -189,3 +189,35 @@ fn a_panicking_iterator_ends_the_stream_with_an_error_item() {
         Some("bad row")
     );
 }
+
+/// A reader dropped while its buffer is full stops the job waiting for room: the
+/// object is dropped on the worker and the worker is free again (the stop once left the
+/// job waiting for a lock it held itself).
+#[test]
+fn dropping_a_reader_whose_buffer_is_full_frees_the_worker() {
+    struct Endless(#[allow(dead_code)] DropSignal);
+    impl std::io::Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            buf.fill(7);
+            Ok(buf.len())
+        }
+    }
+    let bridge = Bridge::new().unwrap();
+    let pool = ThreadPool::new(1).unwrap();
+    let (signal, object_dropped) = mpsc::channel();
+    let mut reader = pool.unblock_with_capacity(Endless(DropSignal(signal)), 4);
+    let first = bridge
+        .handle()
+        .block_on(async move {
+            let mut byte = [0; 1];
+            reader.read_exact(&mut byte).await.map(|_| byte[0])
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, 7);
+    recv(&object_dropped, "the blocking reader dropped on its worker");
+    assert_eq!(
+        pool.submit(|| "the worker is free").wait().unwrap(),
+        "the worker is free"
+    );
+}

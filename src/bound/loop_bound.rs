@@ -465,7 +465,7 @@ impl<T: 'static> LoopBound<T> {
     ///
     /// # Errors
     ///
-    /// - [`Error::Unavailable`] if other handles to the value are alive: this one is
+    /// - [`Error::StillShared`] if other handles to the value are alive: this one is
     ///   dropped, and the close runs when the last one is;
     /// - [`Error::Timeout`] if the close did not end within `timeout`;
     /// - [`Error::Closed`] if the bridge is shutting down (its shutdown closes the value);
@@ -506,12 +506,7 @@ impl<T: 'static> LoopBound<T> {
             Err(shared) => {
                 let others = Arc::strong_count(&shared) - 1;
                 drop(shared);
-                return Err(Error::Unavailable {
-                    message: format!(
-                        "{others} other handle(s) to the value are alive: it closes when the last one is dropped"
-                    ),
-                    site,
-                });
+                return Err(Error::StillShared { others, site });
             }
         };
         let mut completion = match binding.close_key.take() {

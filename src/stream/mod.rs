@@ -8,11 +8,14 @@
 //! `process`, `util`. Not `event_loop` or `handle`: `Handle::iter` submits the pump.
 
 mod iter;
+mod pipe;
 mod unblock;
 mod unblock_iter;
 
 pub use iter::StreamIter;
 pub(crate) use iter::{Buffer, Pump};
+#[cfg(loopbridge_loom)]
+pub(crate) use pipe::Pipe;
 pub use unblock::Unblock;
 #[cfg(loopbridge_loom)]
 pub(crate) use unblock_iter::Queue;

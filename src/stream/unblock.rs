@@ -6,142 +6,20 @@
 //! room; while writing, a job writes out what the async side put in. Switching between
 //! the two (or flushing) ends the running job, which hands the object back.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::completion::Completion;
 use crate::error::Site;
 use crate::pool::ThreadPool;
-use crate::sync::{Condvar, Mutex};
 
-/// The default buffer: as large as one `read` of a socket or file usually returns.
-const DEFAULT_CAPACITY: usize = 64 * 1024;
-
-/// The bytes between the blocking side and the async side.
-struct Pipe {
-    state: Mutex<PipeState>,
-    /// The blocking side waits here: for room (reading) or for bytes (writing).
-    blocking: Condvar,
-    capacity: usize,
-}
-
-#[derive(Default)]
-struct PipeState {
-    bytes: VecDeque<u8>,
-    /// Reading: the object reached its end (or failed). Writing: the job stopped.
-    done: bool,
-    /// The first I/O error of the blocking side, handed to the async side once.
-    error: Option<io::Error>,
-    /// The async side stops this job: flush (writing) or switch, or drop.
-    stop: bool,
-    /// The async side's task, waiting for bytes (reading) or room (writing).
-    waker: Option<Waker>,
-}
-
-impl Pipe {
-    fn new(capacity: usize) -> Arc<Pipe> {
-        Arc::new(Pipe {
-            state: Mutex::new(PipeState::default()),
-            blocking: Condvar::new(),
-            capacity,
-        })
-    }
-
-    /// Ends the job's part: marks the pipe done (with `error`) and wakes the async side.
-    fn finish(&self, error: Option<io::Error>) {
-        let waker = {
-            let mut state = self.state.lock();
-            state.done = true;
-            if state.error.is_none() {
-                state.error = error;
-            }
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    fn stop(&self) {
-        self.state.lock().stop = true;
-        self.blocking.notify_all();
-    }
-
-    /// The reading job: fills the pipe from `io` while it has room.
-    fn read_from<T: Read>(&self, io: &mut T) {
-        let mut chunk = vec![0; self.capacity.min(DEFAULT_CAPACITY)];
-        loop {
-            let room = {
-                let mut state = self.state.lock();
-                loop {
-                    if state.stop {
-                        return self.finish(None);
-                    }
-                    let room = self.capacity - state.bytes.len();
-                    if room > 0 {
-                        break room;
-                    }
-                    state = self.blocking.wait(state);
-                }
-            };
-            let len = room.min(chunk.len());
-            let read = match io.read(&mut chunk[..len]) {
-                Ok(0) => return self.finish(None),
-                Ok(read) => read,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return self.finish(Some(error)),
-            };
-            let waker = {
-                let mut state = self.state.lock();
-                state.bytes.extend(&chunk[..read]);
-                state.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        }
-    }
-
-    /// The writing job: writes out what the async side puts in, until it stops the job;
-    /// then flushes.
-    fn write_to<T: Write>(&self, io: &mut T) {
-        let mut chunk = Vec::with_capacity(self.capacity.min(DEFAULT_CAPACITY));
-        loop {
-            let waker = {
-                let mut state = self.state.lock();
-                loop {
-                    if !state.bytes.is_empty() {
-                        let take = state.bytes.len().min(chunk.capacity());
-                        chunk.extend(state.bytes.drain(..take));
-                        break;
-                    }
-                    if state.stop {
-                        drop(state);
-                        let flushed = io.flush().err();
-                        return self.finish(flushed);
-                    }
-                    state = self.blocking.wait(state);
-                }
-                state.waker.take()
-            };
-            // Room was made.
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-            if let Err(error) = io.write_all(&chunk) {
-                return self.finish(Some(error));
-            }
-            chunk.clear();
-        }
-    }
-}
+use super::pipe::{Pipe, DEFAULT_CAPACITY};
 
 /// A blocking I/O object used from async code: the [`AsyncRead`] and [`AsyncWrite`]
 /// that [`ThreadPool::unblock`] returns, for a `std::io::Read` or `std::io::Write` that
@@ -290,7 +168,7 @@ impl<T: Send + 'static> Unblock<T> {
                 return Poll::Ready(Err(io::Error::other(error)));
             }
         };
-        let error = pipe.state.lock().error.take();
+        let error = pipe.take_error();
         self.state = Mode::Idle(Some(io));
         Poll::Ready(error.map_or(Ok(()), Err))
     }
@@ -306,24 +184,9 @@ impl<T: Read + Send + 'static> AsyncRead for Unblock<T> {
         loop {
             match &mut this.state {
                 Mode::Reading(pipe, job) => {
-                    let mut state = pipe.state.lock();
-                    if !state.bytes.is_empty() {
-                        let n = state.bytes.len().min(out.remaining());
-                        let (front, back) = state.bytes.as_slices();
-                        let first = front.len().min(n);
-                        out.put_slice(&front[..first]);
-                        out.put_slice(&back[..n - first]);
-                        state.bytes.drain(..n);
-                        drop(state);
-                        pipe.blocking.notify_all();
-                        return Poll::Ready(Ok(()));
+                    if let Some(read) = pipe.take_bytes(cx, out) {
+                        return Poll::Ready(read);
                     }
-                    if state.done {
-                        // The end (a read of nothing), or the error, once.
-                        return Poll::Ready(state.error.take().map_or(Ok(()), Err));
-                    }
-                    state.waker = Some(cx.waker().clone());
-                    drop(state);
                     // A job that ended without finishing the pipe: a panic, a shutdown.
                     if let Poll::Ready(result) = Pin::new(job).poll(cx) {
                         this.state = match result {
@@ -368,23 +231,12 @@ impl<T: Write + Send + 'static> AsyncWrite for Unblock<T> {
         loop {
             match &mut this.state {
                 Mode::Writing(pipe, job) => {
-                    let mut state = pipe.state.lock();
-                    if let Some(error) = state.error.take() {
-                        return Poll::Ready(Err(error));
+                    if let Some(written) = pipe.put_bytes(cx, data) {
+                        return Poll::Ready(written);
                     }
-                    let room = pipe.capacity - state.bytes.len();
-                    if room > 0 && !state.done {
-                        let n = room.min(data.len());
-                        state.bytes.extend(&data[..n]);
-                        drop(state);
-                        pipe.blocking.notify_all();
-                        return Poll::Ready(Ok(n));
-                    }
-                    state.waker = Some(cx.waker().clone());
-                    drop(state);
                     if let Poll::Ready(result) = Pin::new(job).poll(cx) {
                         // The job ended while bytes were still to be written.
-                        let error = pipe.state.lock().error.take();
+                        let error = pipe.take_error();
                         this.state = match result {
                             Ok(io) => Mode::Idle(Some(io)),
                             Err(error) => {
