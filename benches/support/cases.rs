@@ -100,7 +100,10 @@ impl Peers {
             // Started here, so `lazy_round_trip` pins its loop thread like the others.
             on_loop(LAZY.handle()),
             // The owning threads of `thread_bound_call`, pinned like loop threads.
-            self.bound.call(|_| current_thread_id()).wait().expect("call"),
+            self.bound
+                .call(|_| current_thread_id())
+                .wait()
+                .expect("call"),
             self.actor.call(|_| current_thread_id()),
         ]
         .into_iter()
