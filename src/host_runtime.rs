@@ -30,6 +30,8 @@ use tokio::runtime::RuntimeFlavor;
 use crate::error::Error;
 use crate::error::Site;
 use crate::loop_thread::{self, AssertMode};
+use crate::room::{NoRoom, Room};
+use crate::util::deadline_after;
 
 /// How a blocking wait that is allowed goes ahead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +98,25 @@ pub(crate) fn admit_wait(
                 }
             }
         }
+    }
+}
+
+/// Takes a place in `room` for the blocking submission at `site`: at once if there is
+/// one, otherwise waiting up to `timeout` as [`admit_wait`] allows (`Err` is its
+/// refusal); `Ok(Err(_))` says why no place was had.
+pub(crate) fn take_room(
+    room: &Room,
+    mode: AssertMode,
+    site: &Site,
+    timeout: std::time::Duration,
+) -> Result<Result<(), NoRoom>, Error> {
+    match room.try_acquire() {
+        Err(NoRoom::Full) => {
+            let waiting = admit_wait(mode, site, site.location())?;
+            let deadline = deadline_after(timeout);
+            Ok(waiting.run(|| room.acquire_until(deadline)))
+        }
+        other => Ok(other),
     }
 }
 

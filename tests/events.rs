@@ -569,3 +569,107 @@ fn jobs_own_events_reach_the_subscriber_current_where_the_bridge_and_pool_were_b
     let messages: Vec<String> = capture.of("user").into_iter().map(|e| e.message).collect();
     assert_eq!(messages, ["from the loop", "from a worker"]);
 }
+
+#[test]
+fn a_slow_thread_bound_call_names_its_site_name_thread_and_both_durations() {
+    captured(|events| {
+        let bound = loopbridge::ThreadBound::builder()
+            .name("slow-owner")
+            .slow_call_threshold(Duration::from_millis(5))
+            .spawn(|| Ok::<_, ()>(Vec::<u8>::new()))
+            .unwrap();
+        let line = line!() + 1;
+        let slow = bound.job("slow query").call(|value| {
+            // The workload itself: a call that holds the owning thread past the
+            // threshold. The owning thread carries the spawner's subscriber.
+            tracing::info!(target: "user::in_call", "in the call");
+            std::thread::sleep(Duration::from_millis(20));
+            value.push(1);
+        });
+        wait(slow).unwrap();
+        let event = events.wait_for("loopbridge::slow_call", |_| true);
+        assert_eq!(event.level, Level::WARN);
+        assert!(event.field("site").starts_with(&here(line)), "{event:#?}");
+        assert_eq!(event.field("name"), "slow query");
+        assert_eq!(event.get("scope"), None);
+        assert_eq!(event.field("thread"), "slow-owner");
+        assert!(event.number("elapsed_ms") >= 5.0, "{event:#?}");
+        assert_eq!(event.number("threshold_ms"), 5.0);
+        assert!(event.message.contains("slow-owner"), "{event:#?}");
+        assert_eq!(events.of("user::in_call").len(), 1);
+    });
+}
+
+#[test]
+fn a_thread_bound_call_still_running_at_shutdown_is_logged_as_stuck() {
+    captured(|events| {
+        let bound = loopbridge::ThreadBound::builder()
+            .name("stuck-owner")
+            .spawn(|| Ok::<_, ()>(()))
+            .unwrap();
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let call = bound.job("never answers").call(move |_| {
+            started_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        });
+        recv(&started, "the call started");
+        let report = bound.shutdown(Duration::from_millis(10));
+        assert_eq!(report.stuck.len(), 1, "{report:?}");
+        let event = events.wait_for("loopbridge::thread_bound_shutdown", |_| true);
+        assert_eq!(event.level, Level::ERROR);
+        assert_eq!(event.field("thread"), "stuck-owner");
+        assert_eq!(event.field("caller"), "shutdown");
+        assert!(event.message.contains("never answers"), "{event:#?}");
+        drop(release);
+        drop(call);
+    });
+}
+
+#[test]
+fn a_tokio_task_holding_the_loop_is_a_foreign_stall_with_its_durations() {
+    captured(|events| {
+        let bridge = Bridge::builder()
+            .thread_name("foreign-loop")
+            .slow_poll_threshold(Duration::from_millis(10))
+            .build()
+            .unwrap();
+        let handle = bridge.handle();
+        // A task spawned with tokio directly (not a job) holds the loop thread, and a
+        // job waits behind it.
+        let release = common::hold_outside_jobs(&handle);
+        let behind = handle.job("behind the task").run_callback(|| ());
+        let event = events.wait_for("loopbridge::foreign_stall", |_| true);
+        assert_eq!(event.level, Level::WARN);
+        assert_eq!(event.field("thread"), "foreign-loop");
+        assert!(event.number("elapsed_ms") >= 10.0, "{event:#?}");
+        assert_eq!(event.number("threshold_ms"), 10.0);
+        assert!(!event.field("thread_state").is_empty());
+        assert_eq!(event.get("site"), None);
+        release.send(()).unwrap();
+        wait(behind).unwrap();
+    });
+}
+
+#[test]
+fn a_bound_values_close_that_panics_at_shutdown_is_logged_with_its_error() {
+    struct PanicsOnClose;
+    impl loopbridge::AsyncClose for PanicsOnClose {
+        async fn close(self) {
+            panic!("the close blew up");
+        }
+    }
+    captured(|events| {
+        let bridge = Bridge::builder().thread_name("closing-loop").build().unwrap();
+        let handle = bridge.handle();
+        let bound = wait(handle.bind_closing(|| PanicsOnClose)).unwrap();
+        // Still bound at the shutdown: its close runs in the shutdown's final sweep.
+        let report = bridge.shutdown(common::WAIT);
+        assert!(!report.loop_left_behind, "{report:?}");
+        let event = events.wait_for("loopbridge::bound_close", |event| {
+            event.level == Level::ERROR
+        });
+        assert!(event.field("error").contains("panic"), "{event:#?}");
+        drop(bound);
+    });
+}

@@ -15,7 +15,6 @@ use crate::event_loop::LoopState;
 use crate::host_runtime;
 use crate::loop_thread;
 use crate::room::NoRoom;
-use crate::util::deadline_after;
 
 use super::Handle;
 
@@ -75,17 +74,9 @@ impl Handle {
         if let Err(forked) = crate::process::check_not_forked(state.fork_generation, &site) {
             return Completion::failed(forked);
         }
-        let got = match room.try_acquire() {
-            Err(NoRoom::Full) => {
-                match host_runtime::admit_wait(state.assert_mode, &site, site.location()) {
-                    Ok(waiting) => {
-                        let deadline = deadline_after(timeout);
-                        waiting.run(|| room.acquire_until(deadline))
-                    }
-                    Err(refused) => return Completion::failed(refused),
-                }
-            }
-            other => other,
+        let got = match host_runtime::take_room(room, state.assert_mode, &site, timeout) {
+            Ok(got) => got,
+            Err(refused) => return Completion::failed(refused),
         };
         match got {
             Ok(()) => self

@@ -244,19 +244,11 @@ impl ThreadPool {
             return Completion::failed(Error::Closed { site });
         }
         if let Some(room) = &core.room {
-            let got = match room.try_acquire() {
-                // Only a wait for room is a blocking wait (a pool has no `AssertMode`: a
-                // current-thread runtime's context refuses it).
-                Err(NoRoom::Full) => {
-                    match host_runtime::admit_wait(AssertMode::Panic, &site, site.location()) {
-                        Ok(waiting) => {
-                            let deadline = deadline_after(timeout);
-                            waiting.run(|| room.acquire_until(deadline))
-                        }
-                        Err(refused) => return Completion::failed(refused),
-                    }
-                }
-                other => other,
+            // Only a wait for room is a blocking wait (a pool has no `AssertMode`: a
+            // current-thread runtime's context refuses it).
+            let got = match host_runtime::take_room(room, AssertMode::Panic, &site, timeout) {
+                Ok(got) => got,
+                Err(refused) => return Completion::failed(refused),
             };
             if let Err(no_room) = got {
                 return self.refused(site, no_room);

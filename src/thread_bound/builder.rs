@@ -15,6 +15,7 @@ use crate::loop_thread::{self, AssertMode};
 use crate::pool::JobContext;
 use crate::room::Room;
 use crate::spin::{SpinPolicy, Spinner};
+use crate::util::Dispatcher;
 
 use super::error::SpawnError;
 use super::thread::{serve, Made, Shared};
@@ -336,11 +337,15 @@ impl ThreadBoundBuilder {
             slow_calls: AtomicU64::new(0),
             longest_call: AtomicU64::new(0),
             exited: StopSignal::running(),
+            dispatch: Dispatcher::current(),
         });
         let on_thread = shared.clone();
         std::thread::Builder::new()
             .name(self.name)
-            .spawn(move || serve(on_thread, make, ready))
+            .spawn(move || {
+                let dispatch = on_thread.dispatch.clone();
+                dispatch.in_scope(|| serve(on_thread, make, ready));
+            })
             .map_err(SpawnError::Io)?;
         Ok(ThreadBound::new(shared, self.shutdown_timeout))
     }

@@ -314,17 +314,9 @@ impl<T: 'static> ThreadBound<T> {
             return Completion::failed(Error::Closed { site });
         }
         if let Some(room) = &shared.room {
-            let got = match room.try_acquire() {
-                Err(NoRoom::Full) => {
-                    match host_runtime::admit_wait(shared.assert_mode, &site, site.location()) {
-                        Ok(waiting) => {
-                            let deadline = deadline_after(timeout);
-                            waiting.run(|| room.acquire_until(deadline))
-                        }
-                        Err(refused) => return Completion::failed(refused),
-                    }
-                }
-                other => other,
+            let got = match host_runtime::take_room(room, shared.assert_mode, &site, timeout) {
+                Ok(got) => got,
+                Err(refused) => return Completion::failed(refused),
             };
             if let Err(no_room) = got {
                 return self.refused(site, no_room);
@@ -530,12 +522,18 @@ impl<T: 'static> Owner<T> {
                 },
             );
             if !stuck.is_empty() {
-                tracing::error!(
-                    target: "loopbridge",
-                    thread = %shared.name,
-                    stuck = ?stuck,
-                    "thread-bound call still running at the shutdown timeout; its thread is left behind"
-                );
+                let caller = if dropped { "drop" } else { "shutdown" };
+                shared.dispatch.in_scope(|| {
+                    tracing::error!(
+                        target: "loopbridge::thread_bound_shutdown",
+                        thread = %shared.name,
+                        caller,
+                        stuck = ?stuck,
+                        "thread-bound value `{}`: a call is still running at the shutdown \
+                         timeout ({caller}); its thread is left behind: {stuck:?}",
+                        shared.name
+                    );
+                });
             }
             report.stuck = stuck;
         }
@@ -550,14 +548,8 @@ impl<T: 'static> Owner<T> {
 
 impl<T: 'static> Drop for Owner<T> {
     fn drop(&mut self) {
-        let report = self.stop(self.shutdown_timeout, true);
-        if !report.stuck.is_empty() {
-            tracing::warn!(
-                target: "loopbridge",
-                thread = %self.shared.name,
-                "thread-bound value dropped with a call still running: {report}"
-            );
-        }
+        // A call still running at the timeout is logged by `stop` (caller `drop`).
+        self.stop(self.shutdown_timeout, true);
     }
 }
 

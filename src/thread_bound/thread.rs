@@ -17,7 +17,7 @@ use crate::loop_thread::AssertMode;
 use crate::pool::{admitted_cell, run_claimed, JobContext};
 use crate::room::Room;
 use crate::spin::Spinner;
-use crate::util::log_panic;
+use crate::util::{log_panic, Dispatcher};
 
 use super::mailbox::{Mailbox, Next};
 
@@ -45,6 +45,9 @@ pub(crate) struct Shared<T: 'static> {
     pub(crate) longest_call: AtomicU64,
     /// Set once the value is dropped and the thread is about to exit.
     pub(crate) exited: StopSignal,
+    /// The `tracing` dispatcher current where the value was spawned: its thread runs
+    /// with it, and its calls' unread errors are reported to it.
+    pub(crate) dispatch: Dispatcher,
 }
 
 /// A call waiting in the mailbox, whatever its closure and output.
@@ -107,7 +110,7 @@ impl<T: 'static> Shared<T> {
             self.fork_generation,
             Some(self.spinner.clone()),
             self.assert_mode,
-            &crate::util::Dispatcher::default(),
+            &self.dispatch,
         )?;
         Tally::bump(&self.jobs.counters.jobs.submitted);
         Ok(cell)
@@ -168,9 +171,13 @@ impl<T: 'static> Shared<T> {
         if took > self.slow_threshold {
             self.slow_calls.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                target: "loopbridge",
-                site = %site,
+                target: "loopbridge::slow_call",
+                site = %site.location(),
+                name = site.name(),
+                scope = site.scope(),
                 thread = %self.name,
+                elapsed_ms = took.as_secs_f64() * 1e3,
+                threshold_ms = self.slow_threshold.as_secs_f64() * 1e3,
                 "slow call on thread-bound value `{}`: it held the thread for {took:?} \
                  (threshold {:?}), submitted at {site}",
                 self.name,
