@@ -660,7 +660,10 @@ fn a_bound_values_close_that_panics_at_shutdown_is_logged_with_its_error() {
         }
     }
     captured(|events| {
-        let bridge = Bridge::builder().thread_name("closing-loop").build().unwrap();
+        let bridge = Bridge::builder()
+            .thread_name("closing-loop")
+            .build()
+            .unwrap();
         let handle = bridge.handle();
         let bound = wait(handle.bind_closing(|| PanicsOnClose)).unwrap();
         // Still bound at the shutdown: its close runs in the shutdown's final sweep.
