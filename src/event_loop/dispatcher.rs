@@ -66,7 +66,7 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
         } else {
             spin_for_arrivals(&mut jobs, spin.budget).await
         };
-        spinner.loop_spun(spin, met);
+        spinner.loop_spun(spin, met.map(|(took, _)| took));
         if met.is_none() {
             spinner.loop_parking();
             let mut parked = false;
@@ -82,7 +82,8 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
             spinner.loop_woke();
         }
         mark = spinner.batch_mark();
-        let mut clock = Instant::now();
+        // A spin that met read the clock as it took the batch: the batch starts there.
+        let mut clock = met.map_or_else(Instant::now, |(_, at)| at);
         while let Some(arrival) = jobs.next_arrival() {
             clock = jobs.take_in(arrival, clock);
             polled += 1;
@@ -101,23 +102,24 @@ pub(crate) async fn dispatch(state: Arc<LoopState>) {
     }
 }
 
-/// Looks for arrivals without sleeping for up to `budget`: `Some(how long it took)` once
-/// they are taken. Every [`SPIN_SLICE`] the runtime polls its driver and other tasks
-/// (meanwhile the dispatcher waits for its turn).
-async fn spin_for_arrivals(jobs: &mut Jobs, budget: Duration) -> Option<Duration> {
+/// Looks for arrivals without sleeping for up to `budget`: `Some((how long it took, when
+/// it took them))` once they are taken (one clock read). Every [`SPIN_SLICE`] the runtime
+/// polls its driver and other tasks (meanwhile the dispatcher waits for its turn).
+async fn spin_for_arrivals(jobs: &mut Jobs, budget: Duration) -> Option<(Duration, Instant)> {
     let started = Instant::now();
     let mut slice = started;
     loop {
         for _ in 0..LOOKS_PER_CLOCK_READ {
             if jobs.look_for_arrivals() {
-                return Some(started.elapsed());
+                let now = Instant::now();
+                return Some((now.saturating_duration_since(started), now));
             }
             std::hint::spin_loop();
         }
         let now = Instant::now();
         let spun = now.saturating_duration_since(started);
         if spun >= budget {
-            return jobs.take_arrivals_now().then_some(spun);
+            return jobs.take_arrivals_now().then_some((spun, now));
         }
         if now.saturating_duration_since(slice) >= SPIN_SLICE {
             jobs.state.poll_clock.turn.yielding(now);

@@ -21,35 +21,51 @@ mod spinner;
 pub use policy::SpinPolicy;
 pub(crate) use spinner::{SpinCounts, Spinner};
 
-use std::time::Duration;
-#[cfg(not(loopbridge_loom))]
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How many spins between two reads of the clock.
 #[cfg(not(loopbridge_loom))]
 const SPINS_PER_CLOCK_READ: u32 = 64;
 
-/// Spins until `done()` holds or `limit` has passed: `Some(how long it took)` if it
-/// holds.
+/// A spin that met its condition. How long it took is read from the clock only when
+/// asked: a waiter that learns nothing from it (a fixed spin) hands the result over
+/// without that read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Met {
+    /// When the spin began to wait; `None` if its first look met.
+    started: Option<Instant>,
+}
+
+impl Met {
+    /// How long the spin waited.
+    pub(crate) fn took(self) -> Duration {
+        self.started
+            .map_or(Duration::ZERO, |started| started.elapsed())
+    }
+}
+
+/// Spins until `done()` holds or `limit` has passed: `Some` if it holds.
 #[cfg(not(loopbridge_loom))]
-pub(crate) fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
+pub(crate) fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Met> {
     if done() {
-        return Some(Duration::ZERO);
+        return Some(Met { started: None });
     }
     if limit.is_zero() {
         return None;
     }
     let started = Instant::now();
+    let met = Met {
+        started: Some(started),
+    };
     loop {
         for _ in 0..SPINS_PER_CLOCK_READ {
             std::hint::spin_loop();
             if done() {
-                return Some(started.elapsed());
+                return Some(met);
             }
         }
-        let spun = started.elapsed();
-        if spun >= limit {
-            return done().then_some(spun);
+        if started.elapsed() >= limit {
+            return done().then_some(met);
         }
         // Let a thread that shares this CPU (possibly the one producing the result) run:
         // spinning without yielding there only delays it.
@@ -59,9 +75,10 @@ pub(crate) fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) -> Opt
 
 /// Under loom time means nothing: a spin is two looks, each after a yield to the model.
 #[cfg(loopbridge_loom)]
-pub(crate) fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
+pub(crate) fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Met> {
+    let met = Some(Met { started: None });
     if done() {
-        return Some(Duration::ZERO);
+        return met;
     }
     if limit.is_zero() {
         return None;
@@ -69,7 +86,7 @@ pub(crate) fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) -> Opt
     for _ in 0..2 {
         loom::thread::yield_now();
         if done() {
-            return Some(Duration::ZERO);
+            return met;
         }
     }
     None

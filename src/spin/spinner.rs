@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::util::CachePadded;
 
 use super::budget::{Budget, Limits};
-use super::{cpu, spin_until, SpinPolicy};
+use super::{cpu, spin_until, Met, SpinPolicy};
 
 /// A waiter's spin while the loop is awake: a few round trips with both sides awake, so
 /// that a short hiccup of either side does not make both park.
@@ -48,34 +48,51 @@ const SITES: usize = 32;
 /// No CPU seen yet.
 const UNKNOWN: u32 = u32::MAX;
 
+/// Its fields sit on three groups of cache lines by who writes them, so that a round
+/// trip in which both sides spin moves no line of the spinner's between their CPUs but
+/// the ones it must: waiters write `waiters`, the loop thread writes `looping`, and
+/// `seen` changes only when a thread moves to another CPU or the loop parks (each side
+/// reads it on every wait).
 pub(crate) struct Spinner {
     policy: SpinPolicy,
     only_one_cpu: bool,
     sites: [Budget; SITES],
     /// Waits that find the loop asleep: probes only, now and then.
     through_wake: Budget,
-    /// Waiters spinning now: the loop spins after a batch only for a waiter that is
-    /// awake to submit again at once (a parked one's wake-up outlasts any budget).
-    spinning: AtomicU32,
-    /// Written by the loop thread alone: on its own line.
-    looping: CachePadded<Budget>,
+    seen: CachePadded<Seen>,
+    waiters: CachePadded<WaiterSide>,
+    looping: CachePadded<LoopSide>,
+}
+
+/// Where each side was last seen.
+struct Seen {
     /// Where the loop thread ran when it last woke or looked for work.
     loop_cpu: AtomicU32,
     /// Where the last waiter was when it began to wait.
     waiter_cpu: AtomicU32,
     /// The loop thread is not parked (it runs, or spins for work).
     loop_awake: AtomicBool,
-    counts: CachePadded<Counts>,
 }
 
+/// Written by waiters.
 #[derive(Default)]
-struct Counts {
+struct WaiterSide {
+    /// Waiters spinning now (counted under [`SpinPolicy::Adaptive`] only, the one policy
+    /// that reads it): the loop spins after a batch only for a waiter that is awake to
+    /// submit again at once (a parked one's wake-up outlasts any budget).
+    spinning: AtomicU32,
     spins_met: AtomicU64,
     spins_missed: AtomicU64,
     parks: AtomicU64,
-    loop_spins_met: AtomicU64,
-    loop_spins_missed: AtomicU64,
-    loop_parks: AtomicU64,
+}
+
+/// Written by the loop thread alone.
+#[derive(Default)]
+struct LoopSide {
+    budget: Budget,
+    spins_met: AtomicU64,
+    spins_missed: AtomicU64,
+    parks: AtomicU64,
 }
 
 /// A snapshot of a [`Spinner`]'s counts.
@@ -105,12 +122,13 @@ impl Spinner {
             only_one_cpu: cpu::only_one(),
             sites: std::array::from_fn(|_| Budget::default()),
             through_wake: Budget::backed_off(),
-            spinning: AtomicU32::new(0),
-            looping: CachePadded(Budget::default()),
-            loop_cpu: AtomicU32::new(UNKNOWN),
-            waiter_cpu: AtomicU32::new(UNKNOWN),
-            loop_awake: AtomicBool::new(true),
-            counts: CachePadded(Counts::default()),
+            seen: CachePadded(Seen {
+                loop_cpu: AtomicU32::new(UNKNOWN),
+                waiter_cpu: AtomicU32::new(UNKNOWN),
+                loop_awake: AtomicBool::new(true),
+            }),
+            waiters: CachePadded(WaiterSide::default()),
+            looping: CachePadded(LoopSide::default()),
         }
     }
 
@@ -124,17 +142,20 @@ impl Spinner {
     ) {
         let (budget, learner) = self.waiter_budget(site);
         let budget = budget.min(most);
-        let counts = &self.counts;
+        let counts = &self.waiters;
         if budget.is_zero() {
             if !done() {
                 counts.parks.fetch_add(1, Ordering::Relaxed);
             }
             return;
         }
-        self.spinning.fetch_add(1, Ordering::Relaxed);
+        let adaptive = self.policy == SpinPolicy::Adaptive;
+        if adaptive {
+            counts.spinning.fetch_add(1, Ordering::Relaxed);
+        }
         let met = spin_until(budget, &mut done);
         if let Some(learner) = learner {
-            learner.record(met);
+            learner.record(met.map(Met::took));
         }
         let count = if met.is_some() {
             &counts.spins_met
@@ -142,9 +163,11 @@ impl Spinner {
             &counts.spins_missed
         };
         count.fetch_add(1, Ordering::Relaxed);
-        // ORDERING: Release, after the count of a met spin: a loop that no longer sees
-        // this waiter spinning sees that it met (see `loop_spin`).
-        self.spinning.fetch_sub(1, Ordering::Release);
+        if adaptive {
+            // ORDERING: Release, after the count of a met spin: a loop that no longer
+            // sees this waiter spinning sees that it met (see `loop_spin`).
+            counts.spinning.fetch_sub(1, Ordering::Release);
+        }
         if met.is_none() {
             counts.parks.fetch_add(1, Ordering::Relaxed);
         }
@@ -161,9 +184,7 @@ impl Spinner {
         }
         let here = cpu::current();
         if let Some(cpu) = here {
-            if self.waiter_cpu.load(Ordering::Relaxed) != cpu {
-                self.waiter_cpu.store(cpu, Ordering::Relaxed);
-            }
+            store_if_changed(&self.seen.waiter_cpu, cpu);
         }
         let shares_cpu = here.is_some() && here == self.cpu_of_loop();
         match self.policy {
@@ -172,7 +193,7 @@ impl Spinner {
             SpinPolicy::Fixed(spin) => (spin, None),
             SpinPolicy::Adaptive => {
                 // A sleeping loop's wake-up alone outlasts any budget but a rare probe.
-                if !self.loop_awake.load(Ordering::Relaxed) {
+                if !self.seen.loop_awake.load(Ordering::Relaxed) {
                     let learner = &self.through_wake;
                     return (learner.next(THROUGH_WAKE, 1), Some(learner));
                 }
@@ -183,12 +204,16 @@ impl Spinner {
     }
 
     fn cpu_of_loop(&self) -> Option<u32> {
-        Some(self.loop_cpu.load(Ordering::Relaxed)).filter(|&cpu| cpu != UNKNOWN)
+        Some(self.seen.loop_cpu.load(Ordering::Relaxed)).filter(|&cpu| cpu != UNKNOWN)
     }
 
-    /// A mark taken as the loop starts a batch, for [`loop_spin`](Spinner::loop_spin).
+    /// A mark taken as the loop starts a batch, for [`loop_spin`](Spinner::loop_spin)
+    /// (only [`SpinPolicy::Adaptive`] reads it: the waiters' line stays theirs otherwise).
     pub(crate) fn batch_mark(&self) -> u64 {
-        self.counts.spins_met.load(Ordering::Relaxed)
+        match self.policy {
+            SpinPolicy::Adaptive => self.waiters.spins_met.load(Ordering::Relaxed),
+            _ => 0,
+        }
     }
 
     /// How long the loop thread, done with the batch that began at `mark`, spins for more
@@ -196,9 +221,9 @@ impl Spinner {
     pub(crate) fn loop_spin(&self, mark: u64) -> LoopSpin {
         let here = cpu::current();
         if let Some(cpu) = here {
-            self.loop_cpu.store(cpu, Ordering::Relaxed);
+            store_if_changed(&self.seen.loop_cpu, cpu);
         }
-        let waiter = self.waiter_cpu.load(Ordering::Relaxed);
+        let waiter = self.seen.waiter_cpu.load(Ordering::Relaxed);
         let shares_cpu = here.is_some_and(|cpu| cpu == waiter);
         let (budget, learns) = match self.policy {
             SpinPolicy::Off => (Duration::ZERO, false),
@@ -206,10 +231,10 @@ impl Spinner {
             SpinPolicy::Fixed(spin) => (spin, false),
             SpinPolicy::Adaptive => {
                 // ORDERING: Acquire pairs with the waiter's Release (see `before_park`).
-                let awake = self.spinning.load(Ordering::Acquire) > 0
-                    || self.counts.spins_met.load(Ordering::Relaxed) != mark;
+                let awake = self.waiters.spinning.load(Ordering::Acquire) > 0
+                    || self.waiters.spins_met.load(Ordering::Relaxed) != mark;
                 if awake {
-                    (self.looping.next(LOOP, 1), true)
+                    (self.looping.budget.next(LOOP, 1), true)
                 } else {
                     (Duration::ZERO, false)
                 }
@@ -224,45 +249,53 @@ impl Spinner {
             return;
         }
         if spin.learns {
-            self.looping.record(met);
+            self.looping.budget.record(met);
         }
         let count = if met.is_some() {
-            &self.counts.loop_spins_met
+            &self.looping.spins_met
         } else {
-            &self.counts.loop_spins_missed
+            &self.looping.spins_missed
         };
         count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The loop thread is about to park (or may: it sleeps unless work is queued).
     pub(crate) fn loop_parking(&self) {
-        self.loop_awake.store(false, Ordering::Relaxed);
+        self.seen.loop_awake.store(false, Ordering::Relaxed);
     }
 
     /// The loop thread parked and woke again.
     pub(crate) fn loop_parked(&self) {
-        self.counts.loop_parks.fetch_add(1, Ordering::Relaxed);
+        self.looping.parks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The loop thread runs again.
     pub(crate) fn loop_woke(&self) {
-        self.loop_awake.store(true, Ordering::Relaxed);
+        self.seen.loop_awake.store(true, Ordering::Relaxed);
         if let Some(cpu) = cpu::current() {
-            self.loop_cpu.store(cpu, Ordering::Relaxed);
+            store_if_changed(&self.seen.loop_cpu, cpu);
         }
     }
 
     pub(crate) fn counts(&self) -> SpinCounts {
-        let counts = &self.counts;
+        let (waiters, looping) = (&self.waiters, &self.looping);
         let read = |count: &AtomicU64| count.load(Ordering::Relaxed);
         SpinCounts {
-            spins_met: read(&counts.spins_met),
-            spins_missed: read(&counts.spins_missed),
-            parks: read(&counts.parks),
-            loop_spins_met: read(&counts.loop_spins_met),
-            loop_spins_missed: read(&counts.loop_spins_missed),
-            loop_parks: read(&counts.loop_parks),
+            spins_met: read(&waiters.spins_met),
+            spins_missed: read(&waiters.spins_missed),
+            parks: read(&waiters.parks),
+            loop_spins_met: read(&looping.spins_met),
+            loop_spins_missed: read(&looping.spins_missed),
+            loop_parks: read(&looping.parks),
         }
+    }
+}
+
+/// Stores `cpu` unless it is there already: a line the other side reads on every wait
+/// stays in both CPUs' caches while no thread moves.
+fn store_if_changed(seen: &AtomicU32, cpu: u32) {
+    if seen.load(Ordering::Relaxed) != cpu {
+        seen.store(cpu, Ordering::Relaxed);
     }
 }
 
