@@ -110,3 +110,60 @@ fn a_release_racing_the_teardown_is_taken_exactly_once() {
         );
     });
 }
+
+/// The last handle's close refused for want of room (a full loop), deferred to the loop
+/// thread to retry, racing the shutdown: the retry's claim and the loop's sweep close the
+/// value exactly once between them, whichever order they run in, and after the
+/// teardown nothing more can be deferred.
+#[test]
+fn a_close_deferred_for_room_racing_shutdown_closes_the_value_exactly_once() {
+    loom::model(|| {
+        let closes = Arc::new(ClosesModel::default());
+        let releases = Arc::new(ReleasesModel::default());
+        let queue = Arc::new(Mutex::new(Queue::default()));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let key = closes.add(7).expect("not swept yet");
+
+        let dropper = {
+            let (closes, releases, queue) = (closes.clone(), releases.clone(), queue.clone());
+            thread::spawn(move || {
+                // No room: the submission is refused, the entry is bound again.
+                if closes.claim(key, |_| false) != Some(false) {
+                    return false; // the sweep had it first
+                }
+                let retry = {
+                    let closes = closes.clone();
+                    move || {
+                        // The retry got a place: it claims as the last handle would.
+                        closes.claim(key, |slot| submit(&queue, slot));
+                    }
+                };
+                releases.defer(Box::new(retry))
+            })
+        };
+
+        // The loop runs what was deferred so far; then the stopper refuses new work, the
+        // loop runs the jobs that got in, sweeps, and tears down.
+        for start in releases.take_deferred() {
+            start();
+        }
+        queue.lock().unwrap().closed = true;
+        let jobs = std::mem::take(&mut queue.lock().unwrap().jobs);
+        for slot in jobs {
+            assert_eq!(slot, 7);
+            closed.fetch_add(1, Ordering::SeqCst);
+            closes.finished(key);
+        }
+        for (swept, _) in closes.sweep() {
+            closed.fetch_add(1, Ordering::SeqCst);
+            closes.finished(swept);
+        }
+        releases.close();
+        dropper.join().unwrap();
+
+        assert_eq!(closed.load(Ordering::SeqCst), 1);
+        assert_eq!(closes.unfinished(), 0);
+        assert!(!releases.defer(Box::new(|| unreachable!("deferred after the teardown"))));
+        assert!(releases.take_deferred().is_empty());
+    });
+}

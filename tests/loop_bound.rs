@@ -514,3 +514,51 @@ fn closes_run_exactly_once_however_the_handles_go() {
     assert!(report.is_clean(), "{report}");
     assert_eq!(closes.load(Ordering::SeqCst), 16);
 }
+
+/// A value whose close reports on a channel.
+struct Reports(mpsc::Sender<&'static str>);
+
+impl AsyncClose for Reports {
+    async fn close(self) {
+        let _ = self.0.send("closed");
+    }
+}
+
+#[test]
+fn a_close_that_finds_the_loop_full_runs_once_a_place_frees_up() {
+    let bridge = Bridge::builder().max_pending(2).build().unwrap();
+    let handle = bridge.handle();
+    let (closes_tx, closes) = mpsc::channel();
+    let bound = wait(handle.bind_closing(move || Reports(closes_tx))).unwrap();
+    // Both places held by jobs that wait to be released.
+    let (release_first, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_second, second_rx) = tokio::sync::oneshot::channel::<()>();
+    // The bind's own place comes back just after its result: take both as they free.
+    let mut places = Vec::new();
+    common::eventually("both places are free", || {
+        places.extend(handle.try_reserve().ok());
+        places.len() == 2
+    });
+    let first = places
+        .pop()
+        .unwrap()
+        .submit(async move { first_rx.await.is_ok() });
+    let second = places
+        .pop()
+        .unwrap()
+        .submit(async move { second_rx.await.is_ok() });
+    assert!(handle.try_reserve().unwrap_err().is_queue_full());
+    // The last handle goes while the loop is full: the close cannot be submitted now.
+    drop(bound);
+    // One place frees up: the close takes it, long before any shutdown.
+    release_first.send(()).unwrap();
+    assert!(wait(first).unwrap());
+    assert_eq!(recv(&closes, "the deferred close"), "closed");
+    release_second.send(()).unwrap();
+    assert!(wait(second).unwrap());
+    let report = bridge.shutdown(Duration::from_secs(30));
+    assert!(report.is_clean(), "{report}");
+    assert!(report.unclosed.is_empty(), "{report}");
+    // Closed exactly once.
+    assert!(closes.try_recv().is_err());
+}

@@ -60,6 +60,17 @@ impl ReleasesModel {
         self.0.take()
     }
 
+    /// A handle hands `start` to the loop thread (a close deferred for room); `false`
+    /// (and `start` dropped unrun) once the teardown ran.
+    pub fn defer(&self, start: Box<dyn FnOnce() + Send>) -> bool {
+        self.0.defer(start)
+    }
+
+    /// The loop's drain task takes what was deferred, to run it.
+    pub fn take_deferred(&self) -> Vec<Box<dyn FnOnce() + Send>> {
+        self.0.take_deferred()
+    }
+
     /// The loop's teardown: refuses later releases, hands back what is queued.
     pub fn close(&self) -> Vec<usize> {
         self.0.close()

@@ -76,27 +76,47 @@ pub(super) fn close_fn<T: AsyncClose>() -> CloseFn {
 }
 
 /// Submits the close of the value in `slot` as a job (in no scope: a scope's close must
-/// not cut it off), which tells the loop's closes when it ran to its end.
+/// not cut it off), which tells the loop's closes when it ran to its end. `holds_room`:
+/// the job has its place among the pending jobs already (a permit's).
 pub(super) fn submit_close(
     handle: &Handle,
     key: usize,
     slot: usize,
     site: Site,
+    holds_room: bool,
 ) -> Result<Completion<()>, Error> {
     let unscoped = handle.unscoped();
     let state = handle.state().clone();
     scope::outside(|| {
-        unscoped.try_submit_local_at(site, move || {
-            let entry = Store::current().and_then(|store| store.remove(slot));
-            async move {
-                if let Some(close) = entry.as_ref().and_then(|entry| entry.close) {
-                    let entry = entry.expect("just matched");
-                    close(entry.cell).await;
+        unscoped.try_submit_local_at(
+            site,
+            move || {
+                let entry = Store::current().and_then(|store| store.remove(slot));
+                async move {
+                    if let Some(close) = entry.as_ref().and_then(|entry| entry.close) {
+                        let entry = entry.expect("just matched");
+                        close(entry.cell).await;
+                    }
+                    state.closes.finished(key);
                 }
-                state.closes.finished(key);
-            }
-        })
+            },
+            holds_room,
+        )
     })
+}
+
+/// The close of a value whose last handle found no room on the loop for it (a bridge
+/// with `max_pending`): a task on the loop, not a job, so it holds no place while it
+/// waits in line for one like any producer; then it claims the close as the last handle
+/// would have. A shutdown refuses the wait, and its last sweep closes the value.
+pub(super) async fn close_when_room(handle: Handle, key: usize, site: Site) {
+    let Ok(permit) = handle.reserve().await else {
+        return;
+    };
+    let closes = handle.state().clone();
+    closes.closes.claim(key, move |slot| {
+        submit_close(&handle, key, slot, site, permit.into_room()).is_ok()
+    });
 }
 
 /// The loop's last sweep, after its last job (or at the deadline): closes every value

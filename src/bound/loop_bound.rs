@@ -17,7 +17,7 @@ use crate::handle::Handle;
 use crate::job::Claim;
 use crate::loop_thread;
 
-use super::close::{close_fn, submit_close, AsyncClose};
+use super::close::{close_fn, close_when_room, submit_close, AsyncClose};
 use super::context::LoopContext;
 use super::store::{CloseFn, Releases, Store};
 
@@ -518,6 +518,7 @@ impl<T: 'static> LoopBound<T> {
                         key,
                         slot,
                         binding.close_site.clone(),
+                        false,
                     ));
                     matches!(submitted, Some(Ok(_)))
                 });
@@ -594,21 +595,36 @@ impl Drop for Binding {
             return;
         }
         if let Some(key) = self.close_key {
+            let mut no_room = false;
             let claim = self.handle.state().closes.claim(key, |slot| {
-                submit_close(&self.handle, key, slot, self.close_site.clone()).is_ok()
+                match submit_close(&self.handle, key, slot, self.close_site.clone(), false) {
+                    Ok(_) => true,
+                    Err(refused) => {
+                        no_room = refused.is_queue_full();
+                        false
+                    }
+                }
             });
-            if claim == Claim::Refused && !self.handle.is_closing() {
-                tracing::warn!(
+            if claim == Claim::Refused && no_room {
+                // The loop is full: a task there waits for a place and closes the value
+                // then; if none comes before a shutdown, its last sweep closes it.
+                let (handle, site) = (self.handle.clone(), self.close_site.clone());
+                let deferred = self.releases.defer(Box::new(move || {
+                    tokio::task::spawn_local(close_when_room(handle, key, site));
+                }));
+                tracing::debug!(
                     target: "loopbridge::bound_close",
                     site = %self.close_site.location(),
                     name = self.close_site.name(),
                     scope = self.close_site.scope(),
-                    "no room on the loop for the close of the value bound at {}: it closes \
-                     when the bridge shuts down",
+                    deferred,
+                    "no room on the loop for the close of the value bound at {}: it waits \
+                     for a place",
                     self.close_site
                 );
             }
-            // Submitted, refused (the shutdown's sweep closes it) or taken: not dropped here.
+            // Submitted, waiting for room, refused (the shutdown's sweep closes it) or
+            // taken: not dropped here.
             return;
         }
         match Store::current().filter(|store| store.bridge == self.bridge) {

@@ -113,11 +113,15 @@ impl Store {
         entry
     }
 
-    /// Drops the values whose slots were released off the loop.
+    /// Drops the values whose slots were released off the loop, and starts the closes
+    /// that waited for the loop.
     fn drain_releases(&self) {
         for slot in self.releases.take() {
             let entry = self.remove(slot);
             log_panic("dropping a value bound to the loop", None, || drop(entry));
+        }
+        for start in self.releases.take_deferred() {
+            log_panic("starting a bound value's deferred close", None, start);
         }
     }
 }
@@ -151,9 +155,14 @@ pub(crate) struct Releases {
     wake: tokio::sync::Notify,
 }
 
+/// Work a handle hands to the loop thread, run there by the drain task (it starts a
+/// task on the loop).
+pub(crate) type Deferred = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 struct ReleaseQueue {
     slots: Vec<usize>,
+    deferred: Vec<Deferred>,
     /// The loop tore its store down: every value is dropped already.
     closed: bool,
 }
@@ -182,15 +191,38 @@ impl Releases {
         true
     }
 
+    /// Sends `start` to the loop thread, to be run there; `false` (and `start` dropped
+    /// unrun) once the loop's teardown ran.
+    pub(crate) fn defer(&self, start: Deferred) -> bool {
+        let mut queue = self.queue.lock();
+        if queue.closed {
+            return false;
+        }
+        queue.deferred.push(start);
+        drop(queue);
+        self.wake.notify_one();
+        true
+    }
+
     /// Takes the released slots (the loop thread's side).
     pub(crate) fn take(&self) -> Vec<usize> {
         std::mem::take(&mut self.queue.lock().slots)
     }
 
-    /// Refuses later releases, and forgets those queued: the teardown drops every value.
+    /// Takes what was deferred to the loop thread (its side).
+    pub(crate) fn take_deferred(&self) -> Vec<Deferred> {
+        std::mem::take(&mut self.queue.lock().deferred)
+    }
+
+    /// Refuses later releases, and forgets those queued: the teardown drops every value
+    /// (and what was deferred, unrun).
     pub(crate) fn close(&self) -> Vec<usize> {
         let mut queue = self.queue.lock();
         queue.closed = true;
-        std::mem::take(&mut queue.slots)
+        let deferred = std::mem::take(&mut queue.deferred);
+        let slots = std::mem::take(&mut queue.slots);
+        drop(queue);
+        drop(deferred);
+        slots
     }
 }

@@ -571,15 +571,17 @@ impl Handle {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        self.try_submit_local_at(site, make)
+        self.try_submit_local_at(site, make, false)
             .unwrap_or_else(Completion::failed)
     }
 
-    /// [`submit_local`](Handle::submit_local), or the refusal (`Closed`, `QueueFull`).
+    /// [`submit_local`](Handle::submit_local), or the refusal (`Closed`, `QueueFull`);
+    /// `holds_room`: the job has its place among the pending jobs already (a permit's).
     pub(crate) fn try_submit_local_at<M, F>(
         &self,
         site: Site,
         make: M,
+        holds_room: bool,
     ) -> Result<Completion<F::Output>, Error>
     where
         M: FnOnce() -> F + Send + 'static,
@@ -590,7 +592,7 @@ impl Handle {
             cell,
             resolver,
             key,
-        } = admit(&self.state, site, self.joined_scope(), false)?;
+        } = admit(&self.state, site, self.joined_scope(), holds_room)?;
         // `make` runs inside the job's first poll, on the loop thread, so like any poll it
         // is timed, guarded against panics and named if it holds the loop, and it never
         // runs for a job cancelled before it started.

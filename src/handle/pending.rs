@@ -264,6 +264,12 @@ impl LoopPermit {
         LoopPermit { handle, holds_room }
     }
 
+    /// Hands the place over to a job submitted by the crate itself: `true` if the permit
+    /// held one (the job gives it back when it ends).
+    pub(crate) fn into_room(mut self) -> bool {
+        std::mem::take(&mut self.holds_room)
+    }
+
     /// Runs `fut` on the loop in the place this permit holds; otherwise as
     /// [`Handle::submit`].
     ///
