@@ -29,10 +29,33 @@ use super::stats::PoolCounters;
 
 /// What a pool keeps about the jobs it runs: the running ones (for shutdown's list of
 /// stuck jobs) and the counters.
-#[derive(Default)]
 pub(crate) struct JobContext {
     pub(crate) running: Registry,
+    /// Whether running jobs are listed in `running`: not for an executor without a
+    /// shutdown that would read the list (rayon's), where the listing is only cost.
+    listed: bool,
     pub(crate) counters: PoolCounters,
+}
+
+impl Default for JobContext {
+    fn default() -> JobContext {
+        JobContext {
+            running: Registry::default(),
+            listed: true,
+            counters: PoolCounters::default(),
+        }
+    }
+}
+
+impl JobContext {
+    /// A context that counts its jobs but does not list the running ones.
+    #[cfg(feature = "rayon")]
+    pub(crate) fn unlisted() -> JobContext {
+        JobContext {
+            listed: false,
+            ..JobContext::default()
+        }
+    }
 }
 
 /// A queued job, whatever its closure and output: the one boxed allocation a submission
@@ -203,7 +226,8 @@ pub(crate) fn is_current(record: &JobRecord) -> bool {
 struct Running<'a> {
     jobs: &'a JobContext,
     record: &'a JobRecord,
-    key: usize,
+    /// Its key in `jobs.running`, if listed there.
+    key: Option<usize>,
     outer: usize,
 }
 
@@ -212,7 +236,7 @@ impl<'a> Running<'a> {
         let record = &cell.record;
         record.poll_began(Instant::now());
         jobs.counters.running_started();
-        let key = jobs.running.insert(cell.clone());
+        let key = jobs.listed.then(|| jobs.running.insert(cell.clone()));
         let outer = CURRENT.with(|current| current.replace(std::ptr::from_ref(record) as usize));
         Running {
             jobs,
@@ -226,7 +250,9 @@ impl<'a> Running<'a> {
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         CURRENT.with(|current| current.set(self.outer));
-        self.jobs.running.remove(self.key);
+        if let Some(key) = self.key {
+            self.jobs.running.remove(key);
+        }
         self.jobs.counters.running_ended();
         self.record.poll_ended();
     }

@@ -48,9 +48,29 @@ pub struct RayonPool {
     /// The fork generation this handle was made in: a forked child has none of the
     /// pool's threads.
     fork_generation: u64,
-    /// The running jobs and the counters, shared by every handle to the same pool made
-    /// through the same constructor call (and by every `global()` handle).
-    jobs: Arc<JobContext>,
+    /// The counters, shared by every handle to the same pool made through the same
+    /// constructor call (and by every `global()` handle).
+    jobs: Jobs,
+}
+
+/// A handle's [`JobContext`]: a static one for the global pool (and a forked child's),
+/// so that a job carries a plain reference to it, not a count of its own that the
+/// submitting thread and the worker would both write.
+#[derive(Clone)]
+enum Jobs {
+    Static(&'static JobContext),
+    Shared(Arc<JobContext>),
+}
+
+impl std::ops::Deref for Jobs {
+    type Target = JobContext;
+
+    fn deref(&self) -> &JobContext {
+        match self {
+            Jobs::Static(jobs) => jobs,
+            Jobs::Shared(jobs) => jobs,
+        }
+    }
 }
 
 /// Where a handle's jobs go.
@@ -88,26 +108,28 @@ impl RayonPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn global() -> RayonPool {
-        static GLOBAL_JOBS: LazyLock<Arc<JobContext>> = LazyLock::new(Arc::default);
+        static GLOBAL_JOBS: LazyLock<JobContext> = LazyLock::new(JobContext::unlisted);
         let generation = process::generation();
         if generation == 0 {
             return RayonPool {
                 pool: Target::Global,
                 fork_generation: generation,
-                jobs: GLOBAL_JOBS.clone(),
+                jobs: Jobs::Static(&GLOBAL_JOBS),
             };
         }
         // A forked child. One slot per generation, so a child never inherits a slot that
         // a parent's thread was filling at the fork.
-        static CHILD: [OnceLock<(Target, Arc<JobContext>)>; CHILD_POOLS] =
+        static CHILD: [OnceLock<(Target, JobContext)>; CHILD_POOLS] =
             [const { OnceLock::new() }; CHILD_POOLS];
-        let start = || (child_pool(), Arc::default());
         let (pool, jobs) = match usize::try_from(generation)
             .ok()
             .and_then(|at| CHILD.get(at))
         {
-            Some(slot) => slot.get_or_init(start).clone(),
-            None => start(),
+            Some(slot) => {
+                let (pool, jobs) = slot.get_or_init(|| (child_pool(), JobContext::unlisted()));
+                (pool.clone(), Jobs::Static(jobs))
+            }
+            None => (child_pool(), Jobs::Shared(Arc::new(JobContext::unlisted()))),
         };
         RayonPool {
             pool,
@@ -136,7 +158,7 @@ impl RayonPool {
         RayonPool {
             pool: Target::Own(pool),
             fork_generation: process::generation(),
-            jobs: Arc::default(),
+            jobs: Jobs::Shared(Arc::new(JobContext::unlisted())),
         }
     }
 
