@@ -546,8 +546,18 @@ fn print_targets(rows: &[Row], asyncio: &Asyncio) {
                 ns / 1000.0,
                 verdict(ns <= 1000.0)
             );
+            let floor = find("round_trip", "busy-spin cache-line").and_then(|row| row.ns_per_op);
+            if let Some(floor) = floor {
+                println!(
+                    "  (≤ 7× the cache-line floor of this run, {floor:.0} ns: {:.1}×, {})",
+                    ns / floor,
+                    verdict(ns <= 7.0 * floor)
+                );
+            }
         }
-        let one_cpu = |pattern| find("round_trip_one_cpu", pattern).and_then(|row| row.ns_per_op);
+        // Each against raw tokio in the same rounds: the pair of ratios cancels the noise
+        // that two medians of their own would keep.
+        let one_cpu = |pattern| find("round_trip_one_cpu", pattern).and_then(|row| row.vs_raw);
         if let (Some(spin), Some(default)) =
             (one_cpu("loopbridge (spin"), one_cpu("loopbridge `submit"))
         {

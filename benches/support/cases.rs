@@ -14,7 +14,7 @@ use loopbridge::{
 };
 use tokio::sync::oneshot;
 
-use super::peers::{self, Actor, RawLoop, ReqwestLoop};
+use super::peers::{self, Actor, PingPong, RawLoop, ReqwestLoop};
 use super::placement::{self, current_thread_id, Pinned, Placement};
 
 /// Per submitting thread, per throughput run: submit this many trivial futures, then wait
@@ -40,8 +40,12 @@ pub struct Peers {
     /// A value on a thread of its own, and the hand-written actor it replaces.
     pub bound: ThreadBound<std::rc::Rc<std::cell::Cell<u64>>>,
     pub actor: Actor,
+    /// The floor of a round trip across CPUs: two threads that busy-spin on cache lines.
+    pub floor: std::cell::RefCell<PingPong>,
     /// The kernel thread ids of the loop threads (the three bridges', the raw loop's,
-    /// the reqwest pattern's and `LAZY`'s), if they could be read.
+    /// the reqwest pattern's and `LAZY`'s) and of the threads pinned like them (the
+    /// thread-bound value's and the actor's owning threads, the ping-pong server), if
+    /// they could be read.
     loop_threads: Option<Vec<u32>>,
 }
 
@@ -75,6 +79,7 @@ impl Peers {
                 .map_err(|_| "spawn")
                 .expect("thread-bound value"),
             actor: Actor::start(),
+            floor: std::cell::RefCell::new(PingPong::start()),
             loop_threads: None,
         };
         peers.loop_threads = peers.read_loop_threads();
@@ -105,6 +110,8 @@ impl Peers {
                 .wait()
                 .expect("call"),
             self.actor.call(|_| current_thread_id()),
+            // Pinned like a loop thread, so the floor crosses the same two CPUs.
+            self.floor.borrow().thread_id,
         ]
         .into_iter()
         .collect()
@@ -510,6 +517,7 @@ fn round_trip(peers: &Peers, placement: Placement) -> Case<'_> {
     let off = peers.off.handle();
     let raw = &peers.raw;
     let reqwest = &peers.reqwest;
+    let floor = &peers.floor;
     let (id, title) = match placement {
         Placement::Shared => (
             "round_trip_one_cpu",
@@ -588,7 +596,22 @@ fn round_trip(peers: &Peers, placement: Placement) -> Case<'_> {
                     black_box(reqwest.round_trip(async { black_box(1u64) }));
                 }),
             ),
-        ],
+        ]
+        .into_iter()
+        // Two threads busy-spinning on one CPU only take turns by the scheduler's slice.
+        .chain((placement == Placement::Split).then(|| {
+            pattern(
+                "cache_line_floor",
+                "busy-spin cache-line ping-pong (the floor)",
+                Role::Other,
+                Box::new(move |units| {
+                    let started = Instant::now();
+                    floor.borrow_mut().rally(units);
+                    started.elapsed()
+                }),
+            )
+        }))
+        .collect(),
     }
 }
 

@@ -9,10 +9,14 @@
 //! - [`Actor`]: the hand-written actor that `ThreadBound` replaces: a thread that owns a
 //!   value and runs boxed closures from a crossbeam channel, each replying through a
 //!   tokio oneshot the caller waits on (`blocking_recv`).
+//! - [`PingPong`]: no peer but the floor under every round trip between two threads: a
+//!   number handed back and forth through two cache lines by threads that both
+//!   busy-spin.
 
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
@@ -216,5 +220,104 @@ impl Drop for Actor {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A value alone on its own cache lines (two, as adjacent-line prefetching pairs them).
+#[repr(align(128))]
+#[derive(Default)]
+struct Line(AtomicU64);
+
+/// What the two sides of a [`PingPong`] share.
+#[derive(Default)]
+struct Court {
+    /// The last number the caller sent.
+    ball: Line,
+    /// The last number the server sent back.
+    returned: Line,
+    /// The server spins while this is set and parks otherwise, so it takes no CPU from
+    /// the other cases between its own batches.
+    serving: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// The floor of a round trip between two threads: the caller writes a number to one
+/// cache line and spins until a server thread, spinning on that line, writes it back on
+/// another. Nothing a bridge does between two threads can be faster.
+pub struct PingPong {
+    court: Arc<Court>,
+    server: Thread,
+    /// The server's kernel thread id, for pinning it like a loop thread.
+    pub thread_id: Option<u32>,
+    thread: Option<thread::JoinHandle<()>>,
+    sent: u64,
+}
+
+impl PingPong {
+    pub fn start() -> PingPong {
+        let court = Arc::new(Court::default());
+        let (id_tx, id_rx) = std_mpsc::channel();
+        let thread = {
+            let court = court.clone();
+            thread::Builder::new()
+                .name("ping-pong".into())
+                .spawn(move || {
+                    let _ = id_tx.send(super::placement::current_thread_id());
+                    serve(&court);
+                })
+                .expect("ping-pong thread")
+        };
+        PingPong {
+            court,
+            server: thread.thread().clone(),
+            thread_id: id_rx.recv().ok().flatten(),
+            thread: Some(thread),
+            sent: 0,
+        }
+    }
+
+    /// `rounds` round trips back to back, with the server spinning throughout.
+    pub fn rally(&mut self, rounds: u64) {
+        let court = &*self.court;
+        court.serving.store(true, Ordering::SeqCst);
+        self.server.unpark();
+        for _ in 0..rounds {
+            self.sent += 1;
+            court.ball.0.store(self.sent, Ordering::Release);
+            while court.returned.0.load(Ordering::Acquire) != self.sent {
+                std::hint::spin_loop();
+            }
+        }
+        court.serving.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The server's side: returns every number it sees while serving, parks otherwise.
+fn serve(court: &Court) {
+    let mut seen = 0;
+    loop {
+        while !court.serving.load(Ordering::SeqCst) {
+            if court.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            // A park between the look and an unpark returns at once (the token).
+            thread::park();
+        }
+        while court.serving.load(Ordering::Relaxed) {
+            let ball = court.ball.0.load(Ordering::Acquire);
+            if ball != seen {
+                seen = ball;
+                court.returned.0.store(ball, Ordering::Release);
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Drop for PingPong {
+    fn drop(&mut self) {
+        self.court.stop.store(true, Ordering::SeqCst);
+        self.server.unpark();
+        let _ = self.thread.take().map(thread::JoinHandle::join);
     }
 }
