@@ -241,10 +241,17 @@ pub enum Error {
         /// Where the job (or the refused call) was submitted.
         site: Site,
     },
-    /// A pool with a bounded queue had no room for the job, so it was refused and never
-    /// runs: at once from [`ThreadPool::submit`](crate::ThreadPool::submit), or once the
-    /// wait of [`ThreadPool::submit_timeout`](crate::ThreadPool::submit_timeout) ran out.
-    /// Async code waits for room with [`ThreadPool::reserve`](crate::ThreadPool::reserve).
+    /// A bounded queue had no room for the job, so it was refused and never runs: a
+    /// pool's queue ([`ThreadPoolBuilder::queue_capacity`](crate::ThreadPoolBuilder::queue_capacity)),
+    /// the loop's pending jobs ([`BridgeBuilder::max_pending`](crate::BridgeBuilder::max_pending)),
+    /// a thread-bound value's mailbox, or a threadsafe function's queue. At once from a
+    /// plain submission, or once a timed one's wait ran out
+    /// ([`ThreadPool::submit_timeout`](crate::ThreadPool::submit_timeout),
+    /// [`Handle::submit_timeout`](crate::Handle::submit_timeout),
+    /// [`ThreadBound::call_timeout`](crate::ThreadBound::call_timeout),
+    /// [`ThreadsafeFn::call_timeout`](crate::ThreadsafeFn::call_timeout)). Async code
+    /// waits for room with `reserve().await`; a threadsafe function with
+    /// [`CallMode::Blocking`](crate::CallMode::Blocking).
     QueueFull {
         /// Where the job was submitted.
         site: Site,
@@ -580,8 +587,9 @@ impl fmt::Display for Error {
             ),
             Error::QueueFull { .. } => write!(
                 f,
-                "pool queue is full: {job} was refused (submitted at {at}); wait for room \
-                 with `reserve().await` or `submit_timeout`"
+                "queue is full: {job} was refused (submitted at {at}); wait for room with \
+                 `reserve().await`, a timed submission (`submit_timeout`, `call_timeout`) or \
+                 `CallMode::Blocking`"
             ),
             Error::Reentrant { .. } => write!(
                 f,

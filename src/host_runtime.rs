@@ -101,6 +101,19 @@ pub(crate) fn admit_wait(
     }
 }
 
+/// The mode a wait on several jobs at once follows: the strictest of theirs (`Panic`
+/// over `Log` over `Ignore`), so that no job's bridge is waited on in a way it refuses.
+pub(crate) fn strictest(modes: impl IntoIterator<Item = AssertMode>) -> AssertMode {
+    modes
+        .into_iter()
+        .min_by_key(|mode| match mode {
+            AssertMode::Panic => 0,
+            AssertMode::Log => 1,
+            AssertMode::Ignore => 2,
+        })
+        .unwrap_or(AssertMode::Panic)
+}
+
 /// Takes a place in `room` for the blocking submission at `site`: at once if there is
 /// one, otherwise waiting up to `timeout` as [`admit_wait`] allows (`Err` is its
 /// refusal); `Ok(Err(_))` says why no place was had.

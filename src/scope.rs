@@ -396,7 +396,7 @@ impl Scope {
         let share = self.handle.state().hook_share;
         Some(wait_for_hooks(
             running,
-            deadline_after(timeout.mul_f64(share)),
+            deadline_after(crate::util::share_of(timeout, share)),
         ))
     }
 

@@ -39,6 +39,12 @@ impl Dispatcher {
     }
 }
 
+/// `share` (0 to 1) of `timeout`, saturating instead of panicking when the product
+/// does not fit a `Duration` (a `Duration::MAX` timeout).
+pub(crate) fn share_of(timeout: Duration, share: f64) -> Duration {
+    Duration::try_from_secs_f64(timeout.as_secs_f64() * share).unwrap_or(timeout)
+}
+
 /// A deadline `timeout` from now, saturating instead of overflowing.
 pub(crate) fn deadline_after(timeout: std::time::Duration) -> Instant {
     let now = Instant::now();

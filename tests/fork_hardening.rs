@@ -28,7 +28,7 @@ mod unix {
     type Case = fn() -> Result<(), String>;
 
     pub fn main() {
-        let cases: [(&str, Case); 3] = [
+        let cases: [(&str, Case); 4] = [
             (
                 "inherited_idle_thread_pool_runs_the_job_and_reports_closed_in_a_forked_child",
                 inherited_idle_thread_pool_runs_the_job_and_reports_closed_in_a_forked_child,
@@ -40,6 +40,10 @@ mod unix {
             (
                 "thread_bound_value_in_a_forked_child_refuses_calls_and_fails_waits_fast",
                 thread_bound_value_in_a_forked_child_refuses_calls_and_fails_waits_fast,
+            ),
+            (
+                "bridge_shut_down_in_a_forked_child_writes_nothing_on_the_parents_loop_stack",
+                bridge_shut_down_in_a_forked_child_writes_nothing_on_the_parents_loop_stack,
             ),
         ];
         let mut failed = 0;
@@ -176,6 +180,55 @@ mod unix {
         }
         if !output.lines().any(|said| said.starts_with("dropped in")) {
             return Err(format!("the child's drop never returned:\n{output}"));
+        }
+        Ok(())
+    }
+
+    fn bridge_shut_down_in_a_forked_child_writes_nothing_on_the_parents_loop_stack(
+    ) -> Result<(), String> {
+        // Broke: the child's shutdown (and the bridge's drop) woke the loop's stop
+        // waiter, linked from the parent's loop thread's stack. That thread does not
+        // exist in the child and its stack's memory is reused by the child's threads:
+        // a write through a dangling pointer, then a call through a garbage waker.
+        let bridge = loopbridge::Bridge::new().map_err(|e| e.to_string())?;
+        let handle = bridge.handle();
+        handle
+            .submit(async { 1 })
+            .wait()
+            .map_err(|e| e.to_string())?;
+        let scoped = handle.scope("plugin");
+        let output = in_child(WAIT, move |pipe| {
+            // The child's own threads reuse the memory where the parent's threads had
+            // their stacks.
+            let scribblers: Vec<_> = (0..4)
+                .map(|_| {
+                    std::thread::spawn(|| {
+                        std::hint::black_box([0xA5u8; 256 * 1024]);
+                    })
+                })
+                .collect();
+            for scribbler in scribblers {
+                scribbler.join().unwrap();
+            }
+            let refused = handle.submit(async { 2 }).wait();
+            pipe.say(&format!(
+                "submit: {}",
+                refused.is_err_and(|e| e.is_forked())
+            ));
+            let closed = scoped.close(WAIT);
+            pipe.say(&format!("scope: {closed}"));
+            let report = bridge.shutdown(WAIT);
+            pipe.say(&format!(
+                "shutdown: left behind {}",
+                report.loop_left_behind
+            ));
+            drop(handle);
+            pipe.say("dropped");
+        })?;
+        for line in ["submit: true", "shutdown: left behind true", "dropped"] {
+            if !output.lines().any(|said| said == line) {
+                return Err(format!("the child did not say {line:?}:\n{output}"));
+            }
         }
         Ok(())
     }

@@ -296,3 +296,88 @@ fn dropping_a_bridge_inside_either_runtime_is_safe() {
         assert!(pending.wait().unwrap_err().is_closed());
     }
 }
+
+#[test]
+fn multi_waits_and_stream_reads_in_a_current_thread_runtime_are_refused_too() {
+    install();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let host = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    host.block_on(async move {
+        // Each would wait for a job that needs a task of this very runtime.
+        let jobs = vec![job_needing_a_host_task(&handle)];
+        let line = line!() + 1;
+        let all = loopbridge::wait_all(&jobs, Duration::from_secs(30)).unwrap_err();
+        assert!(all.is_blocking_in_runtime(), "{all}");
+        assert_eq!(all.site().location().line(), line, "names the wait");
+        let any = loopbridge::wait_any(&jobs, Duration::from_secs(30)).unwrap_err();
+        assert!(any.is_blocking_in_runtime(), "{any}");
+        let mut finished = loopbridge::as_completed(jobs);
+        let next = finished.next_timeout(Duration::from_secs(30)).unwrap_err();
+        assert!(next.is_blocking_in_runtime(), "{next}");
+        // A `for` loop ends: the job is yielded refused (and cancelled).
+        let refused: Vec<_> = finished.by_ref().collect();
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0].1.as_ref().unwrap_err().is_blocking_in_runtime());
+
+        let (tx, rx) = tokio::sync::mpsc::channel::<u32>(1);
+        tokio::spawn(async move {
+            let _ = tx.send(7).await;
+        });
+        let stream =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|n| (n, rx)) },
+            );
+        let items: Vec<_> = handle.iter(stream, 1).collect();
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert!(items[0].as_ref().unwrap_err().is_blocking_in_runtime());
+    });
+}
+
+#[test]
+fn multi_waits_and_stream_reads_in_a_multi_thread_worker_keep_the_host_running() {
+    install();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    // One worker: without `block_in_place` the host task would wait behind the waiter.
+    let host = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let answers = host.block_on(async move {
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            tokio::task::yield_now().await;
+            let jobs = vec![job_needing_a_host_task(&handle)];
+            loopbridge::wait_all(&jobs, Duration::from_secs(30)).unwrap();
+            tokio::task::yield_now().await;
+            let jobs = vec![job_needing_a_host_task(&handle)];
+            loopbridge::wait_any(&jobs, Duration::from_secs(30)).unwrap();
+            tokio::task::yield_now().await;
+            let mut finished = loopbridge::as_completed(vec![job_needing_a_host_task(&handle)]);
+            let (_, answer) = finished
+                .next_timeout(Duration::from_secs(30))
+                .unwrap()
+                .unwrap();
+            answers.push(answer.unwrap());
+            tokio::task::yield_now().await;
+            let (tx, rx) = tokio::sync::mpsc::channel::<u32>(1);
+            tokio::spawn(async move {
+                let _ = tx.send(7).await;
+            });
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|n| (n, rx))
+            });
+            for item in handle.iter(stream, 1) {
+                answers.push(item.unwrap());
+            }
+            answers
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(answers, [42, 7]);
+}

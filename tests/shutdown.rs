@@ -48,6 +48,28 @@ fn an_unbounded_shutdown_of_an_idle_bridge_returns() {
 }
 
 #[test]
+fn an_unbounded_shutdown_with_the_whole_timeout_for_hooks_returns() {
+    // The hooks' share of `Duration::MAX` must not overflow either (it panicked, also in
+    // the bridge's drop and in a scope's close).
+    let bridge = Bridge::builder()
+        .shutdown_timeout(Duration::MAX)
+        .shutdown_hook_share(1.0)
+        .build()
+        .unwrap();
+    let scope = bridge.handle().scope("unbounded");
+    let _hook = scope.on_close("bye", || async {});
+    assert!(scope.close(Duration::MAX).is_clean());
+    let report = bridge.shutdown(Duration::MAX);
+    assert!(report.is_clean(), "{report}");
+    let dropped = Bridge::builder()
+        .shutdown_timeout(Duration::MAX)
+        .shutdown_hook_share(1.0)
+        .build()
+        .unwrap();
+    drop(dropped);
+}
+
+#[test]
 fn every_submission_after_shutdown_fails_closed_at_once() {
     capture_logs();
     let bridge = Bridge::new().unwrap();

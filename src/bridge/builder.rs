@@ -268,11 +268,14 @@ impl BridgeBuilder {
     /// [`Handle::reserve`]`().await` (the same vocabulary as a bounded
     /// [`ThreadPool`](crate::ThreadPool)). A [`ThreadsafeFn`](crate::ThreadsafeFn) holds
     /// one place for its life, its events none (its own capacity bounds them). Shutdown
-    /// refuses every waiter with [`Error::Closed`](crate::Error::Closed).
+    /// refuses every waiter with [`Error::Closed`](crate::Error::Closed). `0` is refused
+    /// by [`build`](BridgeBuilder::build) with [`io::ErrorKind::InvalidInput`].
     ///
     /// # Examples
     ///
     /// ```
+    /// let refused = loopbridge::Bridge::builder().max_pending(0).build();
+    /// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     /// let bridge = loopbridge::Bridge::builder().max_pending(1).build()?;
     /// let handle = bridge.handle();
     /// let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -319,6 +322,13 @@ impl BridgeBuilder {
                     "loopbridge: shutdown_hook_share({}) is not a share between 0 and 1",
                     self.shutdown_hook_share
                 ),
+            ));
+        }
+        if self.max_pending == Some(0) {
+            // Like a pool's `queue_capacity(0)`: a loop that refuses every job is a bug.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "loopbridge: max_pending must be at least 1 (0 would refuse every job)",
             ));
         }
         match self.spin {

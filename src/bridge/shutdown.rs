@@ -18,7 +18,7 @@ use crate::job::Tally;
 use crate::loop_thread;
 use crate::process;
 use crate::report::{ShutdownReport, StageReport};
-use crate::util::deadline_after;
+use crate::util::{deadline_after, share_of};
 
 use super::loop_body::TEARDOWN_GRACE;
 
@@ -69,13 +69,18 @@ pub(super) fn stop(
         hooks.extend(state.take_scope_hooks());
         start_hooks(handle, hooks)
     };
-    let hooks_until = deadline_after(timeout.mul_f64(state.hook_share));
+    let hooks_until = deadline_after(share_of(timeout, state.hook_share));
 
     *state.stop_deadline.lock() = Some(deadline);
     state.refuse_new();
     state.closing.cancel();
     state.refuse_scopes();
-    state.stop.notify_one();
+    if !forked {
+        // In a forked child the loop's stop waiter is linked from the parent's loop
+        // thread's stack, memory the child reuses: waking it would write through a
+        // dangling pointer.
+        state.stop.notify_one();
+    }
     let in_background = !forked
         && (loop_thread::is_any_loop_thread()
             || (caller == Caller::Drop && tokio::runtime::Handle::try_current().is_ok()));

@@ -282,7 +282,12 @@ impl LoopState {
         // `closed` is seen by the stopping loop's own look at the live count, which comes
         // after `refuse_new`'s fence.
         fence(Ordering::SeqCst);
-        if self.closed.load(Ordering::SeqCst) && self.registry.live() == 0 {
+        // Not in a forked child: the loop's idle waiter is linked from the parent's loop
+        // thread's stack (see `bridge::shutdown::stop`).
+        if self.closed.load(Ordering::SeqCst)
+            && self.registry.live() == 0
+            && self.fork_generation == crate::process::generation()
+        {
             self.idle.notify_one();
         }
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
+use crate::host_runtime::{self, Waiting};
 use crate::loop_thread;
 use crate::notify::{Notifier, Notify, Watcher};
 use crate::process;
@@ -37,6 +38,11 @@ use crate::util::deadline_after;
 /// order, with [`Error::BlockingOnLoop`], cancelling it (as
 /// [`wait_timeout_or_cancel`](Completion::wait_timeout_or_cancel) does there), so a
 /// `for` loop ends; `next_timeout` returns `Err(BlockingOnLoop)` and keeps them.
+/// Inside another tokio runtime's async context it follows
+/// [`Completion::wait`](crate::Completion::wait)'s rule, for the strictest of the remaining jobs'
+/// [`AssertMode`](crate::AssertMode)s: `block_in_place` on a multi-thread worker,
+/// [`Error::BlockingInRuntime`] (or the mode's log) on a current-thread runtime. Refused there,
+/// `next` yields the remaining jobs the same way, with that error.
 ///
 /// # Panics
 ///
@@ -274,14 +280,15 @@ impl<T> AsCompleted<T> {
             if self.found_orphans() {
                 continue;
             }
-            let deadline = if loop_thread::is_any_loop_thread() {
+            let (waiting, deadline) = if loop_thread::is_any_loop_thread() {
                 // Only what is in already: a loop thread must not wait.
-                Some(Instant::now())
+                (Waiting::Here, Some(Instant::now()))
             } else {
-                deadline
+                (self.admit(at)?, deadline)
             };
             self.told.clear();
-            if self.notifier.drain(&mut self.told, deadline) {
+            let (notifier, told) = (&self.notifier, &mut self.told);
+            if waiting.run(|| notifier.drain(told, deadline)) {
                 self.ready.extend(self.told.drain(..));
                 continue;
             }
@@ -327,6 +334,19 @@ impl<T> AsCompleted<T> {
         self.ready.len() > before
     }
 
+    /// Whether the wait for the next result called at `at` may block here, and how:
+    /// inside another tokio runtime as `host_runtime` says for the strictest mode of
+    /// the jobs left (as [`Completion::wait`] does for one); the refusal names the first.
+    fn admit(&self, at: &'static Location<'static>) -> Result<Waiting, Error> {
+        let left = || self.completions.iter().flatten();
+        let mode =
+            host_runtime::strictest(left().map(|completion| completion.cell().record.assert_mode));
+        let Some(first) = left().next() else {
+            return Ok(Waiting::Here);
+        };
+        host_runtime::admit_wait(mode, first.site(), at)
+    }
+
     /// Why a wait that found nothing returns: the loop thread, or the deadline.
     fn refusal(&self, at: &'static Location<'static>) -> Error {
         if loop_thread::is_any_loop_thread() {
@@ -357,16 +377,21 @@ impl<T> Iterator for AsCompleted<T> {
         match self.next_until(None, at) {
             Ok(next) => next,
             Err(refused) => {
-                // Only a loop thread gets here (no deadline): yield the first remaining
+                // Only a refused wait gets here (no deadline): on a loop thread, or in
+                // another runtime that refuses blocking waits. Yield the first remaining
                 // job as refused, and cancel it, since nobody will read it.
                 let index = self.completions.iter().position(Option::is_some)?;
                 let completion = self.completions[index].take()?;
                 completion.cancel();
                 self.left -= 1;
-                let site = completion.site().at(at);
+                let error = match refused {
+                    Error::BlockingOnLoop { .. } => Error::BlockingOnLoop {
+                        site: completion.site().at(at),
+                    },
+                    other => other,
+                };
                 drop(completion);
-                drop(refused);
-                Some((index, Err(Error::BlockingOnLoop { site })))
+                Some((index, Err(error)))
             }
         }
     }

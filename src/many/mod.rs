@@ -7,7 +7,8 @@
 //! A result costs O(1) whatever the number of jobs; no thread is started and nothing
 //! polls.
 //!
-//! May import: `completion`, `job`, `notify`, `error`, `loop_thread`, `process`, `util`.
+//! May import: `completion`, `job`, `notify`, `error`, `loop_thread`, `host_runtime`,
+//! `process`, `util`.
 
 mod as_completed;
 mod wait;

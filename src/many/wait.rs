@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
+use crate::host_runtime::{self, Waiting};
 use crate::loop_thread;
 use crate::notify::{Notifier, Notify, Watcher};
 use crate::util::deadline_after;
@@ -30,7 +31,10 @@ use super::waitable::{Waitable, Watched};
 /// # Blocking
 ///
 /// Blocks for at most `timeout`; on a loop thread it returns `Err(BlockingOnLoop)` at
-/// once. No thread is started and nothing polls: each job tells the waiting thread when
+/// once. Inside another tokio runtime's async context it follows
+/// [`Completion::wait`](crate::Completion::wait)'s rule, for the strictest of the jobs'
+/// [`AssertMode`](crate::AssertMode)s: `block_in_place` on a multi-thread worker,
+/// [`Error::BlockingInRuntime`] (or the mode's log) on a current-thread runtime. No thread is started and nothing polls: each job tells the waiting thread when
 /// it resolves, so the cost of a wake-up does not grow with the number of completions
 /// (registering and unregistering costs one lock per completion per call).
 ///
@@ -128,12 +132,8 @@ where
         !items.is_empty(),
         "`wait_any` called at {at} with no completions: none could ever be done"
     );
-    if loop_thread::is_any_loop_thread() {
-        return Err(Error::BlockingOnLoop {
-            site: Site::new(at, None),
-        });
-    }
     let jobs: Vec<&dyn Watched> = items.iter().map(|item| item.target().job).collect();
+    let waiting = admit(&jobs, at)?;
     if let Some(done) = jobs.iter().position(|job| job.is_resolved()) {
         return Ok(done);
     }
@@ -145,7 +145,7 @@ where
         Some(done) => Ok(done),
         None => {
             let mut told = Vec::new();
-            if wait.notifier.drain(&mut told, Some(deadline)) {
+            if waiting.run(|| wait.notifier.drain(&mut told, Some(deadline))) {
                 Ok(told[0])
             } else {
                 Err(timed_out(&jobs, at))
@@ -171,7 +171,11 @@ where
 /// # Blocking
 ///
 /// Blocks for at most `timeout`; on a loop thread it returns `Err(BlockingOnLoop)` at
-/// once. Each job that resolves tells the waiting thread, in O(1): no thread per wait,
+/// once. Inside another tokio runtime's async context it follows
+/// [`Completion::wait`](crate::Completion::wait)'s rule, for the strictest of the jobs'
+/// [`AssertMode`](crate::AssertMode)s: `block_in_place` on a multi-thread worker,
+/// [`Error::BlockingInRuntime`] (or the mode's log) on a current-thread runtime.
+/// Each job that resolves tells the waiting thread, in O(1): no thread per wait,
 /// no polling, no rescan of the others.
 ///
 /// # Examples
@@ -253,11 +257,12 @@ where
             site: Site::new(at, None),
         });
     }
-    let jobs: Vec<&dyn Watched> = items
-        .iter()
-        .map(|item| item.target().job)
-        .filter(|job| !job.is_resolved())
-        .collect();
+    let all: Vec<&dyn Watched> = items.iter().map(|item| item.target().job).collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    let waiting = admit(&all, at)?;
+    let jobs: Vec<&dyn Watched> = all.into_iter().filter(|job| !job.is_resolved()).collect();
     if jobs.is_empty() {
         return Ok(());
     }
@@ -272,13 +277,26 @@ where
             break Ok(());
         }
         told.clear();
-        if !wait.notifier.drain(&mut told, Some(deadline)) {
+        if !waiting.run(|| wait.notifier.drain(&mut told, Some(deadline))) {
             break Err(timed_out(&jobs, at));
         }
         left -= told.len();
     };
     wait.unregister();
     result
+}
+
+/// Whether a multi-wait called at `at` on `jobs` may block here, and how: refused on a
+/// loop thread, and inside another tokio runtime as `host_runtime` says for the
+/// strictest of the jobs' modes (as [`Completion::wait`](crate::Completion::wait) does
+/// for one job), whether or not one is done already.
+fn admit(jobs: &[&dyn Watched], at: &'static Location<'static>) -> Result<Waiting, Error> {
+    let site = Site::new(at, None);
+    if loop_thread::is_any_loop_thread() {
+        return Err(Error::BlockingOnLoop { site });
+    }
+    let mode = host_runtime::strictest(jobs.iter().map(|job| job.assert_mode()));
+    host_runtime::admit_wait(mode, &site, at)
 }
 
 /// `Timeout` for a multi-wait called at `at`: names the first job still pending.

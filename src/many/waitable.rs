@@ -3,6 +3,7 @@
 use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::job::JobCell;
+use crate::loop_thread::AssertMode;
 use crate::notify::Watcher;
 
 /// Anything [`wait_any`](crate::wait_any) and [`wait_all`](crate::wait_all) can wait on:
@@ -64,6 +65,8 @@ pub(crate) trait Watched {
     fn site(&self) -> &Site;
     /// `Forked` when the job is pending and its executor was left behind in a fork.
     fn orphaned(&self) -> Option<Error>;
+    /// What a blocking wait on the job inside another runtime's async context does.
+    fn assert_mode(&self) -> AssertMode;
 }
 
 impl<T> Watched for JobCell<T> {
@@ -81,6 +84,10 @@ impl<T> Watched for JobCell<T> {
 
     fn site(&self) -> &Site {
         &self.record.site
+    }
+
+    fn assert_mode(&self) -> AssertMode {
+        self.record.assert_mode
     }
 
     fn orphaned(&self) -> Option<Error> {

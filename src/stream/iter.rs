@@ -23,6 +23,7 @@ use futures_core::Stream;
 
 use crate::completion::Completion;
 use crate::error::Error;
+use crate::host_runtime::{self, Waiting};
 use crate::loop_thread;
 use crate::notify::{Notify, Watcher};
 use crate::sync::{Condvar, Mutex, MutexGuard};
@@ -259,6 +260,10 @@ impl<S: Stream> Future for Pump<S> {
 /// nothing blocks: `next` yields the items already fetched, then one
 /// `Err(BlockingOnLoop)` (and cancels the stream) where it would have to wait, so a `for`
 /// loop ends; `next_timeout` returns `Err(BlockingOnLoop)` and leaves the stream running.
+/// Inside another tokio runtime's async context a wait follows
+/// [`Completion::wait`]'s rule: `block_in_place` on a multi-thread worker; on a
+/// current-thread runtime [`Error::BlockingInRuntime`] (or the bridge's
+/// [`AssertMode`](crate::AssertMode) log), where `next` also cancels the stream.
 ///
 /// # Examples
 ///
@@ -385,6 +390,8 @@ impl<T> StreamIter<T> {
         }
         let buffer = &*self.buffer;
         let mut state = buffer.state.lock();
+        // How this thread may block, decided at the first wait.
+        let mut waiting: Option<Waiting> = None;
         loop {
             state = match buffer.pop(state) {
                 Ok(item) => return Ok(Some(item)),
@@ -411,11 +418,21 @@ impl<T> StreamIter<T> {
                 self.finished = true;
                 return Err(forked);
             }
+            // Inside another tokio runtime, as `Completion::wait` would.
+            let waiting = match waiting {
+                Some(waiting) => waiting,
+                None => *waiting.insert(host_runtime::admit_wait(
+                    self.job.cell().record.assert_mode,
+                    self.job.site(),
+                    at,
+                )?),
+            };
             match deadline {
-                None => state = buffer.readable.wait(state),
+                None => state = waiting.run(|| buffer.readable.wait(state)),
                 Some(deadline) => {
                     let timed_out;
-                    (state, timed_out) = buffer.readable.wait_until(&buffer.state, state, deadline);
+                    (state, timed_out) =
+                        waiting.run(|| buffer.readable.wait_until(&buffer.state, state, deadline));
                     if timed_out && state.items.is_empty() && !state.ended && !state.job_done {
                         return Err(Error::Timeout {
                             site: self.job.site().at(at),
@@ -438,8 +455,9 @@ impl<T> Iterator for StreamIter<T> {
         match self.next_until(None, Location::caller()) {
             Ok(item) => item.map(Ok),
             Err(error) => {
-                if error.is_blocking_on_loop() {
-                    // Nobody can read it here: stop the stream, as the iterator's drop would.
+                if error.is_blocking_on_loop() || error.is_blocking_in_runtime() {
+                    // Nobody can read it here: stop the stream, as the iterator's drop
+                    // would (a `for` loop then ends).
                     self.finished = true;
                     self.job.cancel();
                 }

@@ -5,7 +5,8 @@
 //! producer at its next item.
 //!
 //! May import: `pool`, `completion`, `job`, `notify`, `sync`, `error`, `loop_thread`,
-//! `process`, `util`. Not `event_loop` or `handle`: `Handle::iter` submits the pump.
+//! `host_runtime`, `process`, `util`. Not `event_loop` or `handle`: `Handle::iter`
+//! submits the pump.
 
 mod iter;
 mod pipe;
