@@ -81,7 +81,11 @@ impl ThreadPool {
     ///
     /// # Blocking
     ///
-    /// Never blocks: the jobs start at the first read or write.
+    /// Never blocks: the jobs start at the first read or write. A job holds one of the
+    /// pool's workers while the reader or writer lives, also while it waits for the async
+    /// side to make room (a reader that paused): size the pool for the `Unblock`s open at
+    /// once, plus the other work it runs, or drop (or finish) one before waiting on the
+    /// pool for something else.
     ///
     /// # Examples
     ///

@@ -158,7 +158,10 @@ impl ThreadPool {
     ///
     /// # Blocking
     ///
-    /// Never blocks: fine on a loop thread.
+    /// Never blocks: fine on a loop thread. The producing job holds one of the pool's
+    /// workers until the iterator ends or the stream is dropped, also while it waits for
+    /// a consumer that paused: size the pool for the streams open at once, plus the other
+    /// work it runs.
     ///
     /// # Panics
     ///
