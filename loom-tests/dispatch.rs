@@ -127,3 +127,67 @@ fn a_cancel_racing_the_dispatcher_always_drops_the_future() {
         assert!(completion.wait().unwrap_err().is_cancelled());
     });
 }
+
+/// The three ways a job's future, in its cell, comes to an end racing each other: its own
+/// end (another thread makes it ready and wakes it), a cancel, and the loop letting go of
+/// the job at its teardown. Whichever wins, the future is dropped exactly once, the job
+/// is resolved once (with the result of the side that won: its value, `Cancelled` if the
+/// cancel says it won, else `Closed`), and it leaves the registry.
+#[test]
+fn a_cells_future_is_dropped_and_resolved_once_whoever_ends_it() {
+    loom::model(|| {
+        let mut dispatcher = DispatchModel::new();
+        let ready = Arc::new(AtomicBool::new(false));
+        let parked_waker = Arc::new(Mutex::new(None));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let completion = {
+            let (ready, parked_waker) = (ready.clone(), parked_waker.clone());
+            let (polls, drops) = (polls.clone(), drops.clone());
+            dispatcher.submitter().submit(
+                move |job| {
+                    polls.fetch_add(1, SeqCst);
+                    *parked_waker.lock().unwrap() = Some(job.waker());
+                    if ready.load(SeqCst) {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                },
+                move || {
+                    drops.fetch_add(1, SeqCst);
+                },
+            )
+        };
+        let completion = Arc::new(completion);
+        let canceller = {
+            let completion = completion.clone();
+            thread::spawn(move || completion.cancel())
+        };
+        let finisher = thread::spawn(move || {
+            ready.store(true, SeqCst);
+            if let Some(waker) = parked_waker.lock().unwrap().take() {
+                waker.wake();
+            }
+        });
+        let registry = dispatcher.submitter();
+        // The loop polls the job once (or drops it unpolled, cancelled first), then stops
+        // with whatever has happened by then.
+        dispatcher.run_until(|| polls.load(SeqCst) + drops.load(SeqCst) >= 1);
+        dispatcher.finish_stop();
+        assert_eq!(registry.live_jobs(), 0, "the job left the registry");
+        let cancelled = canceller.join().unwrap();
+        finisher.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 1, "the future is dropped exactly once");
+        let completion =
+            Arc::try_unwrap(completion).unwrap_or_else(|_| panic!("the canceller is done"));
+        match completion.wait() {
+            Ok(()) => assert!(!cancelled, "a cancel that won leaves no value"),
+            Err(error) if error.is_cancelled() => assert!(cancelled, "only a won cancel"),
+            Err(error) => {
+                assert!(error.is_closed(), "{error}");
+                assert!(!cancelled, "a cancel that won is what the completion says");
+            }
+        }
+    });
+}

@@ -3,15 +3,15 @@
 //! the loop thread (which a real bridge drives with tokio).
 
 use std::future::poll_fn;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use crate::bridge::BridgeBuilder;
 use crate::completion::Completion;
 use crate::error::{Error, Site};
-use crate::event_loop::{admit, run, Admitted, Jobs, LoopState};
-use crate::job::Start;
+use crate::event_loop::{InCell, Jobs, LoopState};
+use crate::job::{JobCell, Start};
 
 /// A loop without a runtime: jobs are submitted to its run queue through a
 /// [`Submitter`] from any thread, and [`run_until`](DispatchModel::run_until) is the
@@ -29,7 +29,7 @@ pub struct Submitter {
 
 /// What a model job's future sees of its own job when it is polled.
 pub struct JobView<'a> {
-    cell: &'a crate::job::JobCell<()>,
+    cell: &'a JobCell<()>,
     waker: &'a Waker,
 }
 
@@ -176,32 +176,36 @@ impl Submitter {
     {
         // Made first: a refused job's future is dropped, as `Handle::submit` drops it.
         let guard = OnDrop(Some(future_dropped));
-        let Admitted {
-            cell,
-            resolver,
-            key,
-        } = admit::<()>(
-            &self.state,
-            Site::caller(),
-            scope.map(|scope| scope.0.clone()),
-            false,
-        )?;
-        let own = cell.clone();
+        // The future sees its own cell, which holds it, through a weak reference set once
+        // the cell exists (a strong one would keep the cell alive through its future).
+        let own: Arc<OnceLock<Weak<JobCell<()>>>> = Arc::default();
+        let view = own.clone();
         let future = async move {
             let _guard = guard;
             poll_fn(|cx| {
+                let cell = view
+                    .get()
+                    .and_then(Weak::upgrade)
+                    .expect("polled in its cell");
                 poll(JobView {
-                    cell: &own,
+                    cell: &cell,
                     waker: cx.waker(),
                 })
             })
             .await;
         };
-        // Wrapped as every job is: the wrapper delivers the value, or ends a cancelled
-        // job at its next poll without polling the model's future again.
-        let start = Start::Sent(Box::pin(run(future, resolver)));
-        self.state.enqueue(cell.clone(), key, start);
-        Ok(Completion::new(cell))
+        // In its cell, as every `Send` future is: the cell's poll delivers the value, or
+        // ends a cancelled job at its next poll without polling the model's future again.
+        let (cell, key) = self.state.register(
+            Site::caller(),
+            scope.map(|scope| scope.0.clone()),
+            false,
+            InCell::new(future),
+        )?;
+        let erased: Arc<JobCell<()>> = cell.clone();
+        let _ = own.set(Arc::downgrade(&erased));
+        self.state.enqueue(cell, key, Start::InCell);
+        Ok(Completion::new(erased))
     }
 }
 

@@ -24,7 +24,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::{panic_message, Error};
-use crate::job::{Arrival, Ended, JobRecord, LocalFuture, LoopJob, NewJob};
+use crate::job::{Arrival, Ended, JobHold, JobRecord, LocalFuture, LoopJob, NewJob};
 use crate::util::log_panic;
 
 use super::poll_clock::TurnWaker;
@@ -146,9 +146,11 @@ pub(crate) struct Jobs {
 }
 
 struct Entry {
-    future: LocalFuture,
+    /// The job's future when it is not in the job's cell (built on the loop thread).
+    local: Option<LocalFuture>,
     waker: Waker,
-    job: Arc<dyn LoopJob>,
+    /// Dropped after the rest of the entry (see [`JobHold`]).
+    job: JobHold,
     /// The job's key in the registry (its place in this table is another number).
     key: usize,
 }
@@ -249,7 +251,7 @@ impl Jobs {
             key,
         } = new;
         let entry = Entry {
-            future: start.into_future(),
+            local: start.into_future(),
             waker,
             job,
             key,
@@ -279,17 +281,21 @@ impl Jobs {
             return began;
         };
         let Entry {
-            future, waker, job, ..
+            local, waker, job, ..
         } = &mut entry;
         let record = job.record();
         job.schedule().polling();
         record.poll_began(began);
         state.poll_clock.poll_began(began);
         let mut cx = Context::from_waker(waker);
-        // Every job's future catches the panics of its own poll (see `run`); what is
-        // left (the destructors of a future that just finished) is caught here, so the
-        // dispatcher, which every job depends on, never unwinds.
-        let ended = match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+        // Every job's poll catches the panics of its future's own poll (see `task`);
+        // what is left (the destructors of a future that just finished) is caught here,
+        // so the dispatcher, which every job depends on, never unwinds.
+        let polled = catch_unwind(AssertUnwindSafe(|| match local {
+            Some(future) => future.as_mut().poll(&mut cx),
+            None => job.poll_future(&mut cx),
+        }));
+        let ended = match polled {
             Ok(poll) => poll.is_ready(),
             Err(payload) => {
                 end_panicked(state, &**job, &*payload);
@@ -306,14 +312,14 @@ impl Jobs {
         // The job's teardown is part of its last poll: the watchdog sees it, and its
         // time is the job's.
         let Entry {
-            future,
+            local,
             waker,
             job,
             key,
         } = entry;
         let record = job.record();
         let site = Some(&record.site);
-        log_panic("dropping an ended job", site, || drop((future, waker)));
+        log_panic("dropping an ended job", site, || drop((local, waker)));
         log_panic("removing an ended job", site, || state.deregister(key));
         if vacant.len() == entries.len() && entries.capacity() > RETAINED_JOBS {
             // The table is empty: after a burst, give its memory back. A waker that
@@ -322,7 +328,7 @@ impl Jobs {
             *vacant = Vec::new();
         }
         let mut next = close_poll(state, record, began);
-        if Arc::strong_count(&job) == 1 {
+        if Arc::strong_count(job.job()) == 1 {
             // The job's last reference: dropping it closes the job's tracing span, which
             // runs the application's subscriber. Not part of any poll.
             let site = record.site.clone();
@@ -409,12 +415,12 @@ impl Drop for Jobs {
         state.poll_clock.turn.stopped();
         for entry in std::mem::take(&mut self.entries).into_iter().flatten() {
             let Entry {
-                future,
+                local,
                 waker,
                 job,
                 key,
             } = entry;
-            state.cut_off(key, job, (future, waker));
+            state.cut_off(key, job.job().clone(), (local, waker, job));
         }
         for arrival in std::mem::take(&mut self.arrivals) {
             if let Arrival::New(new) = arrival {

@@ -26,4 +26,4 @@ pub(crate) use events::Events;
 pub(crate) use poll_clock::TurnWaker;
 pub(crate) use poll_clock::{Sighting, Stall, Turn};
 pub(crate) use state::{LoopSettings, LoopState};
-pub(crate) use task::{admit, run, Admitted};
+pub(crate) use task::{run, InCell, Resolver};

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Site};
 use crate::job::{
-    Arrival, Closes, Ended, Hook, Hooks, JobCell, LiveJob, NewJob, Registry, RunQueue, ScopeState,
-    Start, Tally,
+    Arrival, Body, Closes, Ended, Hook, Hooks, JobCell, JobHold, LiveJob, LoopJob, NewJob,
+    Registry, RunQueue, ScopeState, Start, Tally,
 };
 use crate::loop_thread::AssertMode;
 use crate::report::StuckJob;
@@ -193,18 +193,20 @@ impl LoopState {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Registers a new job as live and returns its cell and registry key, or refuses it
-    /// with `Closed` once the bridge has closed.
+    /// Registers a new job as live and returns its cell (with `body` in it) and registry
+    /// key, or refuses it with `Closed` once the bridge has closed (`body` is dropped
+    /// then).
     ///
     /// Registering before checking `closed` is what makes the check exact: the stopping
     /// loop closes the bridge first and looks at the registry after, so a job that finds
     /// the bridge open here is seen by the loop and run (or resolved) by it.
-    pub(crate) fn register<T: Send + 'static>(
+    pub(crate) fn register<T: Send + 'static, B: Body>(
         &self,
         site: Site,
         scope: Option<Arc<ScopeState>>,
         holds_room: bool,
-    ) -> Result<(Arc<JobCell<T>>, usize), Error> {
+        body: B,
+    ) -> Result<(Arc<JobCell<T, B>>, usize), Error> {
         // In a forked child the loop thread does not exist, and a lock held by one of
         // the parent's threads at the fork stays held: refuse before touching anything.
         crate::process::check_not_forked(self.fork_generation, &site)?;
@@ -230,6 +232,7 @@ impl LoopState {
             Some(self.spinner.clone()),
             self.assert_mode,
             self.dispatch.clone(),
+            body,
         ));
         let key = self.registry.insert(cell.clone());
         // ORDERING: a Dekker pair with `refuse_new`: this side counts the job live, then
@@ -254,16 +257,18 @@ impl LoopState {
     }
 
     /// Sends an admitted job to the loop's dispatcher.
-    pub(crate) fn enqueue<T: Send + 'static>(
+    pub(crate) fn enqueue<T: Send + 'static, B: Body>(
         &self,
-        cell: Arc<JobCell<T>>,
+        cell: Arc<JobCell<T, B>>,
         key: usize,
         start: Start,
-    ) {
+    ) where
+        JobCell<T, B>: LoopJob,
+    {
         let new = NewJob {
             start,
             waker: Waker::from(cell.clone()),
-            job: cell,
+            job: JobHold::new(cell),
             key,
         };
         // Refused only once the loop has stopped.
@@ -356,7 +361,8 @@ impl LoopState {
             job,
             key,
         } = new;
-        self.cut_off(key, job, (start, waker))
+        // The hold goes last: a future built on the loop thread would be dropped first.
+        self.cut_off(key, job.job().clone(), (start, waker, job))
     }
 
     /// Ends a job that will not run to its end because the loop stopped: resolves it

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
-use crate::event_loop::{admit, run, Admitted, LoopState, LoopStats};
+use crate::event_loop::{run, InCell, LoopState, LoopStats, Resolver};
 use crate::host_runtime;
-use crate::job::{scope, JobInfo, ScopeState, Start};
+use crate::job::{scope, JobInfo, NoFuture, ScopeState, Start};
 use crate::loop_thread;
 use crate::pool::{DefaultPool, PoolStats};
 
@@ -489,13 +489,11 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let Admitted {
-            cell,
-            resolver,
-            key,
-        } = admit(&self.state, site, self.joined_scope(), holds_room)?;
-        let future = Box::pin(run(fut, resolver));
-        self.state.enqueue(cell.clone(), key, Start::Sent(future));
+        // The future lives in the job's cell: one allocation for the whole job.
+        let (cell, key) =
+            self.state
+                .register(site, self.joined_scope(), holds_room, InCell::new(fut))?;
+        self.state.enqueue(cell.clone(), key, Start::InCell);
         Ok(Completion::new(cell))
     }
 
@@ -588,11 +586,10 @@ impl Handle {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        let Admitted {
-            cell,
-            resolver,
-            key,
-        } = admit(&self.state, site, self.joined_scope(), holds_room)?;
+        let (cell, key) = self
+            .state
+            .register(site, self.joined_scope(), holds_room, NoFuture)?;
+        let resolver = Resolver::new(cell.clone());
         // `make` runs inside the job's first poll, on the loop thread, so like any poll it
         // is timed, guarded against panics and named if it holds the loop, and it never
         // runs for a job cancelled before it started.

@@ -1,5 +1,11 @@
-//! [`JobCell`]: a job's record, its place in the loop's scheduling and its result slot,
-//! in the one allocation a job and its [`Completion`](crate::Completion) share.
+//! [`JobCell`]: a job's record, its place in the loop's scheduling, its result slot and
+//! (for a `Send` future submitted to a loop) the future itself, in the one allocation a
+//! job and its [`Completion`](crate::Completion) share.
+//!
+//! The cell is generic over its last field, the body: a job whose future lives in its
+//! cell has a body of that future's type, every other job [`NoFuture`]. The completion,
+//! the registry and the dispatcher see the cell with its body erased (`dyn Body`, an
+//! unsizing coercion of the `Arc`), so they do not depend on the future's type.
 
 use std::sync::Arc;
 use std::task::Wake;
@@ -12,18 +18,30 @@ use crate::util::Dispatcher;
 
 use super::record::{JobRecord, LiveJob};
 use super::run_queue::RunQueue;
-use super::schedule::{Arrival, LoopJob, Schedule};
+use super::schedule::{Arrival, Schedule};
 use super::scope::ScopeState;
 
-/// A job's record, schedule and result slot, shared by the job and its completion.
-pub(crate) struct JobCell<T> {
+/// What a cell holds after its result slot; erased as `dyn Body` where only the record,
+/// schedule and slot matter.
+pub(crate) trait Body: Send + Sync + 'static {}
+
+/// The body of a job whose closure or future its executor keeps elsewhere: a pool job's
+/// closure in its queue, a future built on the loop thread in the dispatcher's table.
+pub(crate) struct NoFuture;
+
+impl Body for NoFuture {}
+
+/// A job's record, schedule, result slot and body, shared by the job and its completion.
+pub(crate) struct JobCell<T, B: ?Sized = dyn Body> {
     pub(crate) record: JobRecord,
     /// How the job is queued for a poll on its loop (no loop polls pool jobs).
     pub(crate) schedule: Schedule,
     pub(crate) slot: Slot<T>,
+    /// Last, so that the cell can be seen with its body erased.
+    pub(crate) body: B,
 }
 
-impl<T> JobCell<T> {
+impl<T> JobCell<T, NoFuture> {
     /// A job run by an executor of fork generation `fork_generation`, whose waiters spin
     /// as `spinner` says before they park, and whose unread errors are reported to
     /// `dispatch`.
@@ -33,7 +51,7 @@ impl<T> JobCell<T> {
         fork_generation: u64,
         spinner: Option<Arc<Spinner>>,
         dispatch: Dispatcher,
-    ) -> JobCell<T> {
+    ) -> JobCell<T, NoFuture> {
         let site = site.in_scope(scope.as_ref().map(|scope| scope.path.clone()));
         let mut record = JobRecord::new(site);
         record.fork_generation = fork_generation;
@@ -44,11 +62,41 @@ impl<T> JobCell<T> {
             record,
             schedule: Schedule::none(),
             slot: Slot::new(),
+            body: NoFuture,
         }
     }
 
-    /// A job for the loop whose run queue is `queue`; `dispatch` is its bridge's
-    /// `tracing` dispatcher.
+    /// A job that is already resolved with `error` (refused before it was submitted).
+    pub(crate) fn failed(error: Error) -> JobCell<T, NoFuture> {
+        JobCell {
+            record: JobRecord::refused(error.site().clone()),
+            schedule: Schedule::none(),
+            slot: Slot::resolved(Err(error)),
+            body: NoFuture,
+        }
+    }
+
+    /// This cell, with `body` as its body.
+    pub(crate) fn with_body<B: Body>(self, body: B) -> JobCell<T, B> {
+        let JobCell {
+            record,
+            schedule,
+            slot,
+            body: NoFuture,
+        } = self;
+        JobCell {
+            record,
+            schedule,
+            slot,
+            body,
+        }
+    }
+}
+
+impl<T, B> JobCell<T, B> {
+    /// A job for the loop whose run queue is `queue`, with `body` as its body; `dispatch`
+    /// is its bridge's `tracing` dispatcher.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_loop(
         site: Site,
         scope: Option<Arc<ScopeState>>,
@@ -57,22 +105,19 @@ impl<T> JobCell<T> {
         spinner: Option<Arc<Spinner>>,
         assert_mode: AssertMode,
         dispatch: Dispatcher,
-    ) -> JobCell<T> {
+        body: B,
+    ) -> JobCell<T, B>
+    where
+        B: Body,
+    {
         let mut cell = JobCell::owned(site, scope, fork_generation, spinner, dispatch);
         cell.record.assert_mode = assert_mode;
         cell.schedule = Schedule::on(queue);
-        cell
+        cell.with_body(body)
     }
+}
 
-    /// A job that is already resolved with `error` (refused before it was submitted).
-    pub(crate) fn failed(error: Error) -> JobCell<T> {
-        JobCell {
-            record: JobRecord::refused(error.site().clone()),
-            schedule: Schedule::none(),
-            slot: Slot::resolved(Err(error)),
-        }
-    }
-
+impl<T, B: ?Sized> JobCell<T, B> {
     /// `true` for a pool job that was resolved (cut off, cancelled) before it ran and is
     /// still waiting in its queue: it never runs; it stops when its pool reaches it.
     pub(crate) fn is_parked(&self) -> bool {
@@ -109,7 +154,7 @@ impl<T> JobCell<T> {
 }
 
 /// A loop job's waker: it queues the job for another poll.
-impl<T: Send + 'static> Wake for JobCell<T> {
+impl<T: Send + 'static, B: Body> Wake for JobCell<T, B> {
     fn wake(self: Arc<Self>) {
         self.schedule.wake();
     }
@@ -119,7 +164,7 @@ impl<T: Send + 'static> Wake for JobCell<T> {
     }
 }
 
-impl<T: Send> LiveJob for JobCell<T> {
+impl<T: Send, B: Body> LiveJob for JobCell<T, B> {
     fn record(&self) -> &JobRecord {
         &self.record
     }
@@ -143,12 +188,6 @@ impl<T: Send> LiveJob for JobCell<T> {
 
     fn is_parked(&self) -> bool {
         JobCell::is_parked(self)
-    }
-}
-
-impl<T: Send> LoopJob for JobCell<T> {
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
     }
 }
 

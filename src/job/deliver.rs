@@ -10,7 +10,11 @@ use super::tally::{Ended, Tally};
 
 /// Delivers what a job produced: its value, or the message of its panic. Counted in
 /// `tally` (if given) unless another side counted the job already.
-pub(crate) fn deliver<T>(cell: &JobCell<T>, produced: Result<T, String>, tally: Option<&Tally>) {
+pub(crate) fn deliver<T, B: ?Sized>(
+    cell: &JobCell<T, B>,
+    produced: Result<T, String>,
+    tally: Option<&Tally>,
+) {
     let record = &cell.record;
     match produced {
         Ok(value) if cell.slot.is_resolved() => {

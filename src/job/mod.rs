@@ -18,7 +18,7 @@ pub(crate) mod scope;
 mod stop;
 mod tally;
 
-pub(crate) use cell::{report_unread, JobCell};
+pub(crate) use cell::{report_unread, Body, JobCell, NoFuture};
 pub(crate) use closes::{Claim, Closes};
 pub(crate) use deliver::deliver;
 pub(crate) use hooks::{Hook, Hooks};
@@ -26,7 +26,7 @@ pub(crate) use record::{JobRecord, LiveJob};
 pub use registry::JobInfo;
 pub(crate) use registry::Registry;
 pub(crate) use run_queue::RunQueue;
-pub(crate) use schedule::{Arrival, LocalFuture, LoopJob, NewJob, Start};
+pub(crate) use schedule::{Arrival, JobHold, LocalFuture, LoopJob, NewJob, Schedule, Start};
 pub(crate) use scope::ScopeState;
 pub(crate) use stop::StopSignal;
 pub(crate) use tally::{Ended, Tally};

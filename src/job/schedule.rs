@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use crate::sync::{AtomicBool, AtomicUsize};
 
@@ -43,9 +43,47 @@ pub(crate) enum Arrival {
 }
 
 /// A job the loop polls, whatever its output type: a [`LiveJob`] with a place in the
-/// loop's scheduling.
+/// loop's scheduling, and maybe its future in its cell.
 pub(crate) trait LoopJob: LiveJob {
     fn schedule(&self) -> &Schedule;
+    /// Polls the future in the job's cell (see `event_loop::task`): `Ready` once the job
+    /// has ended (its result delivered, its future dropped), and at once for a job whose
+    /// future is gone or lives elsewhere.
+    fn poll_future(&self, cx: &mut Context<'_>) -> Poll<()>;
+    /// The loop lets go of the job: the future in its cell, if still there, is dropped and
+    /// the job resolved with `Closed` if it had not ended.
+    fn drop_future(&self);
+}
+
+/// The loop's hold on a job: whoever has it may poll the job's future; dropping it drops
+/// that future (see [`LoopJob::drop_future`]), so every way a job leaves the loop (its
+/// end, a cut-off, the loop's teardown, a queue closed with the job in it) drops the
+/// future exactly once. Dropped after whatever else of the job its holder keeps.
+pub(crate) struct JobHold(Arc<dyn LoopJob>);
+
+impl JobHold {
+    pub(crate) fn new(job: Arc<dyn LoopJob>) -> JobHold {
+        JobHold(job)
+    }
+
+    /// The job, for what outlives the hold (a count, a registry removal).
+    pub(crate) fn job(&self) -> &Arc<dyn LoopJob> {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for JobHold {
+    type Target = dyn LoopJob;
+
+    fn deref(&self) -> &(dyn LoopJob + 'static) {
+        &*self.0
+    }
+}
+
+impl Drop for JobHold {
+    fn drop(&mut self) {
+        self.0.drop_future();
+    }
 }
 
 /// A submitted job on its way to the loop thread.
@@ -53,24 +91,26 @@ pub(crate) struct NewJob {
     pub(crate) start: Start,
     /// The job's waker, made where its type is known.
     pub(crate) waker: Waker,
-    pub(crate) job: Arc<dyn LoopJob>,
+    pub(crate) job: JobHold,
     /// The job's key in the registry.
     pub(crate) key: usize,
 }
 
 /// How a new job's future comes to be.
 pub(crate) enum Start {
-    /// A `Send` future the submitter built.
-    Sent(Pin<Box<dyn Future<Output = ()> + Send>>),
-    /// Builds, on the loop thread, a future that need not be `Send`.
+    /// A `Send` future the submitter built, in the job's cell.
+    InCell,
+    /// Builds, on the loop thread, a future that need not be `Send`; the dispatcher
+    /// keeps it beside the job.
     Build(Box<dyn FnOnce() -> LocalFuture + Send>),
 }
 
 impl Start {
-    pub(crate) fn into_future(self) -> LocalFuture {
+    /// The future the dispatcher keeps beside the job, if it is not in the job's cell.
+    pub(crate) fn into_future(self) -> Option<LocalFuture> {
         match self {
-            Start::Sent(future) => future,
-            Start::Build(build) => build(),
+            Start::InCell => None,
+            Start::Build(build) => Some(build()),
         }
     }
 }

@@ -2,7 +2,6 @@
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
-use crate::job::JobCell;
 use crate::loop_thread::AssertMode;
 use crate::notify::Watcher;
 
@@ -69,29 +68,29 @@ pub(crate) trait Watched {
     fn assert_mode(&self) -> AssertMode;
 }
 
-impl<T> Watched for JobCell<T> {
+impl<T> Watched for Completion<T> {
     fn is_resolved(&self) -> bool {
-        self.slot.is_resolved()
+        self.cell().slot.is_resolved()
     }
 
     fn watch(&self, watcher: &Watcher) -> bool {
-        self.slot.watch(watcher)
+        self.cell().slot.watch(watcher)
     }
 
     fn unwatch(&self, watcher: &Watcher) {
-        self.slot.unwatch(watcher);
+        self.cell().slot.unwatch(watcher);
     }
 
     fn site(&self) -> &Site {
-        &self.record.site
+        &self.cell().record.site
     }
 
     fn assert_mode(&self) -> AssertMode {
-        self.record.assert_mode
+        self.cell().record.assert_mode
     }
 
     fn orphaned(&self) -> Option<Error> {
-        JobCell::orphaned(self)
+        self.cell().orphaned()
     }
 }
 
@@ -103,9 +102,7 @@ impl Waited<'_> {
 
 impl<T> sealed::Target for Completion<T> {
     fn target(&self) -> Waited<'_> {
-        Waited {
-            job: &**self.cell(),
-        }
+        Waited { job: self }
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::completion::Completion;
 use crate::error::{panic_message, Error, Site};
-use crate::job::{deliver, scope, Ended, JobCell, JobRecord, LiveJob, Registry};
+use crate::job::{deliver, scope, Ended, JobCell, JobRecord, LiveJob, NoFuture, Registry};
 use crate::loop_thread::AssertMode;
 use crate::spin::Spinner;
 use crate::util::Dispatcher;
@@ -78,7 +78,7 @@ pub(crate) trait Queued: Send {
 /// A pool job: its cell and its closure (taken when it runs). Dropped, run or not, the
 /// job has stopped.
 pub(crate) struct PoolJob<F, T> {
-    cell: Arc<JobCell<T>>,
+    cell: Arc<JobCell<T, NoFuture>>,
     f: Option<F>,
 }
 
@@ -114,7 +114,7 @@ pub(crate) fn admitted_cell<T: Send + 'static>(
     spinner: Option<Arc<Spinner>>,
     assert_mode: AssertMode,
     dispatch: &Dispatcher,
-) -> Result<Arc<JobCell<T>>, Completion<T>> {
+) -> Result<Arc<JobCell<T, NoFuture>>, Completion<T>> {
     let scope = scope::joined(None, None);
     if let Some(scope) = scope.as_ref().filter(|scope| scope.is_closed()) {
         return Err(Completion::failed(scope.refused(site)));
@@ -177,7 +177,7 @@ where
 /// running and counts it. `ran` is called once the closure has returned (or panicked),
 /// just before the result is delivered: a pool worker counts itself idle there.
 pub(crate) fn run_claimed<F, T>(
-    cell: &Arc<JobCell<T>>,
+    cell: &Arc<JobCell<T, NoFuture>>,
     f: F,
     jobs: Option<&JobContext>,
     ran: impl FnOnce(),
@@ -232,7 +232,10 @@ struct Running<'a> {
 }
 
 impl<'a> Running<'a> {
-    fn start<T: Send + 'static>(jobs: &'a JobContext, cell: &'a Arc<JobCell<T>>) -> Running<'a> {
+    fn start<T: Send + 'static>(
+        jobs: &'a JobContext,
+        cell: &'a Arc<JobCell<T, NoFuture>>,
+    ) -> Running<'a> {
         let record = &cell.record;
         record.poll_began(Instant::now());
         jobs.counters.running_started();

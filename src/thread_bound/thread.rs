@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
-use crate::job::{Ended, JobCell, JobRecord, StopSignal, Tally};
+use crate::job::{Ended, JobCell, JobRecord, NoFuture, StopSignal, Tally};
 use crate::loop_thread::AssertMode;
 use crate::pool::{admitted_cell, run_claimed, JobContext};
 use crate::room::Room;
@@ -63,7 +63,7 @@ pub(crate) trait Call<T>: Send {
 /// A call: its cell and its closure (taken when it runs). Dropped, run or not, the call
 /// has stopped.
 pub(crate) struct CallJob<F, R> {
-    cell: Arc<JobCell<R>>,
+    cell: Arc<JobCell<R, NoFuture>>,
     f: Option<F>,
 }
 
@@ -104,7 +104,7 @@ impl<T: 'static> Shared<T> {
     pub(crate) fn admit<R: Send + 'static>(
         &self,
         site: Site,
-    ) -> Result<Arc<JobCell<R>>, Completion<R>> {
+    ) -> Result<Arc<JobCell<R, NoFuture>>, Completion<R>> {
         let cell = admitted_cell(
             site,
             self.fork_generation,
@@ -190,8 +190,12 @@ impl<T: 'static> Shared<T> {
 /// Claims the call and, unless a cancel resolved it first, runs `f` on the value (timed),
 /// then delivers its result with the value no longer borrowed, so a `then` callback run
 /// by the delivery may call the value again (it runs inline).
-fn run_call<T, F, R>(cell: &Arc<JobCell<R>>, f: F, value: &RefCell<Option<T>>, shared: &Shared<T>)
-where
+fn run_call<T, F, R>(
+    cell: &Arc<JobCell<R, NoFuture>>,
+    f: F,
+    value: &RefCell<Option<T>>,
+    shared: &Shared<T>,
+) where
     F: FnOnce(&mut T) -> R,
     R: Send + 'static,
 {
