@@ -182,7 +182,7 @@ impl<T> Completion<T> {
         if loop_thread::is_any_loop_thread() {
             return Err(self.blocking_on_loop(at));
         }
-        host_runtime::admit_wait(self.cell.record.assert_mode, self.site(), at)
+        host_runtime::admit_wait(self.cell.record.home.assert_mode, self.site(), at)
     }
 
     /// Blocks for at most `timeout`. A timeout does not cancel the job: wait again later,
@@ -427,7 +427,7 @@ impl<T> Completion<T> {
         );
         if won {
             // A loop job is polled once more, sees it is cancelled and drops its future.
-            self.cell.schedule.wake();
+            self.cell.wake();
         }
         won
     }
@@ -642,7 +642,7 @@ impl<T> Completion<T> {
     /// caller parks. Not inside `block_in_place`: a thread that runs a host's tasks gives
     /// its CPU back at once.
     fn spin_before_park(&self, waiting: Waiting, most: Duration) {
-        if let (Some(spinner), Waiting::Here) = (&self.cell.record.spinner, waiting) {
+        if let (Some(spinner), Waiting::Here) = (&self.cell.record.home.spinner, waiting) {
             let slot = &self.cell.slot;
             spinner.before_park(self.site().location(), most, || slot.is_resolved());
         }
@@ -729,13 +729,8 @@ mod tests {
     use super::*;
 
     fn pending_completion() -> Completion<u32> {
-        let cell = JobCell::owned(
-            Site::caller(),
-            None,
-            crate::process::generation(),
-            None,
-            Default::default(),
-        );
+        let home = crate::job::JobHome::off_loop(Default::default());
+        let cell = JobCell::owned(Site::caller(), None, Arc::new(home));
         Completion::new(Arc::new(cell))
     }
 

@@ -223,8 +223,10 @@
 //! assert_eq!(spawned, 42);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-// `unsafe` in the crate: registering the fork handler (src/process.rs) and reading a
-// thread's CPU-time clock (src/thread_clock.rs).
+// `unsafe` in the crate: registering the fork handler (src/process.rs), reading a
+// thread's CPU-time clock (src/thread_clock.rs), asking which CPU a thread runs on
+// (src/spin/cpu.rs), and pinning a job's future where it
+// lies in its cell (src/event_loop/task.rs).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 // docs.rs builds with `--cfg docsrs` on nightly: items behind a feature say so there.

@@ -244,15 +244,10 @@ impl Jobs {
     }
 
     fn insert(&mut self, new: NewJob) -> usize {
-        let NewJob {
-            start,
-            waker,
-            job,
-            key,
-        } = new;
+        let NewJob { start, job, key } = new;
         let entry = Entry {
             local: start.into_future(),
-            waker,
+            waker: job.job().clone().waker(),
             job,
             key,
         };

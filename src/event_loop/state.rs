@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -13,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Site};
 use crate::job::{
-    Arrival, Body, Closes, Ended, Hook, Hooks, JobCell, JobHold, LiveJob, LoopJob, NewJob,
+    Arrival, Body, Closes, Ended, Hook, Hooks, JobCell, JobHold, JobHome, LiveJob, LoopJob, NewJob,
     Registry, RunQueue, ScopeState, Start, Tally,
 };
 use crate::loop_thread::AssertMode;
@@ -94,6 +93,9 @@ pub(crate) struct LoopState {
     /// The `tracing` dispatcher current where the bridge was built: the loop thread and
     /// every thread the bridge starts run with it, and the watchdog reports with it.
     pub(crate) dispatch: Dispatcher,
+    /// What every job of this loop shares (the run queue, spinner, assert mode, fork
+    /// generation and dispatcher above), one reference per job.
+    home: Arc<JobHome>,
 }
 
 thread_local! {
@@ -114,6 +116,16 @@ pub(crate) fn set_polling_loop(state: Option<Arc<LoopState>>) {
 
 impl LoopState {
     pub(crate) fn new(settings: LoopSettings) -> LoopState {
+        let queue: Arc<RunQueue<Arrival>> = Arc::default();
+        let spinner = Arc::new(Spinner::new(settings.spin));
+        let fork_generation = crate::process::generation();
+        let home = Arc::new(JobHome {
+            fork_generation,
+            spinner: Some(spinner.clone()),
+            assert_mode: settings.assert_mode,
+            dispatch: settings.dispatch.clone(),
+            queue: Some(queue.clone()),
+        });
         LoopState {
             // ORDERING: only makes ids unique; nothing is published through it.
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
@@ -121,7 +133,7 @@ impl LoopState {
             closed: AtomicBool::new(false),
             tearing_down: std::sync::atomic::AtomicBool::new(false),
             registry: Registry::default(),
-            queue: Arc::default(),
+            queue,
             counters: Counters::default(),
             stop: Notify::new(),
             stop_deadline: parking_lot::Mutex::new(None),
@@ -130,8 +142,8 @@ impl LoopState {
             idle: Notify::new(),
             slow_poll_threshold: settings.slow_poll_threshold,
             poll_clock: PollClock::new(),
-            spinner: Arc::new(Spinner::new(settings.spin)),
-            fork_generation: crate::process::generation(),
+            spinner,
+            fork_generation,
             assert_mode: settings.assert_mode,
             shutdown_timeout: settings.shutdown_timeout,
             scopes: parking_lot::Mutex::new(Vec::new()),
@@ -139,6 +151,7 @@ impl LoopState {
             hook_share: settings.hook_share,
             closes: Closes::default(),
             dispatch: settings.dispatch,
+            home,
         }
     }
 
@@ -224,16 +237,7 @@ impl LoopState {
                 Err(NoRoom::Closed) => return Err(Error::Closed { site }),
             }
         }
-        let cell = Arc::new(JobCell::on_loop(
-            site,
-            scope,
-            self.queue.clone(),
-            self.fork_generation,
-            Some(self.spinner.clone()),
-            self.assert_mode,
-            self.dispatch.clone(),
-            body,
-        ));
+        let cell = Arc::new(JobCell::owned(site, scope, self.home.clone()).with_body(body));
         let key = self.registry.insert(cell.clone());
         // ORDERING: a Dekker pair with `refuse_new`: this side counts the job live, then
         // fences, then reads `closed`; shutdown stores `closed`, fences, then reads the
@@ -267,7 +271,6 @@ impl LoopState {
     {
         let new = NewJob {
             start,
-            waker: Waker::from(cell.clone()),
             job: JobHold::new(cell),
             key,
         };
@@ -355,14 +358,9 @@ impl LoopState {
 
     /// [`cut_off`](LoopState::cut_off)s a job that never reached the dispatcher.
     pub(crate) fn cut_off_arrival(&self, new: NewJob) -> bool {
-        let NewJob {
-            start,
-            waker,
-            job,
-            key,
-        } = new;
+        let NewJob { start, job, key } = new;
         // The hold goes last: a future built on the loop thread would be dropped first.
-        self.cut_off(key, job.job().clone(), (start, waker, job))
+        self.cut_off(key, job.job().clone(), (start, job))
     }
 
     /// Ends a job that will not run to its end because the loop stopped: resolves it

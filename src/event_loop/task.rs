@@ -21,7 +21,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::error::{panic_message, Error};
 use crate::job::{deliver, scope, Body, Ended, JobCell, LoopJob, NoFuture, Schedule};
@@ -149,6 +149,10 @@ where
         &self.schedule
     }
 
+    fn waker(self: Arc<Self>) -> Waker {
+        Waker::from(self)
+    }
+
     fn poll_future(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut stage = self.body.stage.lock();
         let Some(fut) = pinned(&mut stage) else {
@@ -185,6 +189,10 @@ where
 impl<T: Send + 'static> LoopJob for JobCell<T, NoFuture> {
     fn schedule(&self) -> &Schedule {
         &self.schedule
+    }
+
+    fn waker(self: Arc<Self>) -> Waker {
+        Waker::from(self)
     }
 
     fn poll_future(&self, _cx: &mut Context<'_>) -> Poll<()> {

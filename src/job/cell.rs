@@ -11,14 +11,11 @@ use std::sync::Arc;
 use std::task::Wake;
 
 use crate::error::{Error, Site};
-use crate::loop_thread::AssertMode;
 use crate::slot::{Resolved, Slot};
-use crate::spin::Spinner;
-use crate::util::Dispatcher;
 
+use super::home::JobHome;
 use super::record::{JobRecord, LiveJob};
-use super::run_queue::RunQueue;
-use super::schedule::{Arrival, Schedule};
+use super::schedule::Schedule;
 use super::scope::ScopeState;
 
 /// What a cell holds after its result slot; erased as `dyn Body` where only the record,
@@ -42,25 +39,19 @@ pub(crate) struct JobCell<T, B: ?Sized = dyn Body> {
 }
 
 impl<T> JobCell<T, NoFuture> {
-    /// A job run by an executor of fork generation `fork_generation`, whose waiters spin
-    /// as `spinner` says before they park, and whose unread errors are reported to
-    /// `dispatch`.
+    /// A job of the executor whose [`JobHome`] is `home` (a loop's, if it has a run
+    /// queue), in `scope` if given.
     pub(crate) fn owned(
         site: Site,
         scope: Option<Arc<ScopeState>>,
-        fork_generation: u64,
-        spinner: Option<Arc<Spinner>>,
-        dispatch: Dispatcher,
+        home: Arc<JobHome>,
     ) -> JobCell<T, NoFuture> {
         let site = site.in_scope(scope.as_ref().map(|scope| scope.path.clone()));
-        let mut record = JobRecord::new(site);
-        record.fork_generation = fork_generation;
-        record.spinner = spinner;
-        record.dispatch = dispatch;
+        let mut record = JobRecord::new(site, home);
         record.scope = scope;
         JobCell {
             record,
-            schedule: Schedule::none(),
+            schedule: Schedule::new(),
             slot: Slot::new(),
             body: NoFuture,
         }
@@ -70,7 +61,7 @@ impl<T> JobCell<T, NoFuture> {
     pub(crate) fn failed(error: Error) -> JobCell<T, NoFuture> {
         JobCell {
             record: JobRecord::refused(error.site().clone()),
-            schedule: Schedule::none(),
+            schedule: Schedule::new(),
             slot: Slot::resolved(Err(error)),
             body: NoFuture,
         }
@@ -93,30 +84,6 @@ impl<T> JobCell<T, NoFuture> {
     }
 }
 
-impl<T, B> JobCell<T, B> {
-    /// A job for the loop whose run queue is `queue`, with `body` as its body; `dispatch`
-    /// is its bridge's `tracing` dispatcher.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn on_loop(
-        site: Site,
-        scope: Option<Arc<ScopeState>>,
-        queue: Arc<RunQueue<Arrival>>,
-        fork_generation: u64,
-        spinner: Option<Arc<Spinner>>,
-        assert_mode: AssertMode,
-        dispatch: Dispatcher,
-        body: B,
-    ) -> JobCell<T, B>
-    where
-        B: Body,
-    {
-        let mut cell = JobCell::owned(site, scope, fork_generation, spinner, dispatch);
-        cell.record.assert_mode = assert_mode;
-        cell.schedule = Schedule::on(queue);
-        cell.with_body(body)
-    }
-}
-
 impl<T, B: ?Sized> JobCell<T, B> {
     /// `true` for a pool job that was resolved (cut off, cancelled) before it ran and is
     /// still waiting in its queue: it never runs; it stops when its pool reaches it.
@@ -125,7 +92,7 @@ impl<T, B: ?Sized> JobCell<T, B> {
         // claim will find it resolved, so it never runs.
         // ORDERING: see `run_claimed`: the resolve came before this fence.
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-        !self.schedule.on_loop()
+        self.record.home.queue.is_none()
             && self.slot.is_resolved()
             && self
                 .record
@@ -140,7 +107,15 @@ impl<T, B: ?Sized> JobCell<T, B> {
         if self.slot.is_resolved() {
             return None;
         }
-        crate::process::check_not_forked(self.record.fork_generation, &self.record.site).err()
+        crate::process::check_not_forked(self.record.home.fork_generation, &self.record.site).err()
+    }
+
+    /// Queues a loop job for another poll (see [`Schedule::wake`]); a pool job is never
+    /// polled.
+    pub(crate) fn wake(&self) {
+        if let Some(queue) = &self.record.home.queue {
+            self.schedule.wake(queue);
+        }
     }
 
     /// Offers the job's result; reports it if it is an error nobody will read.
@@ -156,11 +131,11 @@ impl<T, B: ?Sized> JobCell<T, B> {
 /// A loop job's waker: it queues the job for another poll.
 impl<T: Send + 'static, B: Body> Wake for JobCell<T, B> {
     fn wake(self: Arc<Self>) {
-        self.schedule.wake();
+        JobCell::wake(&self);
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.schedule.wake();
+        JobCell::wake(self);
     }
 }
 
@@ -177,7 +152,7 @@ impl<T: Send, B: Body> LiveJob for JobCell<T, B> {
         let won = self.cut_off(error);
         if won {
             // A loop job is polled once more, sees it is resolved and drops its future.
-            self.schedule.wake();
+            self.wake();
         }
         won
     }
@@ -197,7 +172,7 @@ impl<T: Send, B: Body> LiveJob for JobCell<T, B> {
 /// that resolved the job, or the one that dropped its completion), the event goes to the
 /// dispatcher of the bridge or pool that ran the job.
 pub(crate) fn report_unread(record: &JobRecord, error: &Error) {
-    record.dispatch.in_scope(|| match error {
+    record.home.dispatch.in_scope(|| match error {
         Error::Panicked { message, site } => tracing::error!(
             target: "loopbridge::unobserved_panic",
             site = %site.location(),

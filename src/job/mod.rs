@@ -9,6 +9,7 @@
 mod cell;
 mod closes;
 mod deliver;
+mod home;
 mod hooks;
 mod record;
 mod registry;
@@ -21,6 +22,7 @@ mod tally;
 pub(crate) use cell::{report_unread, Body, JobCell, NoFuture};
 pub(crate) use closes::{Claim, Closes};
 pub(crate) use deliver::deliver;
+pub(crate) use home::JobHome;
 pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use record::{JobRecord, LiveJob};
 pub use registry::JobInfo;

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
-use crate::loop_thread::AssertMode;
-use crate::spin::Spinner;
-use crate::util::{Dispatcher, PollTimer};
+use crate::util::PollTimer;
 
+use super::home::JobHome;
 use super::scope::ScopeState;
 use super::stop::StopSignal;
 
@@ -23,22 +22,13 @@ pub(crate) struct JobRecord {
     counted: AtomicBool,
     /// When the running poll (or pool run) started, measured from `submitted`.
     poll: PollTimer,
-    /// The fork generation of the executor that runs the job, so a forked child waiting
-    /// on it can be told at once that it never will run there.
-    pub(crate) fork_generation: u64,
-    /// How a waiter spins on the result before it parks, and where its parks are counted
-    /// (its bridge's; `None` for pool jobs).
-    pub(crate) spinner: Option<Arc<Spinner>>,
-    /// What a blocking wait on the job inside another tokio runtime's current-thread
-    /// context does (the bridge's `AssertMode`; `Panic`, a refusal, for pool jobs).
-    pub(crate) assert_mode: AssertMode,
+    /// What the job shares with every other job of its executor (its fork generation,
+    /// spinner, assert mode, `tracing` dispatcher, run queue).
+    pub(crate) home: Arc<JobHome>,
     /// The `tracing` span current where the job was submitted; the job runs inside it,
     /// so its logs keep the submitter's context (as `asyncio.to_thread` copies
     /// contextvars).
     pub(crate) span: tracing::Span,
-    /// The `tracing` dispatcher of the bridge or pool that runs the job: a report about
-    /// the job (an error nobody read) goes there whichever thread makes it.
-    pub(crate) dispatch: Dispatcher,
     /// The scope the job belongs to, if any, and its key among the scope's members.
     pub(crate) scope: Option<Arc<ScopeState>>,
     scope_key: AtomicUsize,
@@ -47,18 +37,15 @@ pub(crate) struct JobRecord {
 }
 
 impl JobRecord {
-    pub(crate) fn new(site: Site) -> JobRecord {
+    pub(crate) fn new(site: Site, home: Arc<JobHome>) -> JobRecord {
         JobRecord {
             site,
             submitted: Instant::now(),
             polls: AtomicU64::new(0),
             counted: AtomicBool::new(false),
             poll: PollTimer::default(),
-            fork_generation: crate::process::generation(),
-            spinner: None,
-            assert_mode: AssertMode::Panic,
+            home,
             span: tracing::Span::current(),
-            dispatch: Dispatcher::default(),
             scope: None,
             scope_key: AtomicUsize::new(usize::MAX),
             stop: StopSignal::running(),
@@ -67,7 +54,7 @@ impl JobRecord {
 
     /// The record of a job refused before it ran: it has stopped already.
     pub(crate) fn refused(site: Site) -> JobRecord {
-        let mut record = JobRecord::new(site);
+        let mut record = JobRecord::new(site, JobHome::refused());
         record.stop = StopSignal::stopped();
         record
     }

@@ -46,6 +46,8 @@ pub(crate) enum Arrival {
 /// loop's scheduling, and maybe its future in its cell.
 pub(crate) trait LoopJob: LiveJob {
     fn schedule(&self) -> &Schedule;
+    /// The job's waker, made where its type is known.
+    fn waker(self: Arc<Self>) -> Waker;
     /// Polls the future in the job's cell (see `event_loop::task`): `Ready` once the job
     /// has ended (its result delivered, its future dropped), and at once for a job whose
     /// future is gone or lives elsewhere.
@@ -89,8 +91,6 @@ impl Drop for JobHold {
 /// A submitted job on its way to the loop thread.
 pub(crate) struct NewJob {
     pub(crate) start: Start,
-    /// The job's waker, made where its type is known.
-    pub(crate) waker: Waker,
     pub(crate) job: JobHold,
     /// The job's key in the registry.
     pub(crate) key: usize,
@@ -115,11 +115,9 @@ impl Start {
     }
 }
 
-/// A job's place in the loop's scheduling: where to queue it when it is woken, and
-/// whether it is queued already.
+/// A job's place in the loop's scheduling, and whether it is queued already (the queue
+/// itself is the loop's, in the job's `JobHome`).
 pub(crate) struct Schedule {
-    /// `None` for jobs that do not run on a loop (pool jobs): waking them does nothing.
-    queue: Option<Arc<RunQueue<Arrival>>>,
     /// The job's place in the dispatcher's table (not its registry key), stored before
     /// its first poll.
     place: AtomicUsize,
@@ -128,32 +126,17 @@ pub(crate) struct Schedule {
 }
 
 impl Schedule {
-    /// The schedule of a job about to be queued as new on `queue`.
-    pub(crate) fn on(queue: Arc<RunQueue<Arrival>>) -> Schedule {
+    /// The schedule of a job about to be queued as new (or of one that no loop polls).
+    pub(crate) fn new() -> Schedule {
         Schedule {
-            queue: Some(queue),
             place: AtomicUsize::new(usize::MAX),
             scheduled: AtomicBool::new(true),
         }
     }
 
-    /// The schedule of a job that no loop polls.
-    pub(crate) fn none() -> Schedule {
-        Schedule {
-            queue: None,
-            place: AtomicUsize::new(usize::MAX),
-            scheduled: AtomicBool::new(true),
-        }
-    }
-
-    /// `true` for a job a loop polls (not a pool job).
-    pub(crate) fn on_loop(&self) -> bool {
-        self.queue.is_some()
-    }
-
-    /// Queues the job for a poll unless it is queued already (or has ended).
-    pub(crate) fn wake(&self) {
-        let Some(queue) = &self.queue else { return };
+    /// Queues the job on `queue`, its loop's, for a poll unless it is queued already (or
+    /// has ended).
+    pub(crate) fn wake(&self, queue: &RunQueue<Arrival>) {
         // ORDERING: AcqRel. Acquire pairs with the dispatcher's clear in `polling`, so a
         // wake that finds the flag clear also sees the place stored before it; Release
         // pairs with that clear's Acquire, so a poll that follows this wake sees what the

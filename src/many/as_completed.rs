@@ -339,8 +339,9 @@ impl<T> AsCompleted<T> {
     /// the jobs left (as [`Completion::wait`] does for one); the refusal names the first.
     fn admit(&self, at: &'static Location<'static>) -> Result<Waiting, Error> {
         let left = || self.completions.iter().flatten();
-        let mode =
-            host_runtime::strictest(left().map(|completion| completion.cell().record.assert_mode));
+        let mode = host_runtime::strictest(
+            left().map(|completion| completion.cell().record.home.assert_mode),
+        );
         let Some(first) = left().next() else {
             return Ok(Waiting::Here);
         };

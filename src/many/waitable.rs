@@ -86,7 +86,7 @@ impl<T> Watched for Completion<T> {
     }
 
     fn assert_mode(&self) -> AssertMode {
-        self.cell().record.assert_mode
+        self.cell().record.home.assert_mode
     }
 
     fn orphaned(&self) -> Option<Error> {

@@ -20,30 +20,38 @@ use std::time::Instant;
 
 use crate::completion::Completion;
 use crate::error::{panic_message, Error, Site};
-use crate::job::{deliver, scope, Ended, JobCell, JobRecord, LiveJob, NoFuture, Registry};
-use crate::loop_thread::AssertMode;
-use crate::spin::Spinner;
+use crate::job::{deliver, scope, Ended, JobCell, JobHome, JobRecord, LiveJob, NoFuture, Registry};
 use crate::util::Dispatcher;
 
 use super::stats::PoolCounters;
 
 /// What a pool keeps about the jobs it runs: the running ones (for shutdown's list of
-/// stuck jobs) and the counters.
+/// stuck jobs), the counters, and what its jobs share.
 pub(crate) struct JobContext {
     pub(crate) running: Registry,
     /// Whether running jobs are listed in `running`: not for an executor without a
     /// shutdown that would read the list (rayon's), where the listing is only cost.
     listed: bool,
     pub(crate) counters: PoolCounters,
+    pub(crate) home: Arc<JobHome>,
 }
 
-impl Default for JobContext {
-    fn default() -> JobContext {
+impl JobContext {
+    /// The context of an executor whose jobs share `home`.
+    pub(crate) fn new(home: JobHome) -> JobContext {
         JobContext {
             running: Registry::default(),
             listed: true,
             counters: PoolCounters::default(),
+            home: Arc::new(home),
         }
+    }
+}
+
+/// A pool made in this fork generation that reports to the default dispatcher.
+impl Default for JobContext {
+    fn default() -> JobContext {
+        JobContext::new(JobHome::off_loop(Dispatcher::default()))
     }
 }
 
@@ -90,38 +98,31 @@ pub(crate) type Accepted<F, T> = (Completion<T>, PoolJob<F, T>);
 /// resolved).
 pub(crate) fn pool_job<F, T>(
     site: Site,
-    fork_generation: u64,
-    dispatch: &Dispatcher,
+    home: &Arc<JobHome>,
     f: F,
 ) -> Result<Accepted<F, T>, Completion<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let cell = admitted_cell(site, fork_generation, None, AssertMode::Panic, dispatch)?;
+    let cell = admitted_cell(site, home)?;
     let completion = Completion::new(cell.clone());
     Ok((completion, PoolJob { cell, f: Some(f) }))
 }
 
 /// The cell of a job run by an executor that is not a loop (a pool, a
-/// [`ThreadBound`](crate::ThreadBound)'s thread), whose waiters spin as `spinner` says and
-/// wait inside a host runtime as `assert_mode` says. From inside a scoped job, the job
-/// joins that job's scope; a closed scope refuses it (`Err`, the completion already
-/// resolved).
+/// [`ThreadBound`](crate::ThreadBound)'s thread), whose jobs share `home` (how waiters
+/// spin, how they wait inside a host runtime). From inside a scoped job, the job joins
+/// that job's scope; a closed scope refuses it (`Err`, the completion already resolved).
 pub(crate) fn admitted_cell<T: Send + 'static>(
     site: Site,
-    fork_generation: u64,
-    spinner: Option<Arc<Spinner>>,
-    assert_mode: AssertMode,
-    dispatch: &Dispatcher,
+    home: &Arc<JobHome>,
 ) -> Result<Arc<JobCell<T, NoFuture>>, Completion<T>> {
     let scope = scope::joined(None, None);
     if let Some(scope) = scope.as_ref().filter(|scope| scope.is_closed()) {
         return Err(Completion::failed(scope.refused(site)));
     }
-    let mut cell = JobCell::owned(site, scope, fork_generation, spinner, dispatch.clone());
-    cell.record.assert_mode = assert_mode;
-    let cell = Arc::new(cell);
+    let cell = Arc::new(JobCell::owned(site, scope, home.clone()));
     if let Some(scope) = &cell.record.scope {
         if let Err(refused) = scope.admit(cell.clone()) {
             return Err(Completion::failed(refused));

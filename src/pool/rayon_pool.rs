@@ -7,7 +7,7 @@ use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::job::Tally;
 use crate::process;
-use crate::util::{log_panic, Dispatcher};
+use crate::util::log_panic;
 
 use super::pool_job::{pool_job, JobContext};
 use super::stats::PoolStats;
@@ -224,11 +224,10 @@ impl RayonPool {
             let message = message.to_string();
             return Completion::failed(Error::Unavailable { message, site });
         }
-        let (completion, job) =
-            match pool_job(site, self.fork_generation, &Dispatcher::default(), f) {
-                Ok(job) => job,
-                Err(refused) => return refused,
-            };
+        let (completion, job) = match pool_job(site, &self.jobs.home, f) {
+            Ok(job) => job,
+            Err(refused) => return refused,
+        };
         let jobs = self.jobs.clone();
         // Counted before it is queued, so a reader woken by its result sees it counted.
         Tally::bump(&jobs.counters.jobs.submitted);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::completion::Completion;
 use crate::error::{Error, Site};
-use crate::job::{Ended, Tally};
+use crate::job::{Ended, JobHome, Tally};
 use crate::sync::{AtomicUsize, Condvar, Mutex};
 use crate::util::{log_panic, Dispatcher};
 use std::sync::atomic::Ordering;
@@ -46,7 +46,7 @@ impl Core {
     pub(crate) fn new(max_workers: usize, capacity: Option<usize>, dispatch: Dispatcher) -> Core {
         Core {
             queue: Queue::new(max_workers),
-            jobs: JobContext::default(),
+            jobs: JobContext::new(JobHome::off_loop(dispatch.clone())),
             room: capacity.map(Room::new),
             delivering: AtomicUsize::new(0),
             exits: Mutex::new(()),
@@ -70,7 +70,7 @@ impl Core {
             self.release_room();
             return (Completion::failed(forked), Push::Queued);
         }
-        let (completion, job) = match pool_job(site, self.fork_generation, &self.dispatch, f) {
+        let (completion, job) = match pool_job(site, &self.jobs.home, f) {
             Ok((completion, job)) => (completion, Box::new(job) as Box<dyn Queued>),
             Err(refused) => {
                 self.release_room();

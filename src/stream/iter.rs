@@ -422,7 +422,7 @@ impl<T> StreamIter<T> {
             let waiting = match waiting {
                 Some(waiting) => waiting,
                 None => *waiting.insert(host_runtime::admit_wait(
-                    self.job.cell().record.assert_mode,
+                    self.job.cell().record.home.assert_mode,
                     self.job.site(),
                     at,
                 )?),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Site};
 use crate::host_runtime;
+use crate::job::JobHome;
 use crate::job::StopSignal;
 use crate::loop_thread::{self, AssertMode};
 use crate::pool::JobContext;
@@ -323,21 +324,26 @@ impl ThreadBoundBuilder {
             )));
         }
         loop_thread::check_thread_name(&self.name).map_err(SpawnError::Io)?;
+        // Calls' reports go where the thread's own events go.
+        let dispatch = Dispatcher::current();
         let shared = Arc::new(Shared {
             // ORDERING: only makes ids unique.
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: self.name.clone().into(),
             mailbox: super::mailbox::Mailbox::new(),
             room: self.capacity.map(Room::new),
-            jobs: JobContext::default(),
+            jobs: JobContext::new(JobHome {
+                spinner: Some(Arc::new(Spinner::new(self.spin))),
+                assert_mode: self.assert_mode,
+                ..JobHome::off_loop(dispatch.clone())
+            }),
             fork_generation: crate::process::generation(),
-            spinner: Arc::new(Spinner::new(self.spin)),
             assert_mode: self.assert_mode,
             slow_threshold: self.slow_threshold,
             slow_calls: AtomicU64::new(0),
             longest_call: AtomicU64::new(0),
             exited: StopSignal::running(),
-            dispatch: Dispatcher::current(),
+            dispatch,
         });
         let on_thread = shared.clone();
         std::thread::Builder::new()

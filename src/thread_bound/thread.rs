@@ -16,7 +16,6 @@ use crate::job::{Ended, JobCell, JobRecord, NoFuture, StopSignal, Tally};
 use crate::loop_thread::AssertMode;
 use crate::pool::{admitted_cell, run_claimed, JobContext};
 use crate::room::Room;
-use crate::spin::Spinner;
 use crate::util::{log_panic, Dispatcher};
 
 use super::mailbox::{Mailbox, Next};
@@ -37,7 +36,6 @@ pub(crate) struct Shared<T: 'static> {
     /// The running call (for a shutdown's stuck list) and the counters.
     pub(crate) jobs: JobContext,
     pub(crate) fork_generation: u64,
-    pub(crate) spinner: Arc<Spinner>,
     pub(crate) assert_mode: AssertMode,
     pub(crate) slow_threshold: Duration,
     pub(crate) slow_calls: AtomicU64,
@@ -105,13 +103,7 @@ impl<T: 'static> Shared<T> {
         &self,
         site: Site,
     ) -> Result<Arc<JobCell<R, NoFuture>>, Completion<R>> {
-        let cell = admitted_cell(
-            site,
-            self.fork_generation,
-            Some(self.spinner.clone()),
-            self.assert_mode,
-            &self.dispatch,
-        )?;
+        let cell = admitted_cell(site, &self.jobs.home)?;
         Tally::bump(&self.jobs.counters.jobs.submitted);
         Ok(cell)
     }
