@@ -359,7 +359,7 @@ impl LoopState {
     /// [`cut_off`](LoopState::cut_off)s a job that never reached the dispatcher.
     pub(crate) fn cut_off_arrival(&self, new: NewJob) -> bool {
         let NewJob { start, job, key } = new;
-        // The hold goes last: a future built on the loop thread would be dropped first.
+        // The hold goes last, after the rest of the job (see `JobHold`).
         self.cut_off(key, job.job().clone(), (start, job))
     }
 
