@@ -133,6 +133,14 @@ pub(crate) fn take_room(
     }
 }
 
+/// `true` inside an async context: a tokio scheduler runs on this thread (a worker, or a
+/// current-thread runtime's `block_on`), so a wait of a shutdown's length would stall the
+/// host's other tasks (and cut off jobs that wait for them). A `spawn_blocking` thread is
+/// not one: it may wait.
+pub(crate) fn in_async_context() -> bool {
+    tokio::runtime::Handle::try_current().is_ok() && runs_scheduler()
+}
+
 /// `true` when a tokio scheduler runs on this thread (a worker, or a current-thread
 /// runtime's `block_on`): it defers a yield's wake-up instead of waking at once.
 fn runs_scheduler() -> bool {

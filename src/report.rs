@@ -58,8 +58,9 @@ pub struct ShutdownReport {
 }
 
 impl ShutdownReport {
-    /// `true` when every job ended by itself: nothing was cancelled or left stuck, and
-    /// every bound value's close ran to its end.
+    /// `true` when every job ended by itself: nothing was cancelled or left stuck, every
+    /// bound value's close ran to its end, and nothing is left to finish in the
+    /// background (a report that did not wait cannot say how that ends).
     ///
     /// # Examples
     ///
@@ -77,6 +78,7 @@ impl ShutdownReport {
             && self.stuck.is_empty()
             && !self.loop_left_behind
             && self.unclosed.is_empty()
+            && !self.finishing_in_background
     }
 
     /// Adds what a shutdown running alongside (a bridge's default pool's) did.

@@ -381,3 +381,63 @@ fn multi_waits_and_stream_reads_in_a_multi_thread_worker_keep_the_host_running()
     });
     assert_eq!(answers, [42, 7]);
 }
+
+/// Runs `body` in a task of `host` (on a worker, for a multi-thread runtime).
+fn in_a_host_task<R: Send + 'static>(
+    host: &tokio::runtime::Runtime,
+    body: impl std::future::Future<Output = R> + Send + 'static,
+) -> R {
+    host.block_on(async move { tokio::spawn(body).await.unwrap() })
+}
+
+#[test]
+fn a_shutdown_inside_either_runtime_finishes_in_the_background_and_lets_the_host_run() {
+    for host in [
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap(),
+    ] {
+        let bridge = Bridge::new().unwrap();
+        let (report, answer) = in_a_host_task(&host, async move {
+            let job = job_needing_a_host_task(&bridge.handle());
+            // Waiting here for the timeout would keep the host task from answering.
+            let report = bridge.shutdown(Duration::from_secs(30));
+            (report, job.await)
+        });
+        assert!(report.finishing_in_background, "{report}");
+        assert!(!report.is_clean(), "{report}");
+        assert_eq!(answer.unwrap(), 42, "the job got the host task's answer");
+    }
+}
+
+#[test]
+fn a_shutdown_from_spawn_blocking_waits_and_reports_in_full() {
+    let host = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let (report, answer) = host.block_on(async move {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+        let job = handle.submit(async move { rx.await.unwrap_or(0) });
+        // A host task that answers only once the shutdown has begun: the job is in flight
+        // when it does, and ends by itself while the shutdown waits.
+        let closing = handle.closing();
+        tokio::spawn(async move {
+            closing.await;
+            let _ = tx.send(42);
+        });
+        let report = tokio::task::spawn_blocking(move || bridge.shutdown(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        (report, job.await)
+    });
+    assert!(!report.finishing_in_background, "{report}");
+    assert_eq!(report.finished, 1, "{report}");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(answer.unwrap(), 42);
+}

@@ -124,3 +124,30 @@ fn a_lazy_bridge_that_is_not_static_shuts_down_when_dropped() {
     drop(lazy);
     assert!(pending.wait().unwrap_err().is_closed());
 }
+
+static HOSTED: LazyBridge = LazyBridge::new(Bridge::builder);
+
+#[test]
+fn a_shutdown_inside_an_async_host_finishes_in_the_background_and_lets_the_host_run() {
+    let host = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    host.block_on(async {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+        // The job needs a host task, which is ready to run as soon as the host gets to it.
+        let job = HOSTED.handle().submit(async move { rx.await.unwrap_or(0) });
+        tokio::spawn(async move {
+            let _ = tx.send(7);
+        });
+        let report = HOSTED.shutdown(Duration::from_secs(30));
+        assert!(report.finishing_in_background, "{report}");
+        assert!(!report.is_clean(), "{report}");
+        assert_eq!(job.await.unwrap(), 7, "the job was not cut off");
+    });
+    assert!(HOSTED
+        .handle()
+        .submit(async {})
+        .wait()
+        .unwrap_err()
+        .is_closed());
+}

@@ -627,3 +627,13 @@ fn dropping_a_bridge_on_a_worker_of_another_runtime_does_not_block_that_worker()
     );
     pending.cancel();
 }
+
+#[test]
+fn a_shutdown_that_finishes_in_the_background_is_not_reported_clean() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    // From its own loop thread: it cannot wait there, so it cannot know how it ends.
+    let report = wait(handle.run_callback(move || bridge.shutdown(WAIT))).unwrap();
+    assert!(report.finishing_in_background, "{report}");
+    assert!(!report.is_clean(), "{report}");
+}

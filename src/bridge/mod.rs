@@ -27,8 +27,8 @@ pub use lazy::LazyBridge;
 ///
 /// Dropping a `Bridge` shuts it down like [`shutdown`](Bridge::shutdown) with the
 /// builder's [`shutdown_timeout`](BridgeBuilder::shutdown_timeout) (5 s by default) and logs
-/// what it had to abandon. Dropping never panics, also inside another runtime's async
-/// context.
+/// what it had to abandon. Dropping never panics, and never waits inside another runtime's
+/// async context.
 ///
 /// # Examples
 ///
@@ -140,9 +140,11 @@ impl Bridge {
     /// callback) it does not wait, since that would stall or deadlock the calling loop:
     /// it starts the shutdown and returns at once; a thread of its own then waits up to
     /// `timeout` and resolves (with `Closed`) whatever the loop could not end, logging
-    /// what it cut off. The report returned then covers only the bridge's default pool.
-    /// Dropping a bridge inside an async context (on a worker of another runtime, which
-    /// waiting would block) finishes in the background the same way.
+    /// what it cut off. The report returned then covers only the bridge's default pool,
+    /// and says [`finishing_in_background`](ShutdownReport::finishing_in_background).
+    /// Inside an async context (a task or `block_on` of another tokio runtime, whose other
+    /// tasks waiting would stall, and whose jobs waiting for them it would cut off) it
+    /// finishes in the background the same way; from `spawn_blocking` it waits.
     /// In a forked child (where the loop thread does not exist) every pending job is
     /// resolved with `Closed` at once.
     ///
@@ -164,12 +166,7 @@ impl Bridge {
     /// ```
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.shut_down = true;
-        shutdown::stop(
-            &self.handle,
-            &self.stages,
-            timeout,
-            shutdown::Caller::Shutdown,
-        )
+        shutdown::stop(&self.handle, &self.stages, timeout)
     }
 }
 
@@ -178,13 +175,9 @@ impl Drop for Bridge {
         if self.shut_down {
             return;
         }
-        let report = shutdown::stop(
-            &self.handle,
-            &self.stages,
-            self.shutdown_timeout,
-            shutdown::Caller::Drop,
-        );
-        if !report.is_clean() {
+        let report = shutdown::stop(&self.handle, &self.stages, self.shutdown_timeout);
+        // A shutdown finishing in the background logs from there, once it knows.
+        if !report.is_clean() && !report.finishing_in_background {
             tracing::warn!(
                 target: "loopbridge::shutdown",
                 thread = %self.handle.state().thread_name,

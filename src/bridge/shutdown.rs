@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use crate::event_loop::LoopState;
 use crate::handle::Handle;
 use crate::handle::{start_hooks, wait_for_hooks};
+use crate::host_runtime;
 use crate::job::Tally;
 use crate::loop_thread;
 use crate::process;
@@ -31,25 +32,10 @@ pub(super) enum Stage {
     Exited,
 }
 
-/// Whether the calling thread may wait for the loop thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Caller {
-    /// `Bridge::shutdown`: wait, unless on a loop thread.
-    Shutdown,
-    /// `Bridge`'s `Drop`: wait, unless on a loop thread or inside an async context (a
-    /// worker of another runtime, which waiting would block for the whole timeout).
-    Drop,
-}
-
 /// Shuts the loop behind `handle` down, waiting at most about `timeout` (see
 /// [`Bridge::shutdown`](super::Bridge::shutdown)); `stages` hears from the loop thread as
 /// it ends.
-pub(super) fn stop(
-    handle: &Handle,
-    stages: &Receiver<Stage>,
-    timeout: Duration,
-    caller: Caller,
-) -> ShutdownReport {
+pub(super) fn stop(handle: &Handle, stages: &Receiver<Stage>, timeout: Duration) -> ShutdownReport {
     let started = Instant::now();
     let deadline = deadline_after(timeout);
     let state = handle.state().clone();
@@ -81,9 +67,8 @@ pub(super) fn stop(
         // dangling pointer.
         state.stop.notify_one();
     }
-    let in_background = !forked
-        && (loop_thread::is_any_loop_thread()
-            || (caller == Caller::Drop && tokio::runtime::Handle::try_current().is_ok()));
+    let in_background =
+        !forked && (loop_thread::is_any_loop_thread() || host_runtime::in_async_context());
     // The default pool shuts down within the same deadline while the loop winds down
     // (where this thread must not wait, it does not wait for the pool either).
     let executor = if forked {
