@@ -14,12 +14,13 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Site;
 use crate::event_loop::LoopStats;
 use crate::handle::{start_hooks, wait_for_hooks, Handle, ShutdownHook};
+use crate::host_runtime;
 use crate::job::scope::{self, STOP_GRACE};
 use crate::job::{JobInfo, JobRecord, ScopeState};
 use crate::loop_thread;
-use crate::pool::is_running_pool_job;
+use crate::pool::{is_pool_job_at, is_running_pool_job, running_pool_job};
 use crate::report::{ShutdownReport, StageReport};
-use crate::util::{deadline_after, Dispatcher};
+use crate::util::{deadline_after, share_of, Dispatcher};
 
 /// A named group of jobs on one bridge that is stopped as one: everything submitted
 /// through its [`handle`](Scope::handle), and everything those jobs submit in turn (to
@@ -33,7 +34,9 @@ use crate::util::{deadline_after, Dispatcher};
 ///   scope's [cancellation token](Scope::token) cancelled, jobs get until the timeout to
 ///   finish, then what is left is closed.
 /// - Dropping a `Scope` closes it, bounded by the bridge's
-///   [`shutdown_timeout`](crate::BridgeBuilder::shutdown_timeout), and logs what it cut off.
+///   [`shutdown_timeout`](crate::BridgeBuilder::shutdown_timeout), and logs what it cut off
+///   (on a loop thread or inside an async context it does not wait, as
+///   [`close`](Scope::close) does not).
 /// - [`Bridge::shutdown`](crate::Bridge::shutdown) closes every scope on the bridge.
 ///
 /// Nested scopes ([`child`](Scope::child)) close with their parent, children first.
@@ -215,10 +218,15 @@ impl Scope {
     /// # Blocking
     ///
     /// Blocks for at most `timeout`. On a loop thread (a host unloading a plugin from a
-    /// callback, or a job closing its own scope) it does not wait: the jobs are cut off
-    /// and stop in the background, and the report says
-    /// [`finishing_in_background`](ShutdownReport::finishing_in_background). Called from
-    /// one of the scope's own pool jobs, it does not wait for that job.
+    /// callback, or a job closing its own scope) or inside an async context (a task or
+    /// `block_on` of a tokio runtime, whose other tasks waiting would stall) it does not
+    /// wait: the jobs are cut off at once (after the scope's hooks, if it has any) and
+    /// counted in [`cancelled`](ShutdownReport::cancelled); a thread of its own waits up
+    /// to `timeout` for them to stop and logs what it cut off or found stuck
+    /// (`loopbridge::scope_closed`); the report says
+    /// [`finishing_in_background`](ShutdownReport::finishing_in_background), so it is not
+    /// [clean](ShutdownReport::is_clean). Called from one of the scope's own pool jobs, it
+    /// does not wait for that job.
     ///
     /// # Examples
     ///
@@ -240,7 +248,7 @@ impl Scope {
     /// ```
     pub fn close(mut self, timeout: Duration) -> ShutdownReport {
         self.done = true;
-        self.close_within(timeout)
+        self.close_within(timeout, Ending::Close)
     }
 
     /// Drains the scope (the graceful unload): refuses new work, cancels its token, lets
@@ -249,8 +257,9 @@ impl Scope {
     ///
     /// # Blocking
     ///
-    /// At most about `timeout` plus 100 ms. On a loop thread it does not wait: a thread
-    /// of its own drains the scope, and the report says
+    /// At most about `timeout` plus 100 ms. On a loop thread or inside an async context
+    /// it does not wait: a thread of its own drains the scope (logging what it cut off,
+    /// `loopbridge::scope_closed`), and the report says
     /// [`finishing_in_background`](ShutdownReport::finishing_in_background).
     ///
     /// # Examples
@@ -275,45 +284,18 @@ impl Scope {
         self.done = true;
         let started = Instant::now();
         let before = self.state.counts();
+        if must_not_wait() {
+            return self.finish_in_background(timeout, Ending::Drain, started, before);
+        }
         let deadline = deadline_after(timeout);
         let hooks = self.run_hooks(timeout);
-        if loop_thread::is_any_loop_thread() {
-            // Waiting here would stall the loop: a thread of its own waits instead.
-            self.state.refuse_new();
-            let state = self.state.clone();
-            // The loop thread's dispatcher (its bridge's), carried to the waiter.
-            let dispatch = Dispatcher::current();
-            let waiter = std::thread::Builder::new()
-                .name("loopbridge-drain".to_owned())
-                .spawn(move || {
-                    dispatch.in_scope(|| {
-                        if !state.drain(deadline, &spare) {
-                            state.close(Some(deadline_after(STOP_GRACE)), &spare);
-                        }
-                    });
-                });
-            if let Err(error) = waiter {
-                tracing::error!(
-                    target: "loopbridge::thread_start",
-                    what = "a scope's background drain",
-                    scope = %self.state.path,
-                    error = %error,
-                    "cannot start a thread to finish a drain: {error}"
-                );
-            }
-            return ShutdownReport {
-                finishing_in_background: true,
-                elapsed: started.elapsed(),
-                ..ShutdownReport::default()
-            };
-        }
         let mut report = if self.state.drain(deadline, &spare) {
             ShutdownReport::default()
         } else {
             self.cut_off(STOP_GRACE)
         };
         report.stages.extend(hooks);
-        self.finish_report(&mut report, before, started);
+        tally(&self.state, &mut report, before, started, 0);
         report
     }
 
@@ -371,33 +353,112 @@ impl Scope {
         }
     }
 
-    fn close_within(&self, timeout: Duration) -> ShutdownReport {
+    fn close_within(&self, timeout: Duration, ending: Ending) -> ShutdownReport {
         let started = Instant::now();
         let before = self.state.counts();
+        if must_not_wait() {
+            return self.finish_in_background(timeout, ending, started, before);
+        }
         let hooks = self.run_hooks(timeout);
         let mut report = self.cut_off(timeout.saturating_sub(started.elapsed()));
         report.stages.extend(hooks);
-        self.finish_report(&mut report, before, started);
+        tally(&self.state, &mut report, before, started, 0);
         report
     }
 
     /// Runs the hooks of this scope and its children, outside the scope (its close must
-    /// not cut them off), and waits for them for their share of `timeout` (not on a loop
-    /// thread, where they run on while the close goes on).
+    /// not cut them off), and waits for them for their share of `timeout`.
     fn run_hooks(&self, timeout: Duration) -> Option<StageReport> {
         let hooks = self.state.take_hooks();
         if hooks.is_empty() {
             return None;
         }
         let running = start_hooks(&self.handle, hooks);
-        if loop_thread::is_any_loop_thread() {
-            return None;
-        }
         let share = self.handle.state().hook_share;
         Some(wait_for_hooks(
             running,
-            deadline_after(crate::util::share_of(timeout, share)),
+            deadline_after(share_of(timeout, share)),
         ))
+    }
+
+    /// A close, drain or drop where waiting would stall a loop or an async host: new work
+    /// is refused at once; without hooks to wait for, a close cuts its jobs off at once
+    /// too, and the report counts them. A thread of its own does the rest as the waiting
+    /// path would (hooks, drain, cut off, wait until `timeout`), and logs what it cut off
+    /// or found stuck.
+    fn finish_in_background(
+        &self,
+        timeout: Duration,
+        ending: Ending,
+        started: Instant,
+        before: [u64; 4],
+    ) -> ShutdownReport {
+        let deadline = deadline_after(timeout);
+        let hooks = self.state.take_hooks();
+        let running = if hooks.is_empty() {
+            Vec::new()
+        } else {
+            start_hooks(&self.handle, hooks)
+        };
+        let hooks_until = deadline_after(share_of(timeout, self.handle.state().hook_share));
+        let cut_at_once = if running.is_empty() && ending != Ending::Drain {
+            self.state.close(None, &spare).cut_off
+        } else {
+            self.state.refuse_new();
+            0
+        };
+        let mut report = ShutdownReport::default();
+        if running.is_empty() && self.state.is_empty() {
+            // Nothing is left to stop: the report is whole.
+            tally(&self.state, &mut report, before, started, cut_at_once);
+            return report;
+        }
+        let state = self.state.clone();
+        // The caller's dispatcher (a loop thread's is its bridge's), for the log.
+        let dispatch = Dispatcher::current();
+        // The closing pool job, if one is: not waited for there either.
+        let closer = running_pool_job();
+        let spare = move |record: &JobRecord| is_pool_job_at(record, closer);
+        let waiter = std::thread::Builder::new()
+            .name(format!("loopbridge-{}", ending.as_str()))
+            .spawn(move || {
+                dispatch.in_scope(|| {
+                    let mut report = ShutdownReport::default();
+                    if !running.is_empty() {
+                        report.stages.push(wait_for_hooks(running, hooks_until));
+                    }
+                    let (cut, stuck) = match ending {
+                        Ending::Drain if state.drain(deadline, &spare) => (0, Vec::new()),
+                        Ending::Drain => {
+                            let closing = state.close(Some(deadline_after(STOP_GRACE)), &spare);
+                            (closing.cut_off, closing.stuck)
+                        }
+                        Ending::Close | Ending::Drop => {
+                            let closing = state.close(Some(deadline), &spare);
+                            (closing.cut_off, closing.stuck)
+                        }
+                    };
+                    report.stuck = stuck;
+                    tally(&state, &mut report, before, started, cut_at_once + cut);
+                    if !report.is_clean() {
+                        log_background(&state, ending, &report);
+                    }
+                });
+            });
+        if let Err(error) = waiter {
+            tracing::error!(
+                target: "loopbridge::thread_start",
+                what = "a scope's background close",
+                scope = %self.state.path,
+                error = %error,
+                "cannot start a thread to finish a scope's close: {error}"
+            );
+            // Nothing will finish it: at least nothing in it runs on.
+            self.state.close(None, &spare);
+        }
+        tally(&self.state, &mut report, before, started, cut_at_once);
+        report.finishing_in_background = true;
+        report
     }
 
     /// Registers `make` to run when this scope starts to close or drain (or its parent
@@ -434,34 +495,93 @@ impl Scope {
         ShutdownHook::register(self.handle.state(), Some(&self.state), site, make)
     }
 
-    /// Closes the scope, waiting up to `timeout` for its jobs to stop (not on a loop
-    /// thread). Reports what it cut off and what is stuck.
+    /// Closes the scope, waiting up to `timeout` for its jobs to stop. Reports what is
+    /// stuck.
     fn cut_off(&self, timeout: Duration) -> ShutdownReport {
-        let on_loop = loop_thread::is_any_loop_thread();
-        let deadline = (!on_loop).then(|| deadline_after(timeout));
-        let closing = self.state.close(deadline, &spare);
+        let closing = self.state.close(Some(deadline_after(timeout)), &spare);
         ShutdownReport {
             stuck: closing.stuck,
-            finishing_in_background: on_loop,
             ..ShutdownReport::default()
         }
     }
+}
 
-    /// Fills in what ended since `before` (counted once each, by whichever side ended
-    /// it), and how long it took.
-    fn finish_report(&self, report: &mut ShutdownReport, before: [u64; 4], started: Instant) {
-        let after = self.state.counts();
-        // Cut-off pool jobs still queued are counted by their pool when it reaches them;
-        // this close ended them, so its report counts them now (looked at after the
-        // counts, so that none is in both).
-        let parked = self.state.parked_uncounted();
-        let ran = (after[1] + after[3]).saturating_sub(before[1] + before[3]);
-        let cancelled = after[2].saturating_sub(before[2]);
-        report.finished = usize::try_from(ran).unwrap_or(usize::MAX);
-        report.cancelled = usize::try_from(cancelled)
-            .unwrap_or(usize::MAX)
-            .saturating_add(parked);
-        report.elapsed = started.elapsed();
+/// How a scope was stopped, for a background finish's thread name and log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Close,
+    Drain,
+    Drop,
+}
+
+impl Ending {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ending::Close => "close",
+            Ending::Drain => "drain",
+            Ending::Drop => "drop",
+        }
+    }
+}
+
+/// `true` where a close must not wait: on a loop thread (it would stall or deadlock the
+/// loop) or inside an async context (it would stall the host's tasks).
+fn must_not_wait() -> bool {
+    loop_thread::is_any_loop_thread() || host_runtime::in_async_context()
+}
+
+/// Fills in what ended since `before` (counted once each, by whichever side ended it),
+/// at least the `cut_off` this close knows it resolved, and how long it took.
+fn tally(
+    state: &ScopeState,
+    report: &mut ShutdownReport,
+    before: [u64; 4],
+    started: Instant,
+    cut_off: usize,
+) {
+    let after = state.counts();
+    // Cut-off pool jobs still queued are counted by their pool when it reaches them;
+    // this close ended them, so its report counts them now (looked at after the
+    // counts, so that none is in both).
+    let parked = state.parked_uncounted();
+    let ran = (after[1] + after[3]).saturating_sub(before[1] + before[3]);
+    let cancelled = after[2].saturating_sub(before[2]);
+    report.finished = usize::try_from(ran).unwrap_or(usize::MAX);
+    report.cancelled = usize::try_from(cancelled)
+        .unwrap_or(usize::MAX)
+        .saturating_add(parked)
+        .max(cut_off);
+    report.elapsed = started.elapsed();
+}
+
+/// The log of a close, drain or drop that finished in the background with work cut off
+/// or stuck.
+fn log_background(state: &ScopeState, ending: Ending, report: &ShutdownReport) {
+    if ending == Ending::Drop {
+        tracing::warn!(
+            target: "loopbridge::scope_dropped",
+            scope = %state.path,
+            caller = "background",
+            finished = report.finished,
+            cancelled = report.cancelled,
+            stuck = report.stuck.len(),
+            elapsed_ms = report.elapsed.as_secs_f64() * 1e3,
+            "scope `{}` dropped, finished in the background: {report}",
+            state.path
+        );
+    } else {
+        tracing::warn!(
+            target: "loopbridge::scope_closed",
+            scope = %state.path,
+            how = ending.as_str(),
+            finished = report.finished,
+            cancelled = report.cancelled,
+            stuck = report.stuck.len(),
+            elapsed_ms = report.elapsed.as_secs_f64() * 1e3,
+            "scope `{}`'s {} finished in the background: {report}",
+            state.path,
+            ending.as_str()
+        );
     }
 }
 
@@ -472,17 +592,19 @@ fn spare(record: &JobRecord) -> bool {
 
 impl Drop for Scope {
     /// Closes the scope, bounded by the bridge's shutdown timeout (not waiting on a loop
-    /// thread), and logs what it cut off.
+    /// thread or in an async context), and logs what it cut off.
     fn drop(&mut self) {
         if self.done {
             return;
         }
         let timeout = self.handle.state().shutdown_timeout;
-        let report = self.close_within(timeout);
-        if !report.is_clean() {
+        let report = self.close_within(timeout, Ending::Drop);
+        // A close finishing in the background logs from there, once it knows.
+        if !report.is_clean() && !report.finishing_in_background {
             tracing::warn!(
                 target: "loopbridge::scope_dropped",
                 scope = %self.state.path,
+                caller = "drop",
                 finished = report.finished,
                 cancelled = report.cancelled,
                 stuck = report.stuck.len(),

@@ -676,3 +676,69 @@ fn a_bound_values_close_that_panics_at_shutdown_is_logged_with_its_error() {
         drop(bound);
     });
 }
+
+#[test]
+fn a_scope_dropped_or_closed_on_the_loop_thread_reports_from_the_background() {
+    captured(|events| {
+        let bridge = Bridge::new().unwrap();
+        let handle = bridge.handle();
+        let radar = handle.scope("radar");
+        let _ticker = radar.handle().submit(std::future::pending::<()>());
+        wait(handle.run_callback(move || drop(radar))).unwrap();
+        let event = events.wait_for("loopbridge::scope_dropped", |event| {
+            event.get("scope") == Some("radar")
+        });
+        assert_eq!(event.level, Level::WARN);
+        assert_eq!(event.field("caller"), "background");
+        assert_eq!(event.number("cancelled"), 1.0);
+        assert_eq!(event.number("stuck"), 0.0);
+
+        let weather = handle.scope("weather");
+        let _ticker = weather.handle().submit(std::future::pending::<()>());
+        let report = wait(handle.run_callback(move || weather.close(common::WAIT))).unwrap();
+        assert_eq!(report.cancelled, 1, "{report}");
+        let event = events.wait_for("loopbridge::scope_closed", |event| {
+            event.get("scope") == Some("weather")
+        });
+        assert_eq!(event.level, Level::WARN);
+        assert_eq!(event.field("how"), "close");
+        assert_eq!(event.number("cancelled"), 1.0);
+        assert!(event.get("elapsed_ms").is_some());
+    });
+}
+
+#[test]
+fn a_scope_dropped_inside_an_async_host_lets_the_host_run_and_reports_from_the_background() {
+    captured(|events| {
+        let bridge = Bridge::builder()
+            .shutdown_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let plugin = bridge.handle().scope("plugin");
+        let host = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        host.block_on(async move {
+            let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
+            let (release_tx, release_rx) = mpsc::channel::<()>();
+            let _io = plugin.handle().run_in_executor(move || {
+                let _ = entered_tx.send(());
+                let _ = release_rx.recv();
+            });
+            entered_rx.await.unwrap();
+            // Releases the pool job, once the host has its thread back.
+            let released = tokio::spawn(async move {
+                let _ = release_tx.send(());
+            });
+            drop(plugin);
+            released.await.unwrap();
+        });
+        // The pool job stopped as soon as the host ran: nothing was stuck at the end.
+        let event = events.wait_for("loopbridge::scope_dropped", |event| {
+            event.get("scope") == Some("plugin")
+        });
+        assert_eq!(event.field("caller"), "background");
+        assert_eq!(event.number("cancelled"), 1.0);
+        assert_eq!(event.number("stuck"), 0.0);
+    });
+}

@@ -451,3 +451,78 @@ fn dropping_a_scope_closes_it_and_works_on_the_global_bridge() {
     assert!(wait(job).unwrap_err().is_closed());
     assert_eq!(loopbridge::global().block_on(async { 1 }).unwrap(), 1);
 }
+
+#[test]
+fn a_close_on_the_loop_thread_counts_what_it_cut_off_and_is_not_clean() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    let plugin = handle.scope("weather");
+    let ticker = plugin.handle().submit(std::future::pending::<()>());
+    let report = wait(handle.run_callback(move || plugin.close(WAIT))).unwrap();
+    assert_eq!(report.cancelled, 1, "{report}");
+    assert!(report.finishing_in_background, "{report}");
+    assert!(!report.is_clean(), "{report}");
+    assert!(wait(ticker).unwrap_err().is_closed());
+
+    // A scope with nothing in it has nothing to finish in the background.
+    let empty = handle.scope("empty");
+    let report = wait(handle.run_callback(move || empty.close(WAIT))).unwrap();
+    assert!(!report.finishing_in_background, "{report}");
+    assert!(report.is_clean(), "{report}");
+}
+
+/// A pool job of `scope` that holds its worker until the host runtime's task releases
+/// it, and has started.
+async fn pool_job_released_by_a_host_task(scope: &Scope) -> loopbridge::Completion<()> {
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let job = scope.handle().run_in_executor(move || {
+        let _ = entered_tx.send(());
+        let _ = release_rx.recv();
+    });
+    entered_rx.await.unwrap();
+    // Runs only once the host gets its thread back.
+    tokio::spawn(async move {
+        let _ = release_tx.send(());
+    });
+    job
+}
+
+#[test]
+fn closing_or_dropping_a_scope_inside_an_async_host_does_not_block_it() {
+    let timeout = Duration::from_secs(30);
+    let bridge = Bridge::builder().shutdown_timeout(timeout).build().unwrap();
+    let handle = bridge.handle();
+    let host = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    host.block_on(async move {
+        let plugin = handle.scope("io-plugin");
+        let io = pool_job_released_by_a_host_task(&plugin).await;
+        let report = plugin.close(timeout);
+        assert!(report.finishing_in_background, "{report}");
+        assert_eq!(report.cancelled, 1, "{report}");
+        assert!(!report.is_clean(), "{report}");
+        assert!(io.await.unwrap_err().is_closed());
+
+        let plugin = handle.scope("io-plugin-dropped");
+        let io = pool_job_released_by_a_host_task(&plugin).await;
+        let started = std::time::Instant::now();
+        drop(plugin);
+        assert!(
+            started.elapsed() < timeout,
+            "the drop did not wait for its timeout"
+        );
+        assert!(io.await.unwrap_err().is_closed());
+
+        // A drain as well: the job watches the token and ends by itself.
+        let plugin = handle.scope("io-plugin-drained");
+        let job = plugin.handle().submit(async {
+            loopbridge::cancellation_token().unwrap().cancelled().await;
+            "stopped"
+        });
+        let report = plugin.drain(timeout);
+        assert!(report.finishing_in_background, "{report}");
+        assert_eq!(job.await.unwrap(), "stopped");
+    });
+}

@@ -309,6 +309,11 @@ impl ScopeState {
         parked
     }
 
+    /// `true` when neither the scope nor its children have a member left.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.members.live() == 0 && self.live_children().iter().all(|child| child.is_empty())
+    }
+
     /// Members not spared.
     fn left(&self, spare: &dyn Fn(&JobRecord) -> bool) -> usize {
         self.members

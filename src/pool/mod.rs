@@ -24,6 +24,7 @@ pub use named::ThreadPoolJob;
 pub use permit::{PoolPermit, PoolReserve};
 pub(crate) use pool_job::is_current as is_running_pool_job;
 pub(crate) use pool_job::{admitted_cell, run_claimed, JobContext};
+pub(crate) use pool_job::{current_address as running_pool_job, is_at as is_pool_job_at};
 #[cfg(feature = "rayon")]
 pub use rayon_pool::RayonPool;
 pub use stats::PoolStats;

@@ -222,6 +222,17 @@ pub(crate) fn is_current(record: &JobRecord) -> bool {
     CURRENT.with(Cell::get) == std::ptr::from_ref(record) as usize
 }
 
+/// The address of the record of the pool job running on the calling thread (0 if none):
+/// [`is_at`] tells it on another thread.
+pub(crate) fn current_address() -> usize {
+    CURRENT.with(Cell::get)
+}
+
+/// `true` when `record` is at `address`, from [`current_address`].
+pub(crate) fn is_at(record: &JobRecord, address: usize) -> bool {
+    address != 0 && std::ptr::from_ref(record) as usize == address
+}
+
 /// A claimed job while its closure runs: listed as running, timed, and known to its
 /// thread. Dropped before the result is delivered.
 struct Running<'a> {
