@@ -3,7 +3,7 @@
 //!
 //! One file per state machine: `slot.rs` (the result slot under `Completion`),
 //! `dispatch.rs` (the loop's run queue and dispatcher), `shutdown.rs` (a submission racing
-//! the bridge's close), `pool.rs` and `room.rs` (the thread pool's handoff and bounded
+//! the bridge's close, or a scope's closes), `pool.rs` and `room.rs` (the thread pool's handoff and bounded
 //! queue), `events.rs` (a threadsafe function's queue), `max_pending.rs` (the loop's own
 //! bound), `watchdog.rs` (the watchdog's doze), `watch.rs` (a multi-wait's watchers racing
 //! the jobs they watch), `stream.rs` (the stream buffers of `Handle::iter`,

@@ -90,3 +90,41 @@ fn a_submission_racing_a_scope_close_is_refused_or_cut_off() {
         }
     });
 }
+
+/// Two closes of one scope racing a submission into it (a close that cuts off at once on
+/// a loop thread or in an async context, and its background waiter closing again; or two
+/// closers): each job is counted as cut off by exactly one of them, so the counts a
+/// background close adds up never count a job twice, and an admitted job is counted.
+/// Counting every member a close sees, not only those its interrupt resolved, fails this
+/// model.
+#[test]
+fn two_closes_of_a_scope_count_each_job_they_cut_off_once() {
+    loom::model(|| {
+        let dispatcher = DispatchModel::new();
+        let scope = dispatcher.scope();
+        let submitter = dispatcher.submitter();
+        let into = scope.clone();
+        let submitting =
+            thread::spawn(move || submitter.try_submit(Some(&into), |_| Poll::Pending, || {}));
+        let other = scope.clone();
+        let closing = thread::spawn(move || other.close_now());
+        let here = scope.close_now();
+        let there = closing.join().unwrap();
+        match submitting.join().unwrap() {
+            // (A close may have resolved the job in the moment before its admission was
+            // refused.)
+            Err(refused) => {
+                assert!(refused.is_closed(), "refused with Closed, not {refused}");
+                assert!(here + there <= 1, "counted twice: {here} + {there}");
+            }
+            Ok(completion) => {
+                assert_eq!(
+                    here + there,
+                    1,
+                    "cut off and counted once: {here} + {there}"
+                );
+                assert!(completion.wait().unwrap_err().is_closed());
+            }
+        }
+    });
+}
