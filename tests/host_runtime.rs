@@ -441,3 +441,60 @@ fn a_shutdown_from_spawn_blocking_waits_and_reports_in_full() {
     assert!(report.is_clean(), "{report}");
     assert_eq!(answer.unwrap(), 42);
 }
+
+#[test]
+fn pool_and_thread_bound_shutdowns_inside_either_runtime_let_the_host_run() {
+    for host in [
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap(),
+    ] {
+        // A pool job and a thread-bound call, each running and waiting for an answer
+        // from a host task that only runs if the shutdown lets the host go on.
+        let pool = loopbridge::ThreadPool::new(1).unwrap();
+        let bound = loopbridge::ThreadBound::spawn("host-bound", || Ok::<_, ()>(1u32)).unwrap();
+        let (pool_tx, pool_rx) = tokio::sync::oneshot::channel::<u32>();
+        let (call_tx, call_rx) = tokio::sync::oneshot::channel::<u32>();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let started_call = started_tx.clone();
+        let job = pool.submit(move || {
+            started_tx.send(()).unwrap();
+            pool_rx.blocking_recv().unwrap() + 1
+        });
+        let call = bound.call(move |n| {
+            started_call.send(()).unwrap();
+            call_rx.blocking_recv().unwrap() + *n
+        });
+        started.recv().unwrap();
+        started.recv().unwrap();
+        let (reports, answers) = in_a_host_task(&host, async move {
+            tokio::spawn(async move {
+                pool_tx.send(41).unwrap();
+                call_tx.send(41).unwrap();
+            });
+            let reports = [
+                pool.shutdown(Duration::from_secs(30)),
+                bound.shutdown(Duration::from_secs(30)),
+            ];
+            (reports, (job.await, call.await))
+        });
+        for report in &reports {
+            assert!(report.finishing_in_background, "{report}");
+            assert!(report.stuck.is_empty(), "{report}");
+        }
+        assert_eq!(
+            answers.0.unwrap(),
+            42,
+            "the pool job got the host task's answer"
+        );
+        assert_eq!(
+            answers.1.unwrap(),
+            42,
+            "the call got the host task's answer"
+        );
+    }
+}

@@ -272,9 +272,12 @@ impl ThreadPool {
     ///
     /// # Blocking
     ///
-    /// Blocks for at most about `timeout`. On a loop thread it does not wait at all: it
-    /// closes the pool, resolves the queued jobs and returns; running jobs finish in the
-    /// background and resolve as usual.
+    /// Blocks for at most about `timeout`. On a loop thread, or inside an async context
+    /// (a task or `block_on` of a tokio runtime, where a wait would stall the host's
+    /// other tasks; a `spawn_blocking` thread waits), it does not wait at all: it closes
+    /// the pool, resolves the queued jobs and returns with
+    /// [`finishing_in_background`](ShutdownReport::finishing_in_background) set; running
+    /// jobs finish in the background and resolve as usual.
     ///
     /// # Examples
     ///
@@ -302,7 +305,9 @@ impl ThreadPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(&self, timeout: Duration) -> ShutdownReport {
-        self.shutdown_waiting(timeout, !loop_thread::is_any_loop_thread())
+        let must_not_wait =
+            loop_thread::is_any_loop_thread() || crate::host_runtime::in_async_context();
+        self.shutdown_waiting(timeout, !must_not_wait)
     }
 
     /// Shuts the pool down; waits (up to `timeout`) for running jobs only if `wait`.

@@ -437,9 +437,11 @@ impl<T: 'static> ThreadBound<T> {
     ///
     /// # Blocking
     ///
-    /// Blocks for at most about `timeout`. On a loop thread or on the owning thread
-    /// itself it does not wait: it refuses the queued calls and returns with
-    /// [`finishing_in_background`](ShutdownReport::finishing_in_background) set.
+    /// Blocks for at most about `timeout`. On a loop thread, on the owning thread
+    /// itself, or inside an async context (a task or `block_on` of a tokio runtime; a
+    /// `spawn_blocking` thread waits) it does not wait: it refuses the queued calls and
+    /// returns with [`finishing_in_background`](ShutdownReport::finishing_in_background)
+    /// set.
     ///
     /// # Examples
     ///
@@ -504,7 +506,7 @@ impl<T: 'static> Owner<T> {
         let in_background = !forked
             && (thread::owns(shared.id)
                 || loop_thread::is_any_loop_thread()
-                || (dropped && tokio::runtime::Handle::try_current().is_ok()));
+                || host_runtime::in_async_context());
         let mut report = ShutdownReport::default();
         if in_background {
             report.finishing_in_background = true;
