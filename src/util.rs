@@ -97,7 +97,19 @@ pub(crate) fn log_panic(what: &str, site: Option<&Site>, f: impl FnOnce()) {
             ),
         }
         drop(payload);
-    }));
+    }))
+    .map_err(forget_payload);
+}
+
+/// Drops a panic's payload: a payload whose own destructor panics must not unwind into
+/// the crate's threads. That second panic's payload is leaked, not dropped (it could
+/// panic again).
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload))).map_err(forget_payload);
+}
+
+fn forget_payload(payload: Box<dyn std::any::Any + Send>) {
+    std::mem::forget(payload);
 }
 
 /// When a running poll (or a pool job's run) began, as nanoseconds after an epoch the

@@ -361,3 +361,62 @@ impl Drop for PanicOnDrop {
         }
     }
 }
+
+/// A panic payload whose own destructor panics.
+struct PayloadPanicsWhenDropped;
+
+impl Drop for PayloadPanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("the payload's destructor panicked");
+    }
+}
+
+/// A future that panics with such a payload when polled, and (if `drop_panics`) panics
+/// in its own destructor too, or panics with such a payload only there.
+struct Hostile {
+    poll_panics: bool,
+    drop_panics: bool,
+}
+
+impl std::future::Future for Hostile {
+    type Output = u32;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<u32> {
+        if self.poll_panics {
+            std::panic::panic_any(PayloadPanicsWhenDropped);
+        }
+        std::task::Poll::Ready(1)
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        if self.drop_panics {
+            if self.poll_panics {
+                panic!("the future's destructor panicked");
+            }
+            std::panic::panic_any(PayloadPanicsWhenDropped);
+        }
+    }
+}
+
+#[test]
+fn panic_payloads_and_destructors_that_panic_again_never_stop_the_loop() {
+    let bridge = Bridge::new().unwrap();
+    let handle = bridge.handle();
+    for (poll_panics, drop_panics) in [(true, false), (true, true), (false, true)] {
+        // The completion is held while the job ends (the usual case), then read.
+        let job = handle.submit(Hostile {
+            poll_panics,
+            drop_panics,
+        });
+        let result = wait(job);
+        if poll_panics {
+            assert!(result.unwrap_err().is_panic());
+        }
+        assert_serving(&handle);
+    }
+}

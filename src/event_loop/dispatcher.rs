@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{panic_message, Error};
 use crate::job::{Arrival, Ended, JobHold, JobRecord, LocalFuture, LoopJob, NewJob};
-use crate::util::log_panic;
+use crate::util::{drop_payload, log_panic};
 
 use super::poll_clock::TurnWaker;
 use super::state::{set_polling_loop, LoopState};
@@ -294,6 +294,7 @@ impl Jobs {
             Ok(poll) => poll.is_ready(),
             Err(payload) => {
                 end_panicked(state, &**job, &*payload);
+                drop_payload(payload);
                 true
             }
         };
@@ -314,7 +315,12 @@ impl Jobs {
         } = entry;
         let record = job.record();
         let site = Some(&record.site);
-        log_panic("dropping an ended job", site, || drop((local, waker)));
+        // The cell's future too, if it is still there (an unwinding poll left it): its
+        // destructor may panic, and nothing past this guard catches it.
+        log_panic("dropping an ended job", site, || {
+            drop((local, waker));
+            job.drop_future();
+        });
         log_panic("removing an ended job", site, || state.deregister(key));
         if vacant.len() == entries.len() && entries.capacity() > RETAINED_JOBS {
             // The table is empty: after a burst, give its memory back. A waker that

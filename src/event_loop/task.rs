@@ -26,7 +26,7 @@ use std::task::{Context, Poll, Waker};
 use crate::error::{panic_message, Error};
 use crate::job::{deliver, scope, Body, Ended, JobCell, LoopJob, NoFuture, Schedule};
 use crate::sync::{Mutex, MutexGuard};
-use crate::util::log_panic;
+use crate::util::{drop_payload, log_panic};
 
 use super::state::with_polling_loop;
 
@@ -76,7 +76,11 @@ fn poll_guarded<T, B: ?Sized, F: Future<Output = T>>(
     match polled {
         Ok(Poll::Pending) => None,
         Ok(Poll::Ready(value)) => Some(Ok(value)),
-        Err(payload) => Some(Err(panic_message(&*payload))),
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            drop_payload(payload);
+            Some(Err(message))
+        }
     }
 }
 
