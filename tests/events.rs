@@ -742,3 +742,30 @@ fn a_scope_dropped_inside_an_async_host_lets_the_host_run_and_reports_from_the_b
         assert_eq!(event.number("stuck"), 0.0);
     });
 }
+
+#[test]
+fn a_pool_jobs_unread_value_whose_destructor_panics_is_logged_with_its_site() {
+    struct PanicsWhenDropped;
+    impl Drop for PanicsWhenDropped {
+        fn drop(&mut self) {
+            panic!("the unread value's destructor panicked");
+        }
+    }
+    captured(|events| {
+        let pool = ThreadPool::new(1).unwrap();
+        let (go, gate) = mpsc::channel::<()>();
+        let line = line!() + 1;
+        let job = pool.job("unread").submit(move || {
+            let _ = gate.recv();
+            PanicsWhenDropped
+        });
+        // Nobody reads it: the worker drops the value as it delivers.
+        drop(job);
+        go.send(()).unwrap();
+        let event = events.wait_for("loopbridge::callback_panic", |event| {
+            event.field("panic").contains("unread value")
+        });
+        assert!(event.field("site").starts_with(&here(line)), "{event:#?}");
+        assert_eq!(event.field("name"), "unread");
+    });
+}

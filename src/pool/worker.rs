@@ -95,7 +95,8 @@ impl Core {
                         Error::QueueFull { site }
                     }
                 };
-                log_panic(CUT_OFF, None, || {
+                let site = job.site().clone();
+                log_panic(CUT_OFF, Some(&site), || {
                     job.cut_off(error);
                 });
                 (completion, Push::Queued)
@@ -112,7 +113,10 @@ impl Core {
                 Next::Run(job) => {
                     self.release_room();
                     let mut delivering = false;
-                    log_panic(OUTSIDE_CLOSURE, None, || {
+                    // The job's site for a panic outside its closure (its value's
+                    // destructor, a `then` callback).
+                    let site = job.site().clone();
+                    log_panic(OUTSIDE_CLOSURE, Some(&site), || {
                         job.run(&self.jobs, &mut || {
                             // Counted as delivering before it counts itself idle, so a
                             // shutdown never sees it as neither (see `wait_for_busy`).
@@ -132,7 +136,8 @@ impl Core {
                 }
                 Next::Close(job) => {
                     self.release_room();
-                    log_panic(CUT_OFF, None, || {
+                    let site = job.site().clone();
+                    log_panic(CUT_OFF, Some(&site), || {
                         self.cut_off_closed(job);
                     });
                 }
@@ -159,11 +164,12 @@ impl Core {
             self.release_room();
             // Ended without running, like a job cut off by shutdown.
             self.jobs.counters.jobs.end(job.record(), Ended::Cancelled);
+            let site = job.site().clone();
             let error = Error::Unavailable {
                 message: format!("no pool worker thread could be started: {error}"),
-                site: job.site().clone(),
+                site: site.clone(),
             };
-            log_panic(CUT_OFF, None, || {
+            log_panic(CUT_OFF, Some(&site), || {
                 job.cut_off(error);
             });
         });
@@ -180,7 +186,8 @@ impl Core {
         }
         let mut cut_off = 0;
         self.queue.close(|job| {
-            log_panic(CUT_OFF, None, || {
+            let site = job.site().clone();
+            log_panic(CUT_OFF, Some(&site), || {
                 if self.cut_off_closed(job) {
                     cut_off += 1;
                 }
