@@ -282,6 +282,7 @@ impl Scope {
     /// ```
     pub fn drain(mut self, timeout: Duration) -> ShutdownReport {
         self.done = true;
+        let timeout = self.waitable(timeout);
         let started = Instant::now();
         let before = self.state.counts();
         if must_not_wait() {
@@ -354,6 +355,7 @@ impl Scope {
     }
 
     fn close_within(&self, timeout: Duration, ending: Ending) -> ShutdownReport {
+        let timeout = self.waitable(timeout);
         let started = Instant::now();
         let before = self.state.counts();
         if must_not_wait() {
@@ -364,6 +366,17 @@ impl Scope {
         report.stages.extend(hooks);
         tally(&self.state, &mut report, before, started, 0);
         report
+    }
+
+    /// How long a close may wait: nothing in a forked child, where the bridge's loop
+    /// and pool threads stayed in the parent and no member still running ever stops
+    /// (they are cut off and listed as stuck at once).
+    fn waitable(&self, timeout: Duration) -> Duration {
+        if self.handle.state().fork_generation == crate::process::generation() {
+            timeout
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Runs the hooks of this scope and its children, outside the scope (its close must

@@ -28,7 +28,7 @@ mod unix {
     type Case = fn() -> Result<(), String>;
 
     pub fn main() {
-        let cases: [(&str, Case); 4] = [
+        let cases: [(&str, Case); 5] = [
             (
                 "inherited_idle_thread_pool_runs_the_job_and_reports_closed_in_a_forked_child",
                 inherited_idle_thread_pool_runs_the_job_and_reports_closed_in_a_forked_child,
@@ -44,6 +44,10 @@ mod unix {
             (
                 "bridge_shut_down_in_a_forked_child_writes_nothing_on_the_parents_loop_stack",
                 bridge_shut_down_in_a_forked_child_writes_nothing_on_the_parents_loop_stack,
+            ),
+            (
+                "scope_closed_in_a_forked_child_waits_for_no_job_left_in_the_parent",
+                scope_closed_in_a_forked_child_waits_for_no_job_left_in_the_parent,
             ),
         ];
         let mut failed = 0;
@@ -229,6 +233,32 @@ mod unix {
             if !output.lines().any(|said| said == line) {
                 return Err(format!("the child did not say {line:?}:\n{output}"));
             }
+        }
+        Ok(())
+    }
+
+    fn scope_closed_in_a_forked_child_waits_for_no_job_left_in_the_parent() -> Result<(), String> {
+        // Broke: the child's close waited its whole timeout for a pool job whose thread
+        // is in the parent (it never stops in the child), then reported it stuck.
+        let bridge = loopbridge::Bridge::new().map_err(|e| e.to_string())?;
+        let scope = bridge.handle().scope("plugin");
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let running = scope.handle().run_in_executor(move || {
+            started_tx.send(()).unwrap();
+            let _ = held.recv();
+        });
+        started.recv_timeout(WAIT).map_err(|e| e.to_string())?;
+        let output = in_child(WAIT, move |pipe| {
+            // Far longer than the child may take: only a close that does not wait returns.
+            let report = scope.close(Duration::from_secs(3600));
+            pipe.say(&format!("stuck: {}", report.stuck.len()));
+        })?;
+        // The parent's copy of the scope went with the closure: its job is cut off here.
+        release.send(()).map_err(|e| e.to_string())?;
+        let _ = running.wait();
+        if !output.lines().any(|said| said == "stuck: 1") {
+            return Err(format!("the child did not name the stuck job:\n{output}"));
         }
         Ok(())
     }
