@@ -318,7 +318,7 @@ impl Scope {
     pub fn jobs(&self) -> Vec<JobInfo> {
         let now = Instant::now();
         let mut jobs = self.state.jobs();
-        jobs.sort_by_key(|job| job.record().submitted);
+        jobs.sort_by_key(|job| job.record().submitted());
         jobs.iter()
             .filter(|job| !job.is_resolved())
             .map(|job| JobInfo::of(job.record(), now))

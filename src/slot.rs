@@ -35,15 +35,36 @@ pub(crate) type Callback<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
 enum State<T> {
     Pending {
         waker: Option<Waker>,
-        callback: Option<Callback<T>>,
-        /// Multi-waits and stream readers to tell when the result comes in.
-        watchers: Watchers,
+        /// A `then` callback and the multi-waits to tell: rare, so kept out of line, and
+        /// a pending slot stays small (it is part of every pending job).
+        listeners: Option<Box<Listeners<T>>>,
         /// The reader dropped its handle: nobody will read the result.
         detached: bool,
     },
-    Ready(Result<T, Error>),
-    Failed(Error),
+    /// An error is kept boxed: errors are rare, and a result slot the size of the
+    /// largest error would make every job larger.
+    Ready(Result<T, Box<Error>>),
+    Failed(Box<Error>),
     Taken,
+}
+
+/// Who else hears of a pending slot's result besides its waker.
+struct Listeners<T> {
+    callback: Option<Callback<T>>,
+    /// Multi-waits and stream readers to tell when the result comes in.
+    watchers: Watchers,
+}
+
+impl<T> State<T> {
+    /// The listeners of a pending state, made on first use.
+    fn listeners(listeners: &mut Option<Box<Listeners<T>>>) -> &mut Listeners<T> {
+        listeners.get_or_insert_with(|| {
+            Box::new(Listeners {
+                callback: None,
+                watchers: Watchers::None,
+            })
+        })
+    }
 }
 
 /// The watchers of a pending slot: almost always none or one (one multi-wait at a
@@ -126,8 +147,7 @@ impl<T> Slot<T> {
         Slot {
             state: Mutex::new(State::Pending {
                 waker: None,
-                callback: None,
-                watchers: Watchers::None,
+                listeners: None,
                 detached: false,
             }),
             ready: Condvar::new(),
@@ -138,7 +158,7 @@ impl<T> Slot<T> {
     /// A slot that already holds `result`.
     pub(crate) fn resolved(result: Result<T, Error>) -> Slot<T> {
         Slot {
-            state: Mutex::new(State::Ready(result)),
+            state: Mutex::new(State::Ready(result.map_err(Box::new))),
             ready: Condvar::new(),
             done: AtomicBool::new(true),
         }
@@ -165,12 +185,15 @@ impl<T> Slot<T> {
         }
         let State::Pending {
             waker,
-            callback,
-            watchers,
+            listeners,
             detached,
         } = std::mem::replace(&mut *state, State::Taken)
         else {
             unreachable!("checked above")
+        };
+        let (callback, watchers) = match listeners {
+            Some(listeners) => (listeners.callback, listeners.watchers),
+            None => (None, Watchers::None),
         };
         // ORDERING: Release, under the lock, pairs with the Acquire in `is_resolved`: a
         // thread that sees `done` also sees the state leave `Pending` (and any read of
@@ -187,7 +210,7 @@ impl<T> Slot<T> {
             watchers.tell();
             return Ok(Resolved::Unread(result.err()));
         }
-        *state = State::Ready(result);
+        *state = State::Ready(result.map_err(Box::new));
         drop(state);
         self.ready.notify_all();
         if let Some(waker) = waker {
@@ -257,8 +280,8 @@ impl<T> Slot<T> {
     pub(crate) fn watch(&self, watcher: &Watcher) -> bool {
         let mut state = self.state.lock();
         match &mut *state {
-            State::Pending { watchers, .. } => {
-                watchers.add(watcher.clone());
+            State::Pending { listeners, .. } => {
+                State::listeners(listeners).watchers.add(watcher.clone());
                 true
             }
             _ => false,
@@ -268,8 +291,12 @@ impl<T> Slot<T> {
     /// Takes `watcher` off again (a multi-wait that returned); nothing if it was told.
     pub(crate) fn unwatch(&self, watcher: &Watcher) {
         let mut state = self.state.lock();
-        if let State::Pending { watchers, .. } = &mut *state {
-            watchers.remove(watcher);
+        if let State::Pending {
+            listeners: Some(listeners),
+            ..
+        } = &mut *state
+        {
+            listeners.watchers.remove(watcher);
         }
     }
 
@@ -277,8 +304,8 @@ impl<T> Slot<T> {
     /// one if it is already in. Gives the callback back if the value was already taken.
     pub(crate) fn then(&self, callback: Callback<T>) -> Result<(), Callback<T>> {
         let mut state = self.state.lock();
-        if let State::Pending { callback: slot, .. } = &mut *state {
-            *slot = Some(callback);
+        if let State::Pending { listeners, .. } = &mut *state {
+            State::listeners(listeners).callback = Some(callback);
             return Ok(());
         }
         match take(&mut state) {
@@ -301,20 +328,21 @@ impl<T> Slot<T> {
             State::Pending {
                 detached,
                 waker,
-                watchers,
-                ..
+                listeners,
             } => {
                 *detached = true;
                 let waker = waker.take();
                 // Nobody can be waiting through a handle that is gone.
-                let watchers = std::mem::take(watchers);
+                let watchers = listeners
+                    .as_mut()
+                    .map(|listeners| std::mem::take(&mut listeners.watchers));
                 drop(state);
                 drop(waker);
                 drop(watchers);
                 None
             }
             State::Ready(_) => match std::mem::replace(&mut *state, State::Taken) {
-                State::Ready(Err(error)) => Some(error),
+                State::Ready(Err(error)) => Some(*error),
                 unread => {
                     drop(state);
                     drop(unread);
@@ -329,13 +357,14 @@ impl<T> Slot<T> {
 fn take<T>(state: &mut MutexGuard<'_, State<T>>) -> Outcome<T> {
     match &**state {
         State::Pending { .. } => Outcome::Pending,
-        State::Failed(error) => Outcome::Ready(Err(error.clone())),
+        State::Failed(error) => Outcome::Ready(Err((**error).clone())),
         State::Taken => Outcome::AlreadyTaken,
         State::Ready(_) => match std::mem::replace(&mut **state, State::Taken) {
             State::Ready(Ok(value)) => Outcome::Ready(Ok(value)),
             State::Ready(Err(error)) => {
-                **state = State::Failed(error.clone());
-                Outcome::Ready(Err(error))
+                let read = (*error).clone();
+                **state = State::Failed(error);
+                Outcome::Ready(Err(read))
             }
             _ => unreachable!("checked above"),
         },

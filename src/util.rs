@@ -112,6 +112,32 @@ fn forget_payload(payload: Box<dyn std::any::Any + Send>) {
     std::mem::forget(payload);
 }
 
+/// An instant as nanoseconds after the process's first stamp: half an `Instant`'s size,
+/// for what every job records. Saturates about 584 years in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stamp(u64);
+
+impl Stamp {
+    fn epoch() -> Instant {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    pub(crate) fn now() -> Stamp {
+        let epoch = Stamp::epoch();
+        Stamp::since(epoch, Instant::now())
+    }
+
+    fn since(epoch: Instant, instant: Instant) -> Stamp {
+        let nanos = instant.saturating_duration_since(epoch).as_nanos();
+        Stamp(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn instant(self) -> Instant {
+        Stamp::epoch() + Duration::from_nanos(self.0)
+    }
+}
+
 /// When a running poll (or a pool job's run) began, as nanoseconds after an epoch the
 /// owner keeps, plus one; zero while none runs. One writer (the thread that polls), any
 /// number of readers (reports, the watchdog).

@@ -196,7 +196,7 @@ impl Submitter {
         };
         // In its cell, as every `Send` future is: the cell's poll delivers the value, or
         // ends a cancelled job at its next poll without polling the model's future again.
-        let (cell, key) = self.state.register(
+        let cell = self.state.register(
             Site::caller(),
             scope.map(|scope| scope.0.clone()),
             false,
@@ -204,7 +204,7 @@ impl Submitter {
         )?;
         let erased: Arc<JobCell<()>> = cell.clone();
         let _ = own.set(Arc::downgrade(&erased));
-        self.state.enqueue(cell, key, Start::InCell);
+        self.state.enqueue(cell, None);
         Ok(Completion::new(erased))
     }
 }

@@ -145,14 +145,14 @@ pub(crate) struct Jobs {
     waker: Option<(Waker, Waker)>,
 }
 
+/// One job in the table: two pointers' worth, since every pending job has one. Its
+/// waker is made for each poll (a job polled once, the common case, pays the same
+/// reference count either way), and its registry key is in its schedule.
 struct Entry {
     /// The job's future when it is not in the job's cell (built on the loop thread).
     local: Option<LocalFuture>,
-    waker: Waker,
     /// Dropped after the rest of the entry (see [`JobHold`]).
     job: JobHold,
-    /// The job's key in the registry (its place in this table is another number).
-    key: usize,
 }
 
 impl Jobs {
@@ -244,13 +244,8 @@ impl Jobs {
     }
 
     fn insert(&mut self, new: NewJob) -> usize {
-        let NewJob { start, job, key } = new;
-        let entry = Entry {
-            local: start.into_future(),
-            waker: job.job().clone().waker(),
-            job,
-            key,
-        };
+        let (local, job) = new.start();
+        let entry = Entry { local, job };
         let place = match self.vacant.pop() {
             Some(place) => place,
             None => {
@@ -275,14 +270,13 @@ impl Jobs {
         let Some(mut entry) = entries.get_mut(place).and_then(Option::take) else {
             return began;
         };
-        let Entry {
-            local, waker, job, ..
-        } = &mut entry;
+        let Entry { local, job } = &mut entry;
         let record = job.record();
         job.schedule().polling();
         record.poll_began(began);
         state.poll_clock.poll_began(began);
-        let mut cx = Context::from_waker(waker);
+        let waker = job.job().clone().waker();
+        let mut cx = Context::from_waker(&waker);
         // Every job's poll catches the panics of its future's own poll (see `task`);
         // what is left (the destructors of a future that just finished) is caught here,
         // so the dispatcher, which every job depends on, never unwinds.
@@ -298,6 +292,7 @@ impl Jobs {
                 true
             }
         };
+        drop(waker);
         if !ended {
             let next = close_poll(state, record, began);
             entries[place] = Some(entry);
@@ -307,18 +302,14 @@ impl Jobs {
         vacant.push(place);
         // The job's teardown is part of its last poll: the watchdog sees it, and its
         // time is the job's.
-        let Entry {
-            local,
-            waker,
-            job,
-            key,
-        } = entry;
+        let Entry { local, job } = entry;
         let record = job.record();
+        let key = job.schedule().key();
         let site = Some(&record.site);
         // The cell's future too, if it is still there (an unwinding poll left it): its
         // destructor may panic, and nothing past this guard catches it.
         log_panic("dropping an ended job", site, || {
-            drop((local, waker));
+            drop(local);
             job.drop_future();
         });
         log_panic("removing an ended job", site, || state.deregister(key));
@@ -415,13 +406,9 @@ impl Drop for Jobs {
         }
         state.poll_clock.turn.stopped();
         for entry in std::mem::take(&mut self.entries).into_iter().flatten() {
-            let Entry {
-                local,
-                waker,
-                job,
-                key,
-            } = entry;
-            state.cut_off(key, job.job().clone(), (local, waker, job));
+            let Entry { local, job } = entry;
+            let key = job.schedule().key();
+            state.cut_off(key, job.job().clone(), (local, job));
         }
         for arrival in std::mem::take(&mut self.arrivals) {
             if let Arrival::New(new) = arrival {

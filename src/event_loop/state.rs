@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Site};
 use crate::job::{
-    Arrival, Body, Closes, Ended, Hook, Hooks, JobCell, JobHold, JobHome, LiveJob, LoopJob, NewJob,
-    Registry, RunQueue, ScopeState, Start, Tally,
+    Arrival, Body, Closes, Ended, Hook, Hooks, JobCell, JobHold, JobHome, LiveJob, LocalFuture,
+    LocalStart, LoopJob, NewJob, Registry, RunQueue, ScopeState, Tally,
 };
 use crate::loop_thread::AssertMode;
 use crate::report::StuckJob;
@@ -219,7 +219,7 @@ impl LoopState {
         scope: Option<Arc<ScopeState>>,
         holds_room: bool,
         body: B,
-    ) -> Result<(Arc<JobCell<T, B>>, usize), Error> {
+    ) -> Result<Arc<JobCell<T, B>>, Error> {
         // In a forked child the loop thread does not exist, and a lock held by one of
         // the parent's threads at the fork stays held: refuse before touching anything.
         crate::process::check_not_forked(self.fork_generation, &site)?;
@@ -239,6 +239,7 @@ impl LoopState {
         }
         let cell = Arc::new(JobCell::owned(site, scope, self.home.clone()).with_body(body));
         let key = self.registry.insert(cell.clone());
+        cell.schedule.registered(key);
         // ORDERING: a Dekker pair with `refuse_new`: this side counts the job live, then
         // fences, then reads `closed`; shutdown stores `closed`, fences, then reads the
         // live count. The fences order both pairs, so at least one side sees the other's
@@ -257,22 +258,23 @@ impl LoopState {
             }
         }
         Tally::bump(&self.counters.jobs.submitted);
-        Ok((cell, key))
+        Ok(cell)
     }
 
     /// Sends an admitted job to the loop's dispatcher.
+    /// `build`, if given, builds the job's future on the loop thread (it is not in the
+    /// cell).
     pub(crate) fn enqueue<T: Send + 'static, B: Body>(
         &self,
         cell: Arc<JobCell<T, B>>,
-        key: usize,
-        start: Start,
+        build: Option<Box<dyn FnOnce() -> LocalFuture + Send>>,
     ) where
         JobCell<T, B>: LoopJob,
     {
-        let new = NewJob {
-            start,
-            job: JobHold::new(cell),
-            key,
+        let job = JobHold::new(cell);
+        let new = match build {
+            None => NewJob::InCell(job),
+            Some(build) => NewJob::Local(Box::new(LocalStart { build, job })),
         };
         // Refused only once the loop has stopped.
         if let Err(Arrival::New(refused)) = self.queue.push(Arrival::New(new)) {
@@ -358,9 +360,11 @@ impl LoopState {
 
     /// [`cut_off`](LoopState::cut_off)s a job that never reached the dispatcher.
     pub(crate) fn cut_off_arrival(&self, new: NewJob) -> bool {
-        let NewJob { start, job, key } = new;
-        // The hold goes last, after the rest of the job (see `JobHold`).
-        self.cut_off(key, job.job().clone(), (start, job))
+        let job = new.job().job().clone();
+        let key = job.schedule().key();
+        // The hold goes last, after the rest of the job (see `JobHold`): `new` drops its
+        // builder first.
+        self.cut_off(key, job, new)
     }
 
     /// Ends a job that will not run to its end because the loop stopped: resolves it

@@ -11,7 +11,7 @@ use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::event_loop::{run, InCell, LoopState, LoopStats, Resolver};
 use crate::host_runtime;
-use crate::job::{scope, JobInfo, NoFuture, ScopeState, Start};
+use crate::job::{scope, JobInfo, LocalFuture, NoFuture, ScopeState};
 use crate::loop_thread;
 use crate::pool::{DefaultPool, PoolStats};
 
@@ -490,10 +490,10 @@ impl Handle {
         F::Output: Send + 'static,
     {
         // The future lives in the job's cell: one allocation for the whole job.
-        let (cell, key) =
-            self.state
-                .register(site, self.joined_scope(), holds_room, InCell::new(fut))?;
-        self.state.enqueue(cell.clone(), key, Start::InCell);
+        let cell = self
+            .state
+            .register(site, self.joined_scope(), holds_room, InCell::new(fut))?;
+        self.state.enqueue(cell.clone(), None);
         Ok(Completion::new(cell))
     }
 
@@ -586,17 +586,16 @@ impl Handle {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        let (cell, key) = self
+        let cell = self
             .state
             .register(site, self.joined_scope(), holds_room, NoFuture)?;
         let resolver = Resolver::new(cell.clone());
         // `make` runs inside the job's first poll, on the loop thread, so like any poll it
         // is timed, guarded against panics and named if it holds the loop, and it never
         // runs for a job cancelled before it started.
-        let start = Start::Build(Box::new(move || {
-            Box::pin(run(async move { make().await }, resolver))
-        }));
-        self.state.enqueue(cell.clone(), key, start);
+        let build: Box<dyn FnOnce() -> LocalFuture + Send> =
+            Box::new(move || Box::pin(run(async move { make().await }, resolver)));
+        self.state.enqueue(cell.clone(), Some(build));
         Ok(Completion::new(cell))
     }
 }

@@ -28,7 +28,23 @@ pub(crate) use record::{JobRecord, LiveJob};
 pub use registry::JobInfo;
 pub(crate) use registry::Registry;
 pub(crate) use run_queue::RunQueue;
-pub(crate) use schedule::{Arrival, JobHold, LocalFuture, LoopJob, NewJob, Schedule, Start};
+pub(crate) use schedule::{Arrival, JobHold, LocalFuture, LocalStart, LoopJob, NewJob, Schedule};
 pub(crate) use scope::ScopeState;
 pub(crate) use stop::StopSignal;
 pub(crate) use tally::{Ended, Tally};
+
+#[cfg(test)]
+mod sizes {
+    use std::mem::size_of;
+
+    /// Every pending job holds one cell and one table entry, and passes through the run
+    /// queue once: a field added to any of them is a cost to every job, so it is made
+    /// on purpose (raise the bound here) or not at all.
+    #[test]
+    fn a_pending_jobs_bookkeeping_stays_within_its_budget() {
+        assert!(size_of::<super::JobCell<u64, super::NoFuture>>() <= 176);
+        assert!(size_of::<super::JobRecord>() <= 96);
+        assert!(size_of::<crate::slot::Slot<u64>>() <= 56);
+        assert!(size_of::<super::Arrival>() <= 24);
+    }
+}

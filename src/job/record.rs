@@ -1,12 +1,12 @@
 //! [`JobRecord`]: what the crate knows about one job, whatever runs it, and [`LiveJob`],
 //! a job seen without its output type (as the registry and shutdown see it).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Site};
-use crate::util::PollTimer;
+use crate::util::{PollTimer, Stamp};
 
 use super::home::JobHome;
 use super::scope::ScopeState;
@@ -15,8 +15,9 @@ use super::stop::StopSignal;
 /// What the crate knows about one job, kept beside its result in one allocation.
 pub(crate) struct JobRecord {
     pub(crate) site: Site,
-    pub(crate) submitted: Instant,
-    polls: AtomicU64,
+    submitted: Stamp,
+    /// How many polls (or runs) the job had; saturates.
+    polls: AtomicU32,
     /// The job's end has been counted (see [`Tally::end`](super::Tally::end)): whichever
     /// side ends or gives up on the job first counts it, and no other side does.
     counted: AtomicBool,
@@ -28,7 +29,7 @@ pub(crate) struct JobRecord {
     /// The `tracing` span current where the job was submitted; the job runs inside it,
     /// so its logs keep the submitter's context (as `asyncio.to_thread` copies
     /// contextvars).
-    pub(crate) span: tracing::Span,
+    pub(crate) span: SubmitterSpan,
     /// The scope the job belongs to, if any, and its key among the scope's members.
     pub(crate) scope: Option<Arc<ScopeState>>,
     scope_key: AtomicUsize,
@@ -40,12 +41,12 @@ impl JobRecord {
     pub(crate) fn new(site: Site, home: Arc<JobHome>) -> JobRecord {
         JobRecord {
             site,
-            submitted: Instant::now(),
-            polls: AtomicU64::new(0),
+            submitted: Stamp::now(),
+            polls: AtomicU32::new(0),
             counted: AtomicBool::new(false),
             poll: PollTimer::default(),
             home,
-            span: tracing::Span::current(),
+            span: SubmitterSpan::current(),
             scope: None,
             scope_key: AtomicUsize::new(usize::MAX),
             stop: StopSignal::running(),
@@ -87,9 +88,9 @@ impl JobRecord {
     // others as a report; no other memory is published through it, so relaxed suffices.
     pub(crate) fn poll_began(&self, now: Instant) {
         // One writer: a load and a store, not a read-modify-write.
-        self.polls
-            .store(self.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        self.poll.began(self.submitted, now);
+        let polls = self.polls.load(Ordering::Relaxed).saturating_add(1);
+        self.polls.store(polls, Ordering::Relaxed);
+        self.poll.began(self.submitted.instant(), now);
     }
 
     pub(crate) fn poll_ended(&self) {
@@ -108,14 +109,35 @@ impl JobRecord {
     }
 
     pub(crate) fn polls(&self) -> u64 {
-        self.polls.load(Ordering::Relaxed)
+        u64::from(self.polls.load(Ordering::Relaxed))
+    }
+
+    /// When the job was submitted.
+    pub(crate) fn submitted(&self) -> Instant {
+        self.submitted.instant()
     }
 
     /// How long the poll running now has run, if one is running.
     pub(crate) fn running_poll(&self, now: Instant) -> Option<Duration> {
         self.poll
-            .running(self.submitted, now)
+            .running(self.submitted.instant(), now)
             .map(|(_, running_for)| running_for)
+    }
+}
+
+/// The `tracing` span current where a job was submitted, kept (boxed) only when there is
+/// one: most submissions have none, and a span inline would add 40 bytes to every job.
+pub(crate) struct SubmitterSpan(Option<Box<tracing::Span>>);
+
+impl SubmitterSpan {
+    fn current() -> SubmitterSpan {
+        let span = tracing::Span::current();
+        SubmitterSpan((!span.is_none()).then(|| Box::new(span)))
+    }
+
+    /// Enters the span, if there is one, until the guard drops.
+    pub(crate) fn enter(&self) -> Option<tracing::span::Entered<'_>> {
+        self.0.as_deref().map(tracing::Span::enter)
     }
 }
 

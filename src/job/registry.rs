@@ -122,7 +122,7 @@ impl Registry {
     /// The live jobs, oldest first.
     pub(crate) fn snapshot(&self) -> Vec<Arc<dyn LiveJob>> {
         let mut jobs = self.unordered();
-        jobs.sort_by_key(|job| job.record().submitted);
+        jobs.sort_by_key(|job| job.record().submitted());
         jobs
     }
 
@@ -209,7 +209,7 @@ impl JobInfo {
     pub(crate) fn of(record: &JobRecord, now: Instant) -> JobInfo {
         JobInfo {
             site: record.site.clone(),
-            age: now.saturating_duration_since(record.submitted),
+            age: now.saturating_duration_since(record.submitted()),
             polls: record.polls(),
         }
     }

@@ -88,29 +88,41 @@ impl Drop for JobHold {
     }
 }
 
-/// A submitted job on its way to the loop thread.
-pub(crate) struct NewJob {
-    pub(crate) start: Start,
-    pub(crate) job: JobHold,
-    /// The job's key in the registry.
-    pub(crate) key: usize,
-}
-
-/// How a new job's future comes to be.
-pub(crate) enum Start {
+/// A submitted job on its way to the loop thread (its registry key is in its
+/// [`Schedule`]).
+pub(crate) enum NewJob {
     /// A `Send` future the submitter built, in the job's cell.
-    InCell,
-    /// Builds, on the loop thread, a future that need not be `Send`; the dispatcher
-    /// keeps it beside the job.
-    Build(Box<dyn FnOnce() -> LocalFuture + Send>),
+    InCell(JobHold),
+    /// A future that need not be `Send`, built on the loop thread; the dispatcher keeps
+    /// it beside the job. Boxed, so that the arrivals of the common kind stay small.
+    Local(Box<LocalStart>),
 }
 
-impl Start {
-    /// The future the dispatcher keeps beside the job, if it is not in the job's cell.
-    pub(crate) fn into_future(self) -> Option<LocalFuture> {
+/// A job whose future is built on the loop thread, and what builds it.
+pub(crate) struct LocalStart {
+    /// Dropped before the hold (fields drop in order; see [`JobHold`]).
+    pub(crate) build: Box<dyn FnOnce() -> LocalFuture + Send>,
+    pub(crate) job: JobHold,
+}
+
+impl NewJob {
+    /// The loop's hold on the job.
+    pub(crate) fn job(&self) -> &JobHold {
         match self {
-            Start::InCell => None,
-            Start::Build(build) => Some(build()),
+            NewJob::InCell(job) => job,
+            NewJob::Local(local) => &local.job,
+        }
+    }
+
+    /// The future the dispatcher keeps beside the job (built here, on the loop thread),
+    /// if it is not in the job's cell, and the hold.
+    pub(crate) fn start(self) -> (Option<LocalFuture>, JobHold) {
+        match self {
+            NewJob::InCell(job) => (None, job),
+            NewJob::Local(local) => {
+                let LocalStart { build, job } = *local;
+                (Some(build()), job)
+            }
         }
     }
 }
@@ -121,6 +133,8 @@ pub(crate) struct Schedule {
     /// The job's place in the dispatcher's table (not its registry key), stored before
     /// its first poll.
     place: AtomicUsize,
+    /// The job's key in its loop's registry, stored before the job is queued.
+    key: AtomicUsize,
     /// The job is in the queue (or has ended): a wake need not queue it.
     scheduled: AtomicBool,
 }
@@ -130,6 +144,7 @@ impl Schedule {
     pub(crate) fn new() -> Schedule {
         Schedule {
             place: AtomicUsize::new(usize::MAX),
+            key: AtomicUsize::new(usize::MAX),
             scheduled: AtomicBool::new(true),
         }
     }
@@ -146,6 +161,19 @@ impl Schedule {
             // A closed queue means the loop is gone: there is nothing left to poll.
             let _ = queue.push(Arrival::Woken(place));
         }
+    }
+
+    /// The job was registered under `key`.
+    pub(crate) fn registered(&self, key: usize) {
+        // ORDERING: published to the loop by the run queue the job is pushed through
+        // next, and to a cut-off of a queued job by the queue's lock.
+        self.key.store(key, Ordering::Relaxed);
+    }
+
+    /// The job's key in its loop's registry (see `registered`).
+    pub(crate) fn key(&self) -> usize {
+        // ORDERING: see `registered`.
+        self.key.load(Ordering::Relaxed)
     }
 
     /// The dispatcher placed the job at `place` in its table.

@@ -436,7 +436,7 @@ impl ThreadPool {
                     Some(
                         record
                             .running_poll(now)
-                            .unwrap_or_else(|| now.saturating_duration_since(record.submitted)),
+                            .unwrap_or_else(|| now.saturating_duration_since(record.submitted())),
                     )
                 });
         report.stuck = stuck;

@@ -519,7 +519,7 @@ impl<T: 'static> Owner<T> {
                     Some(
                         record
                             .running_poll(now)
-                            .unwrap_or_else(|| now.saturating_duration_since(record.submitted)),
+                            .unwrap_or_else(|| now.saturating_duration_since(record.submitted())),
                     )
                 },
             );
