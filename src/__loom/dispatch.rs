@@ -11,7 +11,7 @@ use crate::bridge::BridgeBuilder;
 use crate::completion::Completion;
 use crate::error::{Error, Site};
 use crate::event_loop::{InCell, Jobs, LoopState};
-use crate::job::{JobCell, Start};
+use crate::job::JobCell;
 
 /// A loop without a runtime: jobs are submitted to its run queue through a
 /// [`Submitter`] from any thread, and [`run_until`](DispatchModel::run_until) is the

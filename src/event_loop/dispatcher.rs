@@ -16,7 +16,7 @@
 //! used it up; a job that found tokio's resources refusing it for want of budget was
 //! woken again at once and continues in the next turn.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -134,8 +134,11 @@ async fn spin_for_arrivals(jobs: &mut Jobs, budget: Duration) -> Option<(Duratio
 /// The jobs on one loop, by key. Only the loop thread touches it.
 pub(crate) struct Jobs {
     state: Arc<LoopState>,
-    entries: Vec<Option<Entry>>,
+    entries: Vec<Option<JobHold>>,
     vacant: Vec<usize>,
+    /// The futures of jobs built on the loop thread (not in their cells), by place:
+    /// few jobs have one, so the table's entries do not keep room for it.
+    locals: HashMap<usize, LocalFuture>,
     /// What the run queue delivered and the dispatcher has not taken in yet.
     arrivals: VecDeque<Arrival>,
     /// How many arrivals the last take brought.
@@ -143,16 +146,6 @@ pub(crate) struct Jobs {
     /// The dispatcher's task waker, and the [`TurnWaker`] around it that the run queue
     /// holds while the dispatcher sleeps.
     waker: Option<(Waker, Waker)>,
-}
-
-/// One job in the table: two pointers' worth, since every pending job has one. Its
-/// waker is made for each poll (a job polled once, the common case, pays the same
-/// reference count either way), and its registry key is in its schedule.
-struct Entry {
-    /// The job's future when it is not in the job's cell (built on the loop thread).
-    local: Option<LocalFuture>,
-    /// Dropped after the rest of the entry (see [`JobHold`]).
-    job: JobHold,
 }
 
 impl Jobs {
@@ -163,6 +156,7 @@ impl Jobs {
             state,
             entries: Vec::new(),
             vacant: Vec::new(),
+            locals: HashMap::new(),
             arrivals: VecDeque::new(),
             last_batch: 0,
             waker: None,
@@ -245,7 +239,6 @@ impl Jobs {
 
     fn insert(&mut self, new: NewJob) -> usize {
         let (local, job) = new.start();
-        let entry = Entry { local, job };
         let place = match self.vacant.pop() {
             Some(place) => place,
             None => {
@@ -253,8 +246,11 @@ impl Jobs {
                 self.entries.len() - 1
             }
         };
-        entry.job.schedule().placed(place);
-        self.entries[place] = Some(entry);
+        job.schedule().placed(place);
+        if let Some(local) = local {
+            self.locals.insert(place, local);
+        }
+        self.entries[place] = Some(job);
         place
     }
 
@@ -263,14 +259,22 @@ impl Jobs {
             state,
             entries,
             vacant,
+            locals,
             ..
         } = self;
         // A place from a waker that outlived its job: that job is gone. The entry is out
         // of the table while it is polled (nothing else touches the table meanwhile).
-        let Some(mut entry) = entries.get_mut(place).and_then(Option::take) else {
+        // One entry is one pointer's worth, since every pending job has one. The job's
+        // waker is made for each poll (a job polled once, the common case, pays the same
+        // reference count either way); its registry key is in its schedule.
+        let Some(job) = entries.get_mut(place).and_then(Option::take) else {
             return began;
         };
-        let Entry { local, job } = &mut entry;
+        let mut local = if locals.is_empty() {
+            None
+        } else {
+            locals.remove(&place)
+        };
         let record = job.record();
         job.schedule().polling();
         record.poll_began(began);
@@ -280,14 +284,14 @@ impl Jobs {
         // Every job's poll catches the panics of its future's own poll (see `task`);
         // what is left (the destructors of a future that just finished) is caught here,
         // so the dispatcher, which every job depends on, never unwinds.
-        let polled = catch_unwind(AssertUnwindSafe(|| match local {
+        let polled = catch_unwind(AssertUnwindSafe(|| match &mut local {
             Some(future) => future.as_mut().poll(&mut cx),
             None => job.poll_future(&mut cx),
         }));
         let ended = match polled {
             Ok(poll) => poll.is_ready(),
             Err(payload) => {
-                end_panicked(state, &**job, &*payload);
+                end_panicked(state, &*job, &*payload);
                 drop_payload(payload);
                 true
             }
@@ -295,14 +299,16 @@ impl Jobs {
         drop(waker);
         if !ended {
             let next = close_poll(state, record, began);
-            entries[place] = Some(entry);
+            if let Some(local) = local {
+                locals.insert(place, local);
+            }
+            entries[place] = Some(job);
             return next;
         }
         job.schedule().ended();
         vacant.push(place);
         // The job's teardown is part of its last poll: the watchdog sees it, and its
         // time is the job's.
-        let Entry { local, job } = entry;
         let record = job.record();
         let key = job.schedule().key();
         let site = Some(&record.site);
@@ -318,6 +324,7 @@ impl Jobs {
             // outlived its job finds no entry under its key, as before.
             *entries = Vec::new();
             *vacant = Vec::new();
+            *locals = HashMap::new();
         }
         let mut next = close_poll(state, record, began);
         if Arc::strong_count(job.job()) == 1 {
@@ -405,8 +412,10 @@ impl Drop for Jobs {
             );
         }
         state.poll_clock.turn.stopped();
-        for entry in std::mem::take(&mut self.entries).into_iter().flatten() {
-            let Entry { local, job } = entry;
+        let entries = std::mem::take(&mut self.entries);
+        for (place, job) in entries.into_iter().enumerate() {
+            let Some(job) = job else { continue };
+            let local = self.locals.remove(&place);
             let key = job.schedule().key();
             state.cut_off(key, job.job().clone(), (local, job));
         }

@@ -46,5 +46,7 @@ mod sizes {
         assert!(size_of::<super::JobRecord>() <= 96);
         assert!(size_of::<crate::slot::Slot<u64>>() <= 56);
         assert!(size_of::<super::Arrival>() <= 24);
+        // The loop's table entry.
+        assert!(size_of::<Option<super::JobHold>>() <= 16);
     }
 }
