@@ -261,9 +261,8 @@ impl LoopState {
         Ok(cell)
     }
 
-    /// Sends an admitted job to the loop's dispatcher.
-    /// `build`, if given, builds the job's future on the loop thread (it is not in the
-    /// cell).
+    /// Sends an admitted job to the loop's dispatcher. `build`, if given, builds the
+    /// job's future on the loop thread (the future is not in the cell).
     pub(crate) fn enqueue<T: Send + 'static, B: Body>(
         &self,
         cell: Arc<JobCell<T, B>>,
